@@ -1,0 +1,49 @@
+//! The HTTPS service API, in Azure IoT Hub's REST shape: the identity registry now, stream
+//! initiation and discovery in later parts. Handlers are thin: authenticate, validate, call
+//! the registry, map the result to Azure's status codes and error bodies.
+
+mod auth;
+mod device_body;
+mod devices;
+mod error;
+mod policies;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use crate::auth::Authenticator;
+use crate::registry::Registry;
+use crate::throttle::AuthThrottle;
+
+pub use error::ApiError;
+
+/// Largest request body accepted. Device identities are well under 4 KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The identity registry.
+    pub registry: Registry,
+    /// SAS verification.
+    pub auth: Authenticator,
+    /// Failed-authentication throttling.
+    pub throttle: AuthThrottle,
+}
+
+/// The service API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/devices", get(devices::list))
+        .route(
+            "/devices/{id}",
+            get(devices::get).put(devices::put).delete(devices::delete),
+        )
+        .route("/adit/policies", get(policies::list))
+        .layer(axum::middleware::from_fn(error::require_api_version))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,122 @@
+//! Azure-shaped error responses.
+
+use adit_proto::error_code::ERROR_CODE_HEADER;
+use adit_proto::{ErrorBody, ErrorCode};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthError;
+use crate::registry::RegistryError;
+
+/// An error answered with Azure's status, `iothub-errorcode` header and JSON body.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 ArgumentInvalid.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ArgumentInvalid, message)
+    }
+
+    /// The Azure code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let tracking_id = uuid::Uuid::new_v4().simple().to_string();
+        if status.is_server_error() {
+            tracing::error!(code = self.code.name(), %tracking_id, "{}", self.message);
+        } else {
+            tracing::debug!(code = self.code.name(), %tracking_id, "{}", self.message);
+        }
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let body = ErrorBody::new(self.code, self.message, tracking_id, now).to_json();
+        (
+            status,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                ),
+                (
+                    header::HeaderName::from_static(ERROR_CODE_HEADER),
+                    HeaderValue::from_static(self.code.name()),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let code = match &e {
+            RegistryError::DeviceNotFound(_) => ErrorCode::DeviceNotFound,
+            RegistryError::DeviceAlreadyExists(_) => ErrorCode::DeviceAlreadyExists,
+            RegistryError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
+            RegistryError::Database(_) | RegistryError::Migrate(_) | RegistryError::Corrupt(..) => {
+                // Never leak database details to the caller; they are logged in full.
+                tracing::error!(error = %e, "registry failure");
+                return Self::new(ErrorCode::ServerError, "internal registry error");
+            }
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Registry(r) => r.into(),
+            other => Self::new(
+                ErrorCode::IotHubUnauthorizedAccess,
+                format!("Unauthorized: {other}"),
+            ),
+        }
+    }
+}
+
+/// Azure refuses requests without `api-version`; so does Adit (any value is accepted).
+pub async fn require_api_version(request: Request, next: Next) -> Response {
+    let has_version = request.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.starts_with("api-version=") && p.len() > "api-version=".len())
+    });
+    if has_version {
+        next.run(request).await
+    } else {
+        ApiError::invalid("the api-version query parameter is required").into_response()
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this endpoint",
+    )
+}

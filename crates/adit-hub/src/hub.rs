@@ -1,0 +1,225 @@
+//! Wiring: open the registry, set up TLS, bind the listeners, serve until told to stop.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use adit_proto::ConnectionString;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, AppState};
+use crate::auth::Authenticator;
+use crate::config::HubConfig;
+use crate::registry::{Registry, RegistryError};
+use crate::server;
+use crate::throttle::AuthThrottle;
+use crate::tls::{self, ServerTls, TlsError};
+
+/// File in the data directory holding the `iothubowner` connection string.
+pub const OWNER_CONNECTION_STRING_FILE: &str = "iothubowner.connection-string";
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The data directory could not be created or written.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The registry could not be opened.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The `iothubowner` policy is missing from the registry.
+    #[error("the registry has no iothubowner policy")]
+    NoOwnerPolicy,
+}
+
+/// What a start found or made, for the operator.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    /// True when this start created the policies (a new hub).
+    pub first_start: bool,
+    /// The `iothubowner` connection string (a secret).
+    pub owner_connection_string: ConnectionString,
+    /// Where that string was written (mode 0600).
+    pub connection_string_file: PathBuf,
+    /// The dev CA certificate clients must trust, when TLS material was generated.
+    pub ca_path: Option<PathBuf>,
+}
+
+/// A hub whose listeners are bound, ready to [`run`](Hub::run).
+#[derive(Debug)]
+#[must_use = "a bound hub does nothing until run"]
+pub struct Hub {
+    registry: Registry,
+    auth: Authenticator,
+    tls: ServerTls,
+    https: TcpListener,
+    https_addr: SocketAddr,
+    bootstrap: Bootstrap,
+    config: HubConfig,
+}
+
+// The registry holds every key, so the directory is private to the hub's user.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        // `mode` applies only when creating; tighten a file left by an older run too.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+impl Hub {
+    /// Opens the registry, prepares TLS and binds the listeners. Port 0 picks a free port.
+    pub async fn bind(config: HubConfig) -> Result<Self, HubError> {
+        let data_dir = &config.data_dir;
+        create_private_dir(data_dir).map_err(|source| HubError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let registry = match &config.database_url {
+            Some(url) => Registry::open(url).await?,
+            None => Registry::open_in_dir(data_dir).await?,
+        };
+        let first_start = registry.ensure_default_policies().await?;
+
+        let mut names = vec![config.hostname.clone()];
+        for extra in ["localhost", "127.0.0.1", "::1"] {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(extra)) {
+                names.push(extra.to_string());
+            }
+        }
+        let tls = tls::load(&config.tls, data_dir, &names)?;
+
+        let addr = SocketAddr::new(config.listen_addr, config.https_port);
+        let https = TcpListener::bind(addr)
+            .await
+            .map_err(|source| HubError::Bind { addr, source })?;
+        let https_addr = https
+            .local_addr()
+            .map_err(|source| HubError::Bind { addr, source })?;
+
+        let owner = registry
+            .policy("iothubowner")
+            .await?
+            .ok_or(HubError::NoOwnerPolicy)?;
+        let port = (https_addr.port() != 443).then_some(https_addr.port());
+        let owner_connection_string =
+            ConnectionString::for_policy(&config.hostname, port, "iothubowner", owner.primary_key);
+        let connection_string_file = data_dir.join(OWNER_CONNECTION_STRING_FILE);
+        // Rewritten on every start so that it always names the port the hub listens on.
+        write_secret(
+            &connection_string_file,
+            &owner_connection_string.to_string(),
+        )
+        .map_err(|source| HubError::DataDir {
+            path: connection_string_file.clone(),
+            source,
+        })?;
+
+        let auth = Authenticator::new(registry.clone(), names).await?;
+        let bootstrap = Bootstrap {
+            first_start,
+            owner_connection_string,
+            connection_string_file,
+            ca_path: tls.ca_path.clone(),
+        };
+        Ok(Self {
+            registry,
+            auth,
+            tls,
+            https,
+            https_addr,
+            bootstrap,
+            config,
+        })
+    }
+
+    /// The bound HTTPS address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// What this start found or made.
+    pub fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
+    }
+
+    /// The registry (for embedding and tests).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight work finish within the
+    /// configured grace period and closes the registry.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        let state = AppState {
+            registry: self.registry.clone(),
+            auth: self.auth.clone(),
+            throttle: AuthThrottle::new(self.config.auth_throttle),
+        };
+        let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
+        tracing::info!(addr = %self.https_addr, "HTTPS listener ready");
+        server::serve(
+            self.https,
+            acceptor,
+            api::router(state),
+            self.config.https_limits,
+            shutdown,
+            tracker.clone(),
+        )
+        .await;
+        tracker.close();
+        let grace = self.config.https_limits.shutdown_grace;
+        if tokio::time::timeout(grace + std::time::Duration::from_secs(1), tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = tracker.len(),
+                "shutdown grace period over; dropping remaining connections"
+            );
+        }
+        self.registry.close().await;
+        tracing::info!("hub stopped");
+    }
+}

@@ -1,0 +1,23 @@
+//! The Adit hub: one server process that owns the identity registry, authenticates devices and
+//! services, and (in later parts) delivers stream requests and relays stream bytes.
+//!
+//! # Layout
+//! - [`config`]: [`HubConfig`], plain data with defaults that need no setup.
+//! - [`hub`]: [`Hub::bind`] wires everything and [`Hub::run`] serves until cancelled.
+//! - [`registry`]: devices and shared access policies in SQLite or PostgreSQL (no HTTP/MQTT).
+//! - [`auth`]: SAS authentication through `adit-proto`'s verifier; [`throttle`] limits failures.
+//! - [`api`]: the HTTPS service API in Azure's REST shape.
+//! - [`server`]: the TLS + HTTP/1.1 accept loop, bounded and tracked for shutdown.
+//! - [`tls`]: configured certificates, or a dev CA that issues one.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod hub;
+pub mod registry;
+pub mod server;
+pub mod throttle;
+pub mod tls;
+
+pub use config::HubConfig;
+pub use hub::{Bootstrap, Hub, HubError};

@@ -1,0 +1,51 @@
+//! The service SDK's errors.
+
+use adit_proto::{ConnectionStringError, ErrorCode};
+
+/// What can go wrong talking to a hub.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection string is malformed.
+    #[error("invalid connection string: {0}")]
+    ConnectionString(#[from] ConnectionStringError),
+    /// A setting is unusable (bad CA file, wrong kind of connection string, bad id).
+    #[error("{0}")]
+    Config(String),
+    /// The hub could not be reached or the connection failed.
+    #[error("cannot reach the hub: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// The hub refused the request.
+    #[error("hub answered {status}{}: {message}", code.map(|c| format!(" ({})", c.name())).unwrap_or_default())]
+    Hub {
+        /// HTTP status.
+        status: u16,
+        /// Azure error code, when the body carried a known one.
+        code: Option<ErrorCode>,
+        /// The hub's message.
+        message: String,
+    },
+    /// The hub's answer could not be decoded.
+    #[error("unexpected answer from the hub: {0}")]
+    Decode(String),
+}
+
+impl Error {
+    /// The Azure error code, for errors the hub reported.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Hub { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_decode() {
+            Self::Decode(e.to_string())
+        } else {
+            Self::Transport(e)
+        }
+    }
+}

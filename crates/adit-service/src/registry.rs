@@ -1,0 +1,180 @@
+//! The identity registry client (Azure's `/devices` REST API).
+
+use adit_proto::identity::{AccessPolicy, Authentication, Device, SymmetricKey};
+use adit_proto::resource::COMPONENT;
+use adit_proto::{ConnectionString, DeviceId, ErrorBody, ErrorCode, Key};
+use percent_encoding::utf8_percent_encode;
+use reqwest::{Method, RequestBuilder, StatusCode};
+
+use crate::{Error, ServiceCredentials, TlsOptions};
+
+/// The api-version Adit's clients send (that of `azure-iot-hub` 2.7.0; the hub accepts any).
+pub const API_VERSION: &str = "2021-04-12";
+
+/// A client for a hub's identity registry.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: ServiceCredentials,
+}
+
+fn device_path(id: &DeviceId) -> String {
+    format!("/devices/{}", utf8_percent_encode(id.as_str(), COMPONENT))
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.bytes().await.unwrap_or_default();
+    let parsed = ErrorBody::parse(&body);
+    let message = match &parsed {
+        Some(b) => b.message.clone(),
+        None => String::from_utf8_lossy(&body).chars().take(300).collect(),
+    };
+    Err(Error::Hub {
+        status: status.as_u16(),
+        code: parsed.and_then(|b| b.code()),
+        message,
+    })
+}
+
+impl RegistryClient {
+    /// A client for the hub named in a service connection string.
+    pub fn from_connection_string(
+        connection_string: &str,
+        tls: &TlsOptions,
+    ) -> Result<Self, Error> {
+        Self::new(
+            ServiceCredentials::from_connection_string(connection_string)?,
+            tls,
+        )
+    }
+
+    /// A client with these credentials.
+    pub fn new(credentials: ServiceCredentials, tls: &TlsOptions) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls.client_config()?)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(Error::Transport)?;
+        Ok(Self {
+            http,
+            base: format!("https://{}", credentials.host_name()),
+            credentials,
+        })
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .query(&[("api-version", API_VERSION)])
+            .header(
+                reqwest::header::AUTHORIZATION,
+                self.credentials.authorization(),
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    /// Creates a device with hub-generated SAS keys.
+    pub async fn create_device(&self, id: &str) -> Result<Device, Error> {
+        let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        let body = Device {
+            device_id: id.to_string(),
+            status: Some("enabled".into()),
+            authentication: Some(Authentication {
+                symmetric_key: Some(SymmetricKey::default()),
+                x509_thumbprint: None,
+                kind: Some("sas".into()),
+            }),
+            ..Device::default()
+        };
+        self.put_device(&id, &body, None).await
+    }
+
+    /// Creates (`etag` = `None`) or replaces (`etag` = `Some("*")` or a device's etag) a device.
+    pub async fn put_device(
+        &self,
+        id: &DeviceId,
+        device: &Device,
+        etag: Option<&str>,
+    ) -> Result<Device, Error> {
+        let mut req = self.request(Method::PUT, &device_path(id)).json(device);
+        if let Some(etag) = etag {
+            req = req.header(
+                reqwest::header::IF_MATCH,
+                format!("\"{}\"", etag.trim_matches('"')),
+            );
+        }
+        Ok(check(req.send().await?).await?.json().await?)
+    }
+
+    /// One device.
+    pub async fn get_device(&self, id: &str) -> Result<Device, Error> {
+        let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        Ok(
+            check(self.request(Method::GET, &device_path(&id)).send().await?)
+                .await?
+                .json()
+                .await?,
+        )
+    }
+
+    /// Up to `top` devices (at most 1000).
+    pub async fn list_devices(&self, top: u32) -> Result<Vec<Device>, Error> {
+        let req = self
+            .request(Method::GET, "/devices")
+            .query(&[("top", top.to_string())]);
+        Ok(check(req.send().await?).await?.json().await?)
+    }
+
+    /// Deletes a device, whatever its version.
+    pub async fn delete_device(&self, id: &str) -> Result<(), Error> {
+        let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        let req = self
+            .request(Method::DELETE, &device_path(&id))
+            .header(reqwest::header::IF_MATCH, "\"*\"");
+        let response = check(req.send().await?).await?;
+        if response.status() != StatusCode::NO_CONTENT && response.status() != StatusCode::OK {
+            return Err(Error::Decode(format!(
+                "delete answered {}",
+                response.status()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The hub's shared access policies with their keys (needs every right, as `iothubowner`).
+    pub async fn policies(&self) -> Result<Vec<AccessPolicy>, Error> {
+        Ok(
+            check(self.request(Method::GET, "/adit/policies").send().await?)
+                .await?
+                .json()
+                .await?,
+        )
+    }
+
+    /// The connection string a device uses: this hub's `HostName` and the device's primary key.
+    pub fn device_connection_string(&self, device: &Device) -> Result<String, Error> {
+        let id = DeviceId::new(device.device_id.as_str())
+            .map_err(|e| Error::Decode(format!("device id: {e}")))?;
+        let key = device
+            .authentication
+            .as_ref()
+            .and_then(|a| a.symmetric_key.as_ref())
+            .and_then(|k| k.primary_key.as_deref())
+            .ok_or_else(|| Error::Hub {
+                status: 400,
+                code: Some(ErrorCode::ArgumentInvalid),
+                message: format!(
+                    "device {id} has no symmetric key (it does not use SAS authentication)"
+                ),
+            })?;
+        let key = Key::from_base64(key).map_err(|e| Error::Decode(format!("device key: {e}")))?;
+        let cs = self.credentials.connection_string();
+        Ok(ConnectionString::for_device(&cs.host, cs.port, id, key).to_string())
+    }
+}

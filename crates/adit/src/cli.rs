@@ -1,0 +1,144 @@
+//! Command-line syntax. What the user typed, validated by clap; resolution of defaults that
+//! need the environment or the file system happens in `hub_access`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Adit: reach any TCP port on a device behind a firewall, by device ID.
+#[derive(Debug, Parser)]
+#[command(name = "adit", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Logging for a long-running hub is informative; one-shot commands stay quiet.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Hub(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a hub (embedded SQLite and generated dev TLS by default: no setup needed).
+    Hub(HubArgs),
+    /// Manage device identities.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Show shared access policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HubArgs {
+    /// Directory for the registry, dev TLS material and the owner connection string.
+    #[arg(long, env = "ADIT_DATA_DIR", default_value = "adit-data")]
+    pub data_dir: PathBuf,
+    /// Keep the registry in PostgreSQL instead (postgres://user@host/db).
+    #[arg(long, env = "ADIT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Host name clients use to reach the hub (connection strings, certificate, token audience).
+    #[arg(long, env = "ADIT_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+    /// Address to listen on.
+    #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0")]
+    pub listen_addr: IpAddr,
+    /// HTTPS port: service API (and, later, MQTT over WebSocket and the streaming gateway).
+    #[arg(long, env = "ADIT_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+    /// PEM certificate chain to serve instead of a generated dev certificate.
+    #[arg(long, env = "ADIT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "ADIT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Most HTTPS connections served at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+}
+
+/// How a command reaches the hub.
+#[derive(Debug, Args)]
+pub struct HubAccess {
+    /// Service connection string [default: the owner string in $ADIT_DATA_DIR or ./adit-data].
+    #[arg(long, env = "ADIT_CONNECTION_STRING", hide_env_values = true)]
+    pub connection_string: Option<String>,
+    /// CA certificate to trust [default: $ADIT_DATA_DIR/tls/ca.pem or ./adit-data/tls/ca.pem when present, else system roots].
+    #[arg(long, env = "ADIT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Create a device with generated keys and print its connection string.
+    Create {
+        /// Device id.
+        id: String,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// List devices.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        top: u32,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// Show one device as JSON.
+    Show {
+        /// Device id.
+        id: String,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// Delete a device.
+    Delete {
+        /// Device id.
+        id: String,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// Print a device's connection string.
+    ConnectionString {
+        /// Device id.
+        id: String,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// Enable or disable a device.
+    SetStatus {
+        /// Device id.
+        id: String,
+        /// enabled or disabled.
+        #[arg(value_parser = ["enabled", "disabled"])]
+        status: String,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List shared access policies and their rights (needs the owner connection string).
+    List {
+        /// Also print each policy's service connection string.
+        #[arg(long)]
+        show_keys: bool,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+}

@@ -1,0 +1,54 @@
+//! `adit hub`: run a hub until SIGINT or SIGTERM.
+
+use adit_hub::tls::TlsSource;
+use adit_hub::{Hub, HubConfig};
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::HubArgs;
+
+pub async fn run(args: HubArgs) -> anyhow::Result<()> {
+    let mut config = HubConfig::new(&args.data_dir);
+    config.database_url = args.database_url;
+    config.hostname = args.hostname;
+    config.listen_addr = args.listen_addr;
+    config.https_port = args.https_port;
+    config.https_limits.max_connections = args.max_connections;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = TlsSource::Files { cert, key };
+    }
+
+    let hub = Hub::bind(config).await.context("cannot start the hub")?;
+    let boot = hub.bootstrap();
+    if boot.first_start {
+        println!("New hub created in {}.", args.data_dir.display());
+        println!(
+            "Owner connection string (keep it secret; also saved to {}):",
+            boot.connection_string_file.display()
+        );
+        println!("  {}", boot.owner_connection_string);
+        if let Some(ca) = &boot.ca_path {
+            println!("Dev CA certificate for clients to trust: {}", ca.display());
+        }
+    } else {
+        println!(
+            "Owner connection string: {}",
+            boot.connection_string_file.display()
+        );
+        if let Some(ca) = &boot.ca_path {
+            println!("Dev CA certificate: {}", ca.display());
+        }
+    }
+    // Scripts and tests read the bound port from this line (it matters with --https-port 0).
+    println!("HTTPS listening on {}", hub.https_addr());
+
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        crate::signal::shutdown().await;
+        tracing::info!("shutdown requested");
+        stop.cancel();
+    });
+    hub.run(shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Resolves how a command reaches the hub: explicit flags and env first, then the files a
+//! local `adit hub` leaves in its data directory, so commands run beside a dev hub need no
+//! flags at all.
+
+use std::path::PathBuf;
+
+use adit_service::{RegistryClient, TlsOptions};
+use anyhow::{Context as _, bail};
+
+use crate::cli::HubAccess;
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("ADIT_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("adit-data"))
+}
+
+impl HubAccess {
+    /// The service connection string to use.
+    pub fn connection_string(&self) -> anyhow::Result<String> {
+        if let Some(cs) = &self.connection_string {
+            return Ok(cs.clone());
+        }
+        let file = data_dir().join(adit_hub::hub::OWNER_CONNECTION_STRING_FILE);
+        if file.exists() {
+            let cs = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            return Ok(cs.trim().to_string());
+        }
+        bail!(
+            "no connection string: pass --connection-string, set ADIT_CONNECTION_STRING, or run beside a hub's data directory ({} not found)",
+            file.display()
+        )
+    }
+
+    /// The TLS trust settings to use.
+    pub fn tls(&self) -> TlsOptions {
+        if let Some(ca) = &self.ca_file {
+            return TlsOptions::with_ca_file(ca);
+        }
+        let dev_ca = data_dir().join("tls").join("ca.pem");
+        if dev_ca.exists() {
+            TlsOptions::with_ca_file(dev_ca)
+        } else {
+            TlsOptions::default()
+        }
+    }
+
+    /// A registry client for the resolved hub.
+    pub fn registry(&self) -> anyhow::Result<RegistryClient> {
+        Ok(RegistryClient::from_connection_string(
+            &self.connection_string()?,
+            &self.tls(),
+        )?)
+    }
+}
