@@ -1,0 +1,20 @@
+//! Test harness for Adit: real hubs on loopback port 0, HTTP clients that trust their dev CA,
+//! throwaway PostgreSQL databases and a Python environment with Azure's SDKs.
+
+mod http;
+mod postgres;
+mod python;
+mod test_hub;
+
+pub use http::https_client;
+pub use postgres::TestDatabase;
+pub use python::{PythonEnv, python_env};
+pub use test_hub::TestHub;
+
+/// Path of the workspace root (for fixtures such as `tests/python`).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| std::path::PathBuf::from("."))
+}
