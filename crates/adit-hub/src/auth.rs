@@ -20,7 +20,7 @@ pub enum AuthError {
     #[error("missing Authorization header")]
     Missing,
     /// The token is malformed, expired or wrongly signed.
-    #[error("{0}")]
+    #[error(transparent)]
     Token(#[from] SasError),
     /// The token is for another hub.
     #[error("token audience {0:?} is not this hub")]
@@ -40,7 +40,7 @@ pub enum AuthError {
         needed: Permissions,
     },
     /// The registry failed while looking up keys.
-    #[error("registry unavailable: {0}")]
+    #[error("registry unavailable")]
     Registry(#[from] RegistryError),
 }
 

@@ -26,7 +26,7 @@ pub const OWNER_CONNECTION_STRING_FILE: &str = "iothubowner.connection-string";
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// The data directory could not be created or written.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         /// The path.
         path: PathBuf,
@@ -40,7 +40,7 @@ pub enum HubError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// A listener could not bind.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -9,12 +9,14 @@
 //! - [`api`]: the HTTPS service API in Azure's REST shape.
 //! - [`server`]: the TLS + HTTP/1.1 accept loop, bounded and tracked for shutdown.
 //! - [`tls`]: configured certificates, or a dev CA that issues one.
+//! - [`report`]: one-line error chains for logs.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod hub;
 pub mod registry;
+pub mod report;
 pub mod server;
 pub mod throttle;
 pub mod tls;

@@ -27,10 +27,10 @@ pub const SQLITE_FILE: &str = "registry.db";
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The database failed.
-    #[error("registry database error: {0}")]
+    #[error("registry database error")]
     Database(#[from] sqlx::Error),
     /// The schema could not be brought up to date.
-    #[error("registry migration failed: {0}")]
+    #[error("registry migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// No device with this id.
     #[error("device {0} not found")]

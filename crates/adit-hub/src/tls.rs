@@ -20,7 +20,7 @@ pub use dev_ca::DevCa;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A certificate or key file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -36,7 +36,7 @@ pub enum TlsError {
         what: &'static str,
     },
     /// Writing generated material failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: PathBuf,
@@ -44,10 +44,10 @@ pub enum TlsError {
         source: std::io::Error,
     },
     /// Certificate generation failed.
-    #[error("cannot generate dev certificate: {0}")]
+    #[error("cannot generate dev certificate")]
     Generate(#[from] rcgen::Error),
     /// rustls refused the certificate or key.
-    #[error("invalid TLS certificate or key: {0}")]
+    #[error("invalid TLS certificate or key")]
     Rustls(#[from] rustls::Error),
 }
 

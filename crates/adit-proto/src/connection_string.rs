@@ -51,10 +51,10 @@ pub enum ConnectionStringError {
     #[error("service connection string has no SharedAccessKeyName")]
     MissingKeyName,
     /// `DeviceId` or `ModuleId` is not a valid id.
-    #[error("invalid id in connection string: {0}")]
+    #[error("invalid id in connection string")]
     BadId(#[from] IdError),
     /// `SharedAccessKey` is not a valid key.
-    #[error("invalid SharedAccessKey: {0}")]
+    #[error("invalid SharedAccessKey")]
     BadKey(#[from] KeyError),
     /// `x509` is neither `true` nor `false`.
     #[error("x509 must be true or false")]

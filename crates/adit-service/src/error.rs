@@ -7,13 +7,13 @@ use adit_proto::{ConnectionStringError, ErrorCode};
 #[non_exhaustive]
 pub enum Error {
     /// The connection string is malformed.
-    #[error("invalid connection string: {0}")]
+    #[error("invalid connection string")]
     ConnectionString(#[from] ConnectionStringError),
     /// A setting is unusable (bad CA file, wrong kind of connection string, bad id).
     #[error("{0}")]
     Config(String),
     /// The hub could not be reached or the connection failed.
-    #[error("cannot reach the hub: {0}")]
+    #[error("cannot reach the hub")]
     Transport(#[source] reqwest::Error),
     /// The hub refused the request.
     #[error("hub answered {status}{}: {message}", code.map(|c| format!(" ({})", c.name())).unwrap_or_default())]

@@ -2,11 +2,13 @@
 //! throwaway PostgreSQL databases and a Python environment with Azure's SDKs.
 
 mod http;
+mod hub_process;
 mod postgres;
 mod python;
 mod test_hub;
 
 pub use http::https_client;
+pub use hub_process::HubProcess;
 pub use postgres::TestDatabase;
 pub use python::{PythonEnv, python_env};
 pub use test_hub::TestHub;

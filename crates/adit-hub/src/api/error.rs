@@ -77,7 +77,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             RegistryError::Database(_) | RegistryError::Migrate(_) | RegistryError::Corrupt(..) => {
                 // Never leak database details to the caller; they are logged in full.
-                tracing::error!(error = %e, "registry failure");
+                tracing::error!(error = %crate::report::Report(&e), "registry failure");
                 return Self::new(ErrorCode::ServerError, "internal registry error");
             }
         };

@@ -1,0 +1,154 @@
+//! The real `adit hub` binary in a child process, as a user runs it.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `adit hub` with its own working directory (the hub's data is `./adit-data`).
+#[derive(Debug)]
+pub struct HubProcess {
+    bin: PathBuf,
+    child: Option<Child>,
+    /// The bound HTTPS address.
+    pub addr: SocketAddr,
+    /// What the hub printed on stdout before it was ready.
+    pub banner: String,
+    workdir: tempfile::TempDir,
+}
+
+impl HubProcess {
+    /// Starts `bin hub` in a fresh working directory on 127.0.0.1 port 0.
+    pub fn start(bin: impl Into<PathBuf>) -> Self {
+        let workdir = tempfile::tempdir().expect("temp dir");
+        Self::spawn(bin.into(), workdir)
+    }
+
+    fn spawn(bin: PathBuf, workdir: tempfile::TempDir) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(workdir.path().join("hub.log"))
+            .expect("log file");
+        let mut child = Command::new(&bin)
+            .args(["hub", "--https-port", "0", "--listen-addr", "127.0.0.1"])
+            .current_dir(workdir.path())
+            .env_remove("ADIT_DATA_DIR")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("adit hub starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // A thread, because std pipes have no read timeout; it ends when the hub exits.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut banner = String::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("hub did not report its address; stdout so far:\n{banner}")
+            });
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(addr) = line.strip_prefix("HTTPS listening on ") {
+                break addr.parse().expect("address parses");
+            }
+        };
+        Self {
+            bin,
+            child: Some(child),
+            addr,
+            banner,
+            workdir,
+        }
+    }
+
+    /// The hub's working directory (commands run here find `./adit-data`).
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.workdir.path().join("adit-data")
+    }
+
+    /// The dev CA certificate.
+    pub fn ca_path(&self) -> PathBuf {
+        self.data_dir().join("tls/ca.pem")
+    }
+
+    /// The owner connection string the hub saved.
+    pub fn owner_connection_string(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("iothubowner.connection-string"))
+            .expect("connection string file")
+            .trim()
+            .to_string()
+    }
+
+    /// What the hub logged to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.workdir.path().join("hub.log")).unwrap_or_default()
+    }
+
+    /// Runs `adit ARGS` in the hub's working directory with `envs` and no inherited
+    /// `ADIT_*` settings.
+    pub fn cli(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args).current_dir(self.workdir.path());
+        for var in ["ADIT_CONNECTION_STRING", "ADIT_CA_FILE", "ADIT_DATA_DIR"] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("adit runs")
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s) for the hub to exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("hub running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("hub did not exit within 30 s of SIGTERM\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the hub and starts it again on the same data directory.
+    pub fn restart(mut self) -> Self {
+        let status = self.stop();
+        assert!(status.success(), "hub exited with {status}");
+        let bin = self.bin.clone();
+        let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("temp dir"));
+        Self::spawn(bin, workdir)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
