@@ -15,6 +15,7 @@
 //! - [`resource`]: resource URIs (`{host}/devices/{id}`) and audience matching.
 //! - [`error_code`]: Azure's numeric error codes and the JSON error body.
 //! - [`identity`]: the registry's device JSON model (Azure REST shape).
+//! - [`topic`]: MQTT topics for device streams, client ids and usernames.
 #![warn(missing_docs)]
 
 pub mod connection_string;
@@ -25,6 +26,7 @@ pub mod key;
 pub mod permission;
 pub mod resource;
 pub mod sas;
+pub mod topic;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
 pub use error_code::{ErrorBody, ErrorCode};

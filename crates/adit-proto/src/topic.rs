@@ -1,0 +1,256 @@
+//! Azure's MQTT topic grammar for device streams and the CONNECT identity fields.
+//!
+//! Hub to device: `$iothub/streams/POST/{name}/?$rid={rid}&$url={urlenc(url)}&$auth={token}&$ip={ip}`.
+//! Device to hub: `$iothub/streams/res/{200|400}/?$rid={rid}`, empty payload.
+//!
+//! Azure's C SDK splits the request topic on `/` and takes 4 or 5 levels, then splits each
+//! property on `=` into exactly two non-empty parts; C# needs exactly 5 levels. So nothing we
+//! put in the topic may contain a raw `/`, `=`, `&` or be empty: the stream name is checked,
+//! the URL is fully percent-encoded and the token must use a URL-safe alphabet.
+
+use crate::id::{DeviceId, IdError, ModuleId};
+use crate::resource::{decode_component, encode_component};
+
+/// Filter a device subscribes to for stream requests.
+pub const STREAMS_POST_FILTER: &str = "$iothub/streams/POST/#";
+/// Filter a device subscribes to for stream responses (never published on by the hub).
+pub const STREAMS_RES_FILTER: &str = "$iothub/streams/res/#";
+const POST_PREFIX: &str = "$iothub/streams/POST/";
+const RES_PREFIX: &str = "$iothub/streams/res/";
+/// Longest stream name accepted.
+pub const MAX_STREAM_NAME: usize = 128;
+/// Longest topic this module parses.
+pub const MAX_TOPIC_LEN: usize = 4096;
+
+/// Why a topic or CONNECT field is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    /// Not a topic of the expected kind.
+    #[error("not a {0} topic")]
+    WrongPrefix(&'static str),
+    /// Over [`MAX_TOPIC_LEN`].
+    #[error("topic is too long")]
+    TooLong,
+    /// The status level is not 200 or 400.
+    #[error("stream response status {0:?} is not 200 or 400")]
+    BadStatus(String),
+    /// The property level is missing or malformed.
+    #[error("malformed topic properties {0:?}")]
+    BadProperties(String),
+    /// A required property is missing.
+    #[error("topic has no {0}")]
+    MissingProperty(&'static str),
+    /// The stream name is empty, too long or contains a character that breaks SDK parsers.
+    #[error(
+        "stream name must be 1 to {MAX_STREAM_NAME} characters without / ? & = # + or whitespace"
+    )]
+    BadStreamName,
+    /// A value would break the C SDK's parser (empty, or a character outside its alphabet).
+    #[error("{0} is empty or contains characters the device SDKs cannot parse")]
+    BadValue(&'static str),
+    /// The client id is not `{deviceId}` or `{deviceId}/{moduleId}`.
+    #[error("client id: {0}")]
+    BadClientId(IdError),
+    /// The username is not `{host}/{clientId}/?...` (or `{host}/{clientId}`).
+    #[error("username is not {{host}}/{{clientId}}/?api-version=...")]
+    BadUsername,
+}
+
+/// True for a name that survives every SDK's topic parser.
+pub fn is_valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_STREAM_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"/?&=#+%".contains(c))
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.".contains(c)
+}
+
+/// A stream request as delivered to a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRequest {
+    /// Stream name chosen by the service.
+    pub name: String,
+    /// Request id, echoed in the response.
+    pub rid: String,
+    /// WebSocket URL the device connects to (`wss://host:port/path`, unencoded).
+    pub url: String,
+    /// Bearer token for that URL.
+    pub auth: String,
+    /// The service caller's address, as Azure's `$ip` (informational).
+    pub ip: Option<String>,
+}
+
+impl StreamRequest {
+    /// The PUBLISH topic. Fails if a field would break an SDK's parser.
+    pub fn to_topic(&self) -> Result<String, TopicError> {
+        if !is_valid_stream_name(&self.name) {
+            return Err(TopicError::BadStreamName);
+        }
+        if self.rid.is_empty() || !self.rid.chars().all(is_token_char) {
+            return Err(TopicError::BadValue("$rid"));
+        }
+        if self.auth.is_empty() || !self.auth.chars().all(is_token_char) {
+            return Err(TopicError::BadValue("$auth"));
+        }
+        if self.url.is_empty() {
+            return Err(TopicError::BadValue("$url"));
+        }
+        let mut topic = format!(
+            "{POST_PREFIX}{}/?$rid={}&$url={}&$auth={}",
+            self.name,
+            self.rid,
+            encode_component(&self.url),
+            self.auth
+        );
+        if let Some(ip) = self.ip.as_deref().filter(|ip| !ip.is_empty()) {
+            topic.push_str("&$ip=");
+            topic.push_str(&encode_component(ip));
+        }
+        Ok(topic)
+    }
+
+    /// Parses a request topic the way Azure's C SDK does (what a device SDK must do).
+    pub fn parse(topic: &str) -> Result<Self, TopicError> {
+        if topic.len() > MAX_TOPIC_LEN {
+            return Err(TopicError::TooLong);
+        }
+        let levels: Vec<&str> = topic.split('/').collect();
+        let prefix_ok = topic
+            .get(..POST_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(POST_PREFIX));
+        if !prefix_ok || !(4..=5).contains(&levels.len()) {
+            return Err(TopicError::WrongPrefix("stream request"));
+        }
+        let name = levels[3].to_string();
+        let props = levels.get(4).copied().unwrap_or("");
+        let props = parse_properties(props)?;
+        let get = |k: &str| props.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        let url = get("$url").ok_or(TopicError::MissingProperty("$url"))?;
+        let auth = get("$auth").ok_or(TopicError::MissingProperty("$auth"))?;
+        Ok(Self {
+            name,
+            rid: get("$rid").unwrap_or_default().to_string(),
+            url: decode_component(url).ok_or(TopicError::BadValue("$url"))?,
+            auth: auth.to_string(),
+            ip: get("$ip").and_then(decode_component),
+        })
+    }
+}
+
+/// Splits `?k=v&k=v` like the C SDK: every pair has exactly one `=` and two non-empty sides.
+fn parse_properties(level: &str) -> Result<Vec<(&str, &str)>, TopicError> {
+    let bad = || TopicError::BadProperties(level.chars().take(200).collect());
+    let body = level.strip_prefix('?').ok_or_else(bad)?;
+    body.split('&')
+        .map(|pair| {
+            let mut parts = pair.split('=');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(k), Some(v), None) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+/// A device's answer to a stream request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamResponse {
+    /// True for 200 (accept), false for 400 (reject).
+    pub accepted: bool,
+    /// The request id being answered.
+    pub rid: String,
+}
+
+impl StreamResponse {
+    /// The PUBLISH topic a device sends.
+    pub fn to_topic(&self) -> String {
+        let status = if self.accepted { 200 } else { 400 };
+        format!("{RES_PREFIX}{status}/?$rid={}", self.rid)
+    }
+
+    /// True when `topic` is on the response branch (so it should be parsed as one).
+    pub fn is_response_topic(topic: &str) -> bool {
+        topic
+            .get(..RES_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(RES_PREFIX))
+    }
+
+    /// Parses `$iothub/streams/res/{status}/?$rid={rid}[&...]`.
+    pub fn parse(topic: &str) -> Result<Self, TopicError> {
+        if topic.len() > MAX_TOPIC_LEN {
+            return Err(TopicError::TooLong);
+        }
+        if !Self::is_response_topic(topic) {
+            return Err(TopicError::WrongPrefix("stream response"));
+        }
+        let rest = &topic[RES_PREFIX.len()..];
+        let (status, props) = rest.split_once('/').unwrap_or((rest, ""));
+        let accepted = match status {
+            "200" => true,
+            "400" => false,
+            other => return Err(TopicError::BadStatus(other.chars().take(20).collect())),
+        };
+        let props = parse_properties(props)?;
+        let rid = props
+            .iter()
+            .find(|(k, _)| *k == "$rid")
+            .map(|(_, v)| v.to_string())
+            .ok_or(TopicError::MissingProperty("$rid"))?;
+        Ok(Self { accepted, rid })
+    }
+}
+
+/// The identity in an MQTT client id: `{deviceId}` or `{deviceId}/{moduleId}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId {
+    /// The device.
+    pub device: DeviceId,
+    /// The module, if a module connects.
+    pub module: Option<ModuleId>,
+}
+
+impl ClientId {
+    /// Parses a client id.
+    pub fn parse(s: &str) -> Result<Self, TopicError> {
+        let (device, module) = match s.split_once('/') {
+            Some((d, m)) => (d, Some(m)),
+            None => (s, None),
+        };
+        Ok(Self {
+            device: DeviceId::new(device).map_err(TopicError::BadClientId)?,
+            module: module
+                .map(ModuleId::new)
+                .transpose()
+                .map_err(TopicError::BadClientId)?,
+        })
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.module {
+            Some(m) => write!(f, "{}/{m}", self.device),
+            None => write!(f, "{}", self.device),
+        }
+    }
+}
+
+/// Checks an MQTT username against the client id: `{host}/{clientId}/?{query}` (the form
+/// every SDK sends) or `{host}/{clientId}` (allowed by Azure's docs). Returns the host.
+/// The query (api-version, DeviceClientType...) is not interpreted.
+pub fn check_username<'a>(username: &'a str, client_id: &str) -> Result<&'a str, TopicError> {
+    let (path, _query) = username.split_once('?').unwrap_or((username, ""));
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let (host, id) = path.split_once('/').ok_or(TopicError::BadUsername)?;
+    if host.is_empty() || id != client_id {
+        return Err(TopicError::BadUsername);
+    }
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests;
