@@ -13,6 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 use crate::auth::Authenticator;
+use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::throttle::AuthThrottle;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Failed-authentication throttling.
     pub throttle: AuthThrottle,
+    /// Connected devices (disabling or deleting one disconnects it).
+    pub presence: Presence,
 }
 
 /// The service API's routes.

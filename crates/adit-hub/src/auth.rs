@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use adit_proto::topic::ClientId;
 use adit_proto::{Permissions, SasError, SasToken};
 
 use crate::registry::{PolicyRecord, Registry, RegistryError};
@@ -39,6 +40,18 @@ pub enum AuthError {
         /// What was needed.
         needed: Permissions,
     },
+    /// The token is not for the identity that is connecting.
+    #[error("token is not for {0}")]
+    WrongIdentity(String),
+    /// No device with that id.
+    #[error("device {0} is not registered")]
+    UnknownDevice(String),
+    /// The device is disabled.
+    #[error("device {0} is disabled")]
+    DeviceDisabled(String),
+    /// The device does not authenticate with symmetric keys.
+    #[error("device {0} does not use SAS authentication")]
+    NotSasDevice(String),
     /// The registry failed while looking up keys.
     #[error("registry unavailable")]
     Registry(#[from] RegistryError),
@@ -65,6 +78,15 @@ impl ServiceIdentity {
             })
         }
     }
+}
+
+/// An authenticated device connection.
+#[derive(Debug, Clone)]
+pub struct DeviceIdentity {
+    /// Who connected.
+    pub client: ClientId,
+    /// The policy used, when not the device's own key.
+    pub policy: Option<String>,
 }
 
 /// Current time in Unix seconds.
@@ -143,6 +165,70 @@ impl Authenticator {
         Ok(ServiceIdentity {
             policy: policy.name,
             rights: policy.rights,
+        })
+    }
+
+    /// Authenticates a device connecting as `client` with SAS token `password` at `now`:
+    /// signed with the device's own key for exactly its identity, or with a policy that has
+    /// DeviceConnect for a resource covering it. The device must exist and be enabled.
+    pub async fn authenticate_device(
+        &self,
+        client: &ClientId,
+        password: &str,
+        now: u64,
+    ) -> Result<DeviceIdentity, AuthError> {
+        let token = SasToken::parse(password)?;
+        let audience = token.audience()?;
+        if !audience.is_for_host(self.host_names.iter().map(String::as_str)) {
+            return Err(AuthError::WrongAudience(audience.host().to_string()));
+        }
+        let device_id = client.device.as_str();
+        let module_id = client.module.as_ref().map(|m| m.as_str());
+        let device = self
+            .registry
+            .device(device_id)
+            .await?
+            .ok_or_else(|| AuthError::UnknownDevice(device_id.to_string()))?;
+        let policy = match token.key_name() {
+            Some(name) => {
+                let policy = self
+                    .policy(name)
+                    .ok_or_else(|| AuthError::UnknownPolicy(name.to_string()))?;
+                let mut target = vec!["devices", device_id];
+                if let Some(m) = module_id {
+                    target.extend(["modules", m]);
+                }
+                if !audience.covers(&target) {
+                    return Err(AuthError::WrongIdentity(client.to_string()));
+                }
+                token.verify([&policy.primary_key, &policy.secondary_key], now)?;
+                if !policy.rights.contains(Permissions::DEVICE_CONNECT) {
+                    return Err(AuthError::Forbidden {
+                        policy: policy.name,
+                        needed: Permissions::DEVICE_CONNECT,
+                    });
+                }
+                Some(policy.name)
+            }
+            None => {
+                if !audience.is_identity(device_id, module_id) {
+                    return Err(AuthError::WrongIdentity(client.to_string()));
+                }
+                let keys = device.keys();
+                if keys.is_empty() {
+                    return Err(AuthError::NotSasDevice(device_id.to_string()));
+                }
+                token.verify(keys, now)?;
+                None
+            }
+        };
+        // Checked after the signature so that an unauthenticated caller cannot probe status.
+        if device.status != crate::registry::DeviceStatus::Enabled {
+            return Err(AuthError::DeviceDisabled(device_id.to_string()));
+        }
+        Ok(DeviceIdentity {
+            client: client.clone(),
+            policy,
         })
     }
 }

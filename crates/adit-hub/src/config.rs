@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use crate::mqtt::MqttConfig;
 use crate::server::HttpsLimits;
 use crate::throttle::ThrottleConfig;
 use crate::tls::TlsSource;
@@ -25,12 +26,15 @@ pub struct HubConfig {
     pub tls: TlsSource,
     /// HTTPS listener limits.
     pub https_limits: HttpsLimits,
-    /// Failed-authentication throttling.
+    /// Failed-authentication throttling (service requests and device CONNECTs alike).
     pub auth_throttle: ThrottleConfig,
+    /// The device endpoint.
+    pub mqtt: MqttConfig,
 }
 
 impl HubConfig {
-    /// Defaults: `./adit-data`, SQLite, `localhost`, all interfaces, port 8443, dev TLS.
+    /// Defaults: `./adit-data`, SQLite, `localhost`, all interfaces, HTTPS on 8443, MQTT on
+    /// 8883, dev TLS.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -41,6 +45,7 @@ impl HubConfig {
             tls: TlsSource::Generated,
             https_limits: HttpsLimits::default(),
             auth_throttle: ThrottleConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use adit_proto::ConnectionString;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,8 +15,11 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::HubConfig;
+use crate::mqtt::{self, MqttContext};
+use crate::presence::Presence;
 use crate::registry::{Registry, RegistryError};
-use crate::server;
+use crate::server::{self, Admission};
+use crate::streams::Streams;
 use crate::throttle::AuthThrottle;
 use crate::tls::{self, ServerTls, TlsError};
 
@@ -74,6 +78,9 @@ pub struct Hub {
     tls: ServerTls,
     https: TcpListener,
     https_addr: SocketAddr,
+    mqtt: TcpListener,
+    mqtt_addr: SocketAddr,
+    presence: Presence,
     bootstrap: Bootstrap,
     config: HubConfig,
 }
@@ -88,6 +95,16 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(path)
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| HubError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| HubError::Bind { addr, source })?;
+    Ok((listener, bound))
 }
 
 fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -129,13 +146,9 @@ impl Hub {
         }
         let tls = tls::load(&config.tls, data_dir, &names)?;
 
-        let addr = SocketAddr::new(config.listen_addr, config.https_port);
-        let https = TcpListener::bind(addr)
-            .await
-            .map_err(|source| HubError::Bind { addr, source })?;
-        let https_addr = https
-            .local_addr()
-            .map_err(|source| HubError::Bind { addr, source })?;
+        let (https, https_addr) =
+            bind(SocketAddr::new(config.listen_addr, config.https_port)).await?;
+        let (mqtt, mqtt_addr) = bind(SocketAddr::new(config.listen_addr, config.mqtt.port)).await?;
 
         let owner = registry
             .policy("iothubowner")
@@ -168,6 +181,9 @@ impl Hub {
             tls,
             https,
             https_addr,
+            mqtt,
+            mqtt_addr,
+            presence: Presence::default(),
             bootstrap,
             config,
         })
@@ -176,6 +192,16 @@ impl Hub {
     /// The bound HTTPS address.
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
+    }
+
+    /// The bound MQTT-over-TLS address.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.mqtt_addr
+    }
+
+    /// Connected device sessions.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// What this start found or made.
@@ -192,22 +218,45 @@ impl Hub {
     /// configured grace period and closes the registry.
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
+        let throttle = AuthThrottle::new(self.config.auth_throttle);
         let state = AppState {
             registry: self.registry.clone(),
             auth: self.auth.clone(),
-            throttle: AuthThrottle::new(self.config.auth_throttle),
+            throttle: throttle.clone(),
+            presence: self.presence.clone(),
+        };
+        let mqtt_ctx = MqttContext {
+            config: self.config.mqtt.clone(),
+            auth: self.auth.clone(),
+            registry: self.registry.clone(),
+            presence: self.presence.clone(),
+            streams: Streams::default(),
+            throttle,
+            slots: Arc::new(Semaphore::new(self.config.mqtt.max_connections)),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
         };
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
-        tracing::info!(addr = %self.https_addr, "HTTPS listener ready");
-        server::serve(
+        let router = api::router(state).merge(mqtt::websocket::router(mqtt_ctx.clone()));
+        let limits = self.config.https_limits;
+        let https_admission = Admission {
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            handshake_timeout: limits.tls_handshake_timeout,
+        };
+        tracing::info!(https = %self.https_addr, mqtt = %self.mqtt_addr, "listeners ready");
+        let http_shutdown = shutdown.clone();
+        let https = server::accept_tls(
             self.https,
-            acceptor,
-            api::router(state),
-            self.config.https_limits,
-            shutdown,
+            acceptor.clone(),
+            https_admission,
+            shutdown.clone(),
             tracker.clone(),
-        )
-        .await;
+            move |tls, peer| {
+                server::serve_http(tls, peer, router.clone(), limits, http_shutdown.clone())
+            },
+        );
+        let mqtt = mqtt::listener::run(self.mqtt, acceptor, mqtt_ctx);
+        tokio::join!(https, mqtt);
         tracker.close();
         let grace = self.config.https_limits.shutdown_grace;
         if tokio::time::timeout(grace + std::time::Duration::from_secs(1), tracker.wait())

@@ -7,7 +7,10 @@
 //! - [`registry`]: devices and shared access policies in SQLite or PostgreSQL (no HTTP/MQTT).
 //! - [`auth`]: SAS authentication through `adit-proto`'s verifier; [`throttle`] limits failures.
 //! - [`api`]: the HTTPS service API in Azure's REST shape.
-//! - [`server`]: the TLS + HTTP/1.1 accept loop, bounded and tracked for shutdown.
+//! - [`server`]: TLS accept loops (bounded, tracked for shutdown) and HTTP/1.1 serving.
+//! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS and over WebSocket.
+//! - [`presence`]: connected sessions and how to reach them; [`streams`]: stream answers.
+//! - [`ws_upgrade`]: the server side of the WebSocket handshake.
 //! - [`tls`]: configured certificates, or a dev CA that issues one.
 //! - [`report`]: one-line error chains for logs.
 
@@ -15,11 +18,15 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod hub;
+pub mod mqtt;
+pub mod presence;
 pub mod registry;
 pub mod report;
 pub mod server;
+pub mod streams;
 pub mod throttle;
 pub mod tls;
+pub mod ws_upgrade;
 
 pub use config::HubConfig;
 pub use hub::{Bootstrap, Hub, HubError};

@@ -1,6 +1,8 @@
-//! The HTTPS listener: accept, TLS handshake, HTTP/1.1 (with upgrades, for WebSockets), all
-//! under limits and tracked for shutdown.
+//! TLS listeners: accept, bound the number of connections, finish the TLS handshake under a
+//! deadline, then hand the stream to a protocol (HTTP/1.1 for the service API and WebSockets,
+//! or MQTT). Every connection runs on the hub's `TaskTracker` and watches its shutdown token.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service as _;
@@ -41,17 +44,31 @@ impl Default for HttpsLimits {
     }
 }
 
-/// Accepts connections until `shutdown` is cancelled. Each connection runs on `tracker`.
-pub async fn serve(
+/// How a TLS listener admits connections.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// One permit per connection; none left means the new connection is closed at once.
+    pub slots: Arc<Semaphore>,
+    /// Deadline for the TLS handshake.
+    pub handshake_timeout: Duration,
+}
+
+/// Accepts TLS connections until `shutdown`, running `serve` for each on `tracker`.
+pub async fn accept_tls<F, Fut>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    router: Router,
-    limits: HttpsLimits,
+    admission: Admission,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-) {
-    // The semaphore bounds concurrent connections; a permit lives as long as its connection.
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    serve: F,
+) where
+    F: Fn(TlsStream<TcpStream>, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let what = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     loop {
         let accepted = tokio::select! {
             // `accept` is cancel-safe: losing the race loses no connection.
@@ -62,44 +79,37 @@ pub async fn serve(
             Ok(a) => a,
             Err(e) => {
                 // Usually EMFILE: back off instead of spinning, and keep serving.
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(listener = %what, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; closing new connection");
+        let Ok(permit) = admission.slots.clone().try_acquire_owned() else {
+            tracing::warn!(listener = %what, %peer, "connection limit reached; closing new connection");
             continue;
         };
-        let (acceptor, router, shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
+        let (acceptor, serve, timeout) =
+            (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
-            serve_connection(stream, peer, acceptor, router, limits, shutdown).await;
+            let _ = stream.set_nodelay(true);
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve(tls, peer).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
             drop(permit);
         });
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+/// Serves HTTP/1.1 (with upgrades) on one TLS connection until it ends or `shutdown`.
+pub async fn serve_http(
+    tls: TlsStream<TcpStream>,
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
     router: Router,
     limits: HttpsLimits,
     shutdown: CancellationToken,
 ) {
-    let _ = stream.set_nodelay(true);
-    let tls =
-        match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().call(request)

@@ -14,26 +14,37 @@ pub struct HubProcess {
     child: Option<Child>,
     /// The bound HTTPS address.
     pub addr: SocketAddr,
+    /// The bound MQTT-over-TLS address.
+    pub mqtt_addr: SocketAddr,
     /// What the hub printed on stdout before it was ready.
     pub banner: String,
     workdir: tempfile::TempDir,
+    args: Vec<String>,
 }
 
 impl HubProcess {
     /// Starts `bin hub` in a fresh working directory on 127.0.0.1 port 0.
     pub fn start(bin: impl Into<PathBuf>) -> Self {
-        let workdir = tempfile::tempdir().expect("temp dir");
-        Self::spawn(bin.into(), workdir)
+        Self::start_with_args(bin, &["--https-port", "0", "--mqtt-port", "0"])
     }
 
-    fn spawn(bin: PathBuf, workdir: tempfile::TempDir) -> Self {
+    /// Starts `bin hub ARGS --listen-addr 127.0.0.1` in a fresh working directory.
+    pub fn start_with_args(bin: impl Into<PathBuf>, args: &[&str]) -> Self {
+        let workdir = tempfile::tempdir().expect("temp dir");
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Self::spawn(bin.into(), workdir, args)
+    }
+
+    fn spawn(bin: PathBuf, workdir: tempfile::TempDir, args: Vec<String>) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(workdir.path().join("hub.log"))
             .expect("log file");
         let mut child = Command::new(&bin)
-            .args(["hub", "--https-port", "0", "--listen-addr", "127.0.0.1"])
+            .arg("hub")
+            .args(&args)
+            .args(["--listen-addr", "127.0.0.1"])
             .current_dir(workdir.path())
             .env_remove("ADIT_DATA_DIR")
             .stdout(Stdio::piped())
@@ -53,23 +64,32 @@ impl HubProcess {
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut banner = String::new();
-        let addr = loop {
+        let (mut addr, mut mqtt_addr) = (None, None);
+        while addr.is_none() || mqtt_addr.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("hub did not report its address; stdout so far:\n{banner}")
+                panic!("hub did not report its addresses; stdout so far:\n{banner}")
             });
             banner.push_str(&line);
             banner.push('\n');
-            if let Some(addr) = line.strip_prefix("HTTPS listening on ") {
-                break addr.parse().expect("address parses");
+            if let Some(a) = line.strip_prefix("HTTPS listening on ") {
+                addr = a.parse().ok();
             }
+            if let Some(a) = line.strip_prefix("MQTT listening on ") {
+                mqtt_addr = a.parse().ok();
+            }
+        }
+        let (Some(addr), Some(mqtt_addr)) = (addr, mqtt_addr) else {
+            unreachable!("the loop ends only when both are set")
         };
         Self {
             bin,
             child: Some(child),
             addr,
+            mqtt_addr,
             banner,
             workdir,
+            args,
         }
     }
 
@@ -140,7 +160,7 @@ impl HubProcess {
         assert!(status.success(), "hub exited with {status}");
         let bin = self.bin.clone();
         let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("temp dir"));
-        Self::spawn(bin, workdir)
+        Self::spawn(bin, workdir, self.args.clone())
     }
 }
 

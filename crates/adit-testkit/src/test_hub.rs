@@ -36,6 +36,7 @@ impl TestHub {
         let mut config = HubConfig::new(dir.path().join("data"));
         config.listen_addr = [127, 0, 0, 1].into();
         config.https_port = 0;
+        config.mqtt.port = 0;
         adjust(&mut config);
         Self::launch(config, Some(dir)).await
     }

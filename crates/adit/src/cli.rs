@@ -50,9 +50,15 @@ pub struct HubArgs {
     /// Address to listen on.
     #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0")]
     pub listen_addr: IpAddr,
-    /// HTTPS port: service API (and, later, MQTT over WebSocket and the streaming gateway).
+    /// HTTPS port: service API, MQTT over WebSocket (and, later, the streaming gateway).
     #[arg(long, env = "ADIT_HTTPS_PORT", default_value_t = 8443)]
     pub https_port: u16,
+    /// Device port: MQTT 3.1.1 over TLS (devices may also use MQTT over WebSocket on the HTTPS port).
+    #[arg(long, env = "ADIT_MQTT_PORT", default_value_t = 8883)]
+    pub mqtt_port: u16,
+    /// Most device connections at once (MQTT over TLS and over WebSocket together).
+    #[arg(long, default_value_t = 20_000)]
+    pub max_devices: usize,
     /// PEM certificate chain to serve instead of a generated dev certificate.
     #[arg(long, env = "ADIT_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -82,6 +82,9 @@ pub async fn put(
         Some(cond) => state.registry.update_device(&spec, &cond).await?,
     };
     tracing::info!(device = %id, policy = %caller.policy, "device identity written");
+    if record.status == crate::registry::DeviceStatus::Disabled {
+        state.presence.revoke_device(id.as_str());
+    }
     Ok(device_response(&record))
 }
 
@@ -96,6 +99,7 @@ pub async fn delete(
     let cond = if_match(&headers)?.unwrap_or(IfMatch::Any);
     state.registry.delete_device(id.as_str(), &cond).await?;
     tracing::info!(device = %id, policy = %caller.policy, "device identity deleted");
+    state.presence.revoke_device(id.as_str());
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,6 +14,8 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     config.listen_addr = args.listen_addr;
     config.https_port = args.https_port;
     config.https_limits.max_connections = args.max_connections;
+    config.mqtt.port = args.mqtt_port;
+    config.mqtt.max_connections = args.max_devices;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::Files { cert, key };
     }
@@ -41,6 +43,7 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     }
     // Scripts and tests read the bound port from this line (it matters with --https-port 0).
     println!("HTTPS listening on {}", hub.https_addr());
+    println!("MQTT listening on {}", hub.mqtt_addr());
 
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

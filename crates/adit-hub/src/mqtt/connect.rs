@@ -1,0 +1,89 @@
+//! CONNECT: who is connecting, and may they.
+//!
+//! Azure's rules: client id `{deviceId}` or `{deviceId}/{moduleId}`; username
+//! `{host}/{clientId}/?api-version=...` (the api-version is not enforced); password a SAS token
+//! for that identity. Refusals use MQTT 3.1.1's CONNACK codes.
+
+use std::net::IpAddr;
+
+use adit_proto::topic::{ClientId, check_username};
+use rumqttc::mqttbytes::Protocol;
+use rumqttc::mqttbytes::v4::{Connect, ConnectReturnCode};
+
+use super::MqttContext;
+use crate::auth::{AuthError, DeviceIdentity, unix_now};
+
+/// A refused CONNECT: the code to send and the reason to log.
+#[derive(Debug)]
+pub struct Refusal {
+    /// CONNACK return code.
+    pub code: ConnectReturnCode,
+    /// Why, for the log (never sent to the client).
+    pub reason: String,
+}
+
+fn refuse(code: ConnectReturnCode, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        reason: reason.into(),
+    }
+}
+
+/// Authenticates a CONNECT from `source`.
+pub async fn authenticate(
+    ctx: &MqttContext,
+    connect: &Connect,
+    source: IpAddr,
+) -> Result<DeviceIdentity, Refusal> {
+    if ctx.throttle.is_blocked(source) {
+        return Err(refuse(
+            ConnectReturnCode::ServiceUnavailable,
+            "too many failed CONNECTs from this address",
+        ));
+    }
+    let result = check(ctx, connect).await;
+    if let Err(refusal) = &result
+        && matches!(
+            refusal.code,
+            ConnectReturnCode::BadUserNamePassword
+                | ConnectReturnCode::NotAuthorized
+                | ConnectReturnCode::BadClientId
+        )
+    {
+        ctx.throttle.record_failure(source);
+    }
+    result
+}
+
+async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, Refusal> {
+    if connect.protocol != Protocol::V4 {
+        return Err(refuse(
+            ConnectReturnCode::RefusedProtocolVersion,
+            "only MQTT 3.1.1 is supported",
+        ));
+    }
+    let client = ClientId::parse(&connect.client_id)
+        .map_err(|e| refuse(ConnectReturnCode::BadClientId, e.to_string()))?;
+    let login = connect.login.as_ref().ok_or_else(|| {
+        refuse(
+            ConnectReturnCode::BadUserNamePassword,
+            "no username and password",
+        )
+    })?;
+    check_username(&login.username, &connect.client_id)
+        .map_err(|e| refuse(ConnectReturnCode::BadUserNamePassword, e.to_string()))?;
+    ctx.auth
+        .authenticate_device(&client, &login.password, unix_now())
+        .await
+        .map_err(|e| {
+            let code = match e {
+                AuthError::Token(
+                    adit_proto::SasError::Expired | adit_proto::SasError::BadSignature,
+                ) => ConnectReturnCode::NotAuthorized,
+                AuthError::Token(_) => ConnectReturnCode::BadUserNamePassword,
+                AuthError::Registry(_) => ConnectReturnCode::ServiceUnavailable,
+                _ => ConnectReturnCode::NotAuthorized,
+            };
+            refuse(code, e.to_string())
+        })
+}

@@ -1,0 +1,28 @@
+//! MQTT over TLS (Azure's port 8883).
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::{MqttContext, session};
+use crate::server::{Admission, accept_tls};
+
+/// Accepts device connections until the hub shuts down.
+pub async fn run(listener: TcpListener, acceptor: TlsAcceptor, ctx: MqttContext) {
+    let admission = Admission {
+        slots: ctx.slots.clone(),
+        handshake_timeout: ctx.config.connect_timeout,
+    };
+    let (shutdown, tracker) = (ctx.shutdown.clone(), ctx.tracker.clone());
+    accept_tls(
+        listener,
+        acceptor,
+        admission,
+        shutdown,
+        tracker,
+        move |tls, peer| {
+            let ctx = ctx.clone();
+            async move { session::run(tls, peer, "mqtts", ctx).await }
+        },
+    )
+    .await;
+}

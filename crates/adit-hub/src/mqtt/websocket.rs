@@ -1,0 +1,66 @@
+//! MQTT over WebSocket at `/$iothub/websocket` on the HTTPS port (Azure's port 443), with the
+//! `mqtt` subprotocol matched case-insensitively and echoed as the client spelled it.
+
+use std::net::SocketAddr;
+
+use adit_proto::ErrorCode;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use hyper_util::rt::TokioIo;
+use tokio_websockets::Limits;
+
+use super::{MqttContext, session};
+use crate::api::ApiError;
+use crate::ws_upgrade;
+
+/// The route, for merging into the HTTPS router.
+pub fn router(ctx: MqttContext) -> Router {
+    Router::new()
+        .route("/$iothub/websocket", get(upgrade))
+        .with_state(ctx)
+}
+
+async fn upgrade(
+    State(ctx): State<MqttContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let offered = ws_upgrade::offered_protocols(&request);
+    let Some(protocol) = offered
+        .iter()
+        .find(|p| p.eq_ignore_ascii_case("mqtt"))
+        .cloned()
+    else {
+        tracing::info!(%peer, ?offered, "MQTT WebSocket without the mqtt subprotocol; refused");
+        return ApiError::invalid("MQTT over WebSocket needs the mqtt subprotocol").into_response();
+    };
+    let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
+        tracing::warn!(%peer, "device connection limit reached; refusing MQTT WebSocket");
+        return ApiError::new(ErrorCode::ServiceUnavailable, "too many device connections")
+            .into_response();
+    };
+    let (response, on_upgrade) = match ws_upgrade::accept(request, Some(&protocol)) {
+        Ok(accepted) => accepted,
+        Err(e) => return e.into_response(),
+    };
+    let tracker = ctx.tracker.clone();
+    tracker.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        // A WebSocket message carries at most one MQTT packet's worth of bytes plus slack.
+        let limits = Limits::default().max_payload_len(Some(ctx.config.max_packet_size + 1024));
+        let ws = tokio_websockets::ServerBuilder::new()
+            .limits(limits)
+            .serve(TokioIo::new(upgraded));
+        session::run(adit_ws::WsIo::new(ws), peer, "mqtt-ws", ctx).await;
+        drop(permit);
+    });
+    response
+}

@@ -1,0 +1,194 @@
+//! Which devices are connected, and a handle to reach each one's MQTT session.
+//!
+//! Presence lives in memory on the node that holds the connection. A second connection with
+//! the same client id takes over: the first session is told to close, as Azure does. Only the
+//! session that is current may mark the device disconnected, so a slow-closing old session
+//! cannot overwrite the new one's state.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Something the hub sends down a device's connection.
+#[derive(Debug, Clone)]
+pub enum DeviceCommand {
+    /// PUBLISH at QoS 0.
+    Publish {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Bytes,
+    },
+}
+
+/// Why a session is being closed from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickReason {
+    /// Another connection with the same client id arrived.
+    TakenOver,
+    /// The device was disabled or deleted.
+    Revoked,
+}
+
+/// One connected session, as seen from outside it.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    /// Unique per connection.
+    pub session_id: u64,
+    /// Commands for the session (bounded: a device that does not read slows only itself).
+    pub commands: mpsc::Sender<DeviceCommand>,
+    /// True while the device is subscribed to `$iothub/streams/POST/#`.
+    pub streams_subscribed: Arc<AtomicBool>,
+    kick: CancellationToken,
+    reason: Arc<Mutex<Option<KickReason>>>,
+}
+
+impl SessionHandle {
+    /// A handle for a new session; `kick` is what the session watches.
+    pub fn new(
+        session_id: u64,
+        commands: mpsc::Sender<DeviceCommand>,
+        kick: CancellationToken,
+    ) -> Self {
+        Self {
+            session_id,
+            commands,
+            streams_subscribed: Arc::new(AtomicBool::new(false)),
+            kick,
+            reason: Arc::default(),
+        }
+    }
+
+    fn kick(&self, reason: KickReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(reason);
+        self.kick.cancel();
+    }
+
+    /// Why the session was kicked, once it was.
+    pub fn kick_reason(&self) -> Option<KickReason> {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The connected sessions, by client id (`device` or `device/module`).
+#[derive(Debug, Clone, Default)]
+pub struct Presence {
+    // std Mutex: every critical section is a map operation, never held across an await.
+    sessions: Arc<Mutex<HashMap<String, SessionHandle>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Presence {
+    /// A fresh session id.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes `handle` the current session for `client_id`, kicking any previous one.
+    pub fn register(&self, client_id: &str, handle: SessionHandle) {
+        let previous = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client_id.to_string(), handle);
+        if let Some(old) = previous {
+            old.kick(KickReason::TakenOver);
+        }
+    }
+
+    /// Removes the session if it is still the current one; returns whether it was.
+    pub fn unregister(&self, client_id: &str, session_id: u64) -> bool {
+        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(client_id)
+            .is_some_and(|h| h.session_id == session_id)
+        {
+            map.remove(client_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The current session of `client_id`.
+    pub fn session(&self, client_id: &str) -> Option<SessionHandle> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .cloned()
+    }
+
+    /// Closes every session of `device_id` (the device and its modules).
+    pub fn revoke_device(&self, device_id: &str) {
+        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let module_prefix = format!("{device_id}/");
+        for (client, handle) in map.iter() {
+            if client == device_id || client.starts_with(&module_prefix) {
+                handle.kick(KickReason::Revoked);
+            }
+        }
+    }
+
+    /// How many sessions are connected.
+    pub fn len(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// True when no session is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(p: &Presence) -> (SessionHandle, CancellationToken) {
+        let (tx, _rx) = mpsc::channel(1);
+        let kick = CancellationToken::new();
+        (
+            SessionHandle::new(p.next_session_id(), tx, kick.clone()),
+            kick,
+        )
+    }
+
+    #[test]
+    fn takeover_kicks_the_old_session_and_only_the_current_one_unregisters() {
+        let p = Presence::default();
+        let (first, first_kick) = handle(&p);
+        let (second, second_kick) = handle(&p);
+        p.register("d", first.clone());
+        p.register("d", second.clone());
+        assert!(first_kick.is_cancelled());
+        assert_eq!(first.kick_reason(), Some(KickReason::TakenOver));
+        assert!(!second_kick.is_cancelled());
+        assert!(!p.unregister("d", first.session_id));
+        assert_eq!(p.len(), 1);
+        assert!(p.unregister("d", second.session_id));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn revoke_kicks_device_and_modules_only() {
+        let p = Presence::default();
+        let (d, dk) = handle(&p);
+        let (m, mk) = handle(&p);
+        let (other, ok) = handle(&p);
+        p.register("d", d);
+        p.register("d/m", m);
+        p.register("dx", other);
+        p.revoke_device("d");
+        assert!(dk.is_cancelled() && mk.is_cancelled());
+        assert!(!ok.is_cancelled());
+    }
+}
