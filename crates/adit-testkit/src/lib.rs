@@ -3,12 +3,14 @@
 
 mod http;
 mod hub_process;
+mod mqtt_client;
 mod postgres;
 mod python;
 mod test_hub;
 
-pub use http::https_client;
+pub use http::{client_tls_config, https_client};
 pub use hub_process::HubProcess;
+pub use mqtt_client::{RawMqtt, device_token};
 pub use postgres::TestDatabase;
 pub use python::{PythonEnv, python_env};
 pub use test_hub::TestHub;

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 pub struct TestHub {
     /// The bound HTTPS address.
     pub addr: SocketAddr,
+    /// The bound MQTT-over-TLS address.
+    pub mqtt_addr: SocketAddr,
     /// The `iothubowner` connection string.
     pub owner: ConnectionString,
     /// The dev CA to trust.
@@ -44,12 +46,14 @@ impl TestHub {
     async fn launch(config: HubConfig, dir: Option<tempfile::TempDir>) -> Self {
         let hub = Hub::bind(config.clone()).await.expect("hub binds");
         let addr = hub.https_addr();
+        let mqtt_addr = hub.mqtt_addr();
         let owner = hub.bootstrap().owner_connection_string.clone();
         let ca_path = hub.bootstrap().ca_path.clone().expect("dev CA generated");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hub.run(shutdown.clone()));
         Self {
             addr,
+            mqtt_addr,
             owner,
             ca_path,
             config,
@@ -100,6 +104,99 @@ impl TestHub {
     pub fn owner_token(&self) -> String {
         let key = self.owner.key.clone().expect("owner string has a key");
         self.token("iothubowner", &key, adit_hub::auth::unix_now() + 3600)
+    }
+
+    /// Creates a device through the REST API (as a service would) and returns its primary key.
+    pub async fn create_device(&self, id: &str) -> Key {
+        let body = serde_json::json!({ "deviceId": id });
+        let response = crate::https_client(&self.ca_path)
+            .put(format!(
+                "{}/devices/{id}?api-version=2021-04-12",
+                self.base_url()
+            ))
+            .header("Authorization", self.owner_token())
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "create {id}: {}",
+            response.status()
+        );
+        let device: serde_json::Value = response.json().await.expect("JSON");
+        let key = device["authentication"]["symmetricKey"]["primaryKey"]
+            .as_str()
+            .expect("key");
+        Key::from_base64(key).expect("valid key")
+    }
+
+    /// Sets a device's status through the REST API.
+    pub async fn set_device_status(&self, id: &str, status: &str) {
+        let body = serde_json::json!({ "deviceId": id, "status": status });
+        let response = crate::https_client(&self.ca_path)
+            .put(format!(
+                "{}/devices/{id}?api-version=2021-04-12",
+                self.base_url()
+            ))
+            .header("Authorization", self.owner_token())
+            .header("If-Match", "*")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "update {id}: {}",
+            response.status()
+        );
+    }
+
+    /// Deletes a device through the REST API.
+    pub async fn delete_device(&self, id: &str) {
+        let response = crate::https_client(&self.ca_path)
+            .delete(format!(
+                "{}/devices/{id}?api-version=2021-04-12",
+                self.base_url()
+            ))
+            .header("Authorization", self.owner_token())
+            .send()
+            .await
+            .expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "delete {id}: {}",
+            response.status()
+        );
+    }
+
+    /// The device's connection state as the registry reports it.
+    pub async fn connection_state(&self, id: &str) -> String {
+        let device: serde_json::Value = crate::https_client(&self.ca_path)
+            .get(format!(
+                "{}/devices/{id}?api-version=2021-04-12",
+                self.base_url()
+            ))
+            .header("Authorization", self.owner_token())
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON");
+        device["connectionState"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The MQTT username an Azure SDK would send for `client_id`.
+    pub fn username(&self, client_id: &str) -> String {
+        format!(
+            "{}/{client_id}/?api-version=2021-04-12&DeviceClientType=adit-tests",
+            self.host_name()
+        )
     }
 
     /// Stops the hub and waits for it to finish.

@@ -10,6 +10,9 @@ pub enum ConnectionError {
     /// The bytes are not valid MQTT 3.1.1 (or exceed the packet size limit).
     #[error("malformed MQTT: {0}")]
     Protocol(rumqttc::mqttbytes::Error),
+    /// The first packet is not a CONNECT (known from its first byte).
+    #[error("first packet is not CONNECT")]
+    NotConnect,
     /// The peer closed in the middle of a packet.
     #[error("connection closed mid-packet")]
     Truncated,
@@ -31,6 +34,12 @@ pub struct Connection<T> {
 /// Bounded: a header announcing more than `max_packet` bytes is an error before the body
 /// arrives, so the buffer never grows past one packet.
 pub fn decode(buf: &mut BytesMut, max_packet: usize) -> Result<Option<Packet>, ConnectionError> {
+    // Types 0 and 15 are reserved: refuse at the first byte instead of after the body.
+    if buf.first().is_some_and(|b| b >> 4 == 0 || b >> 4 == 15) {
+        return Err(ConnectionError::Protocol(
+            rumqttc::mqttbytes::Error::InvalidPacketType(buf[0] >> 4),
+        ));
+    }
     match Packet::read(buf, max_packet) {
         Ok(p) => Ok(Some(p)),
         Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
@@ -65,6 +74,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
                 };
             }
         }
+    }
+
+    /// The first packet, which must be CONNECT. Fails as soon as the first byte shows another
+    /// packet type, rather than waiting for a body that may never come.
+    pub async fn read_connect(&mut self) -> Result<Option<Packet>, ConnectionError> {
+        while self.read.is_empty() {
+            if self.io.read_buf(&mut self.read).await? == 0 {
+                return Ok(None);
+            }
+        }
+        // CONNECT is packet type 1 with all flag bits zero (MQTT 3.1.1, 3.1.1).
+        if self.read[0] != 0x10 {
+            return Err(ConnectionError::NotConnect);
+        }
+        self.read_packet().await
     }
 
     /// Encodes and sends one packet.

@@ -55,6 +55,7 @@ impl From<ConnectionError> for End {
         match e {
             ConnectionError::Protocol(p) => Self::Protocol(p.to_string()),
             ConnectionError::Truncated => Self::ClientClosed,
+            ConnectionError::NotConnect => Self::Protocol("packet before CONNECT".into()),
             ConnectionError::Io(e) => Self::Io(e.to_string()),
         }
     }
@@ -67,7 +68,7 @@ where
 {
     let mut conn = Connection::new(io, ctx.config.max_packet_size);
     let first = tokio::select! {
-        r = tokio::time::timeout(ctx.config.connect_timeout, conn.read_packet()) => r,
+        r = tokio::time::timeout(ctx.config.connect_timeout, conn.read_connect()) => r,
         () = ctx.shutdown.cancelled() => return,
     };
     let connect = match first {
