@@ -6,7 +6,11 @@ use adit_testkit::{HubProcess, python_env};
 
 fn create_device(hub: &HubProcess, id: &str) -> String {
     let out = hub.cli(&["device", "create", id], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -37,7 +41,10 @@ fn paho_device_subscribes_and_answers_over_tls_and_websocket() {
         // The hub parsed the stream response (no request was pending for it).
         let log = hub.log();
         assert!(
-            log.lines().any(|l| l.contains("stream response for no pending request") && l.contains("device=paho-1") && l.contains(&format!("rid={rid}"))),
+            log.lines()
+                .any(|l| l.contains("stream response for no pending request")
+                    && l.contains("device=paho-1")
+                    && l.contains(&format!("rid={rid}"))),
             "hub did not parse the response over {transport}:\n{log}"
         );
         assert!(log.contains("subscription refused device=paho-1 filter=\"devices/paho-1/messages/devicebound/#\""), "{log}");
@@ -48,10 +55,16 @@ fn paho_device_subscribes_and_answers_over_tls_and_websocket() {
 #[test]
 fn azure_iot_device_sdk_connects_on_its_fixed_ports() {
     let python = python_env();
-    let hub = HubProcess::start_with_args(env!("CARGO_BIN_EXE_adit"), &["--https-port", "443", "--mqtt-port", "8883"]);
+    let hub = HubProcess::start_with_args(
+        env!("CARGO_BIN_EXE_adit"),
+        &["--https-port", "443", "--mqtt-port", "8883"],
+    );
     let cs = create_device(&hub, "azure-sdk-1");
     let parsed: ConnectionString = cs.parse().expect("valid");
-    assert_eq!(parsed.port, None, "a hub on 443 hands out connection strings without a port");
+    assert_eq!(
+        parsed.port, None,
+        "a hub on 443 hands out connection strings without a port"
+    );
     let mut wrong = parsed.clone();
     wrong.key = Some(adit_proto::Key::from_bytes(&[7u8; 32]).expect("valid"));
     let out = python.run(
@@ -72,7 +85,9 @@ fn azure_iot_device_sdk_connects_on_its_fixed_ports() {
     let log = hub.log();
     for transport in ["mqtts", "mqtt-ws"] {
         assert!(
-            log.lines().any(|l| l.contains("device connected") && l.contains(&format!("transport=\"{transport}\"")) && l.contains("device=azure-sdk-1")),
+            log.lines().any(|l| l.contains("device connected")
+                && l.contains(&format!("transport=\"{transport}\""))
+                && l.contains("device=azure-sdk-1")),
             "no {transport} connection in the hub log:\n{log}"
         );
     }
