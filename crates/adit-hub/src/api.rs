@@ -7,6 +7,7 @@ mod device_body;
 mod devices;
 mod error;
 mod policies;
+mod streams;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -15,6 +16,7 @@ use axum::routing::get;
 use crate::auth::Authenticator;
 use crate::presence::Presence;
 use crate::registry::Registry;
+use crate::streams::Streams;
 use crate::throttle::AuthThrottle;
 
 pub use error::ApiError;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub throttle: AuthThrottle,
     /// Connected devices (disabling or deleting one disconnects it).
     pub presence: Presence,
+    /// Stream orchestration.
+    pub streams: Streams,
 }
 
 /// The service API's routes.
@@ -44,6 +48,14 @@ pub fn router(state: AppState) -> Router {
             get(devices::get).put(devices::put).delete(devices::delete),
         )
         .route("/adit/policies", get(policies::list))
+        .route(
+            "/twins/{id}/streams/{name}",
+            axum::routing::post(streams::initiate_device),
+        )
+        .route(
+            "/twins/{id}/modules/{module}/streams/{name}",
+            axum::routing::post(streams::initiate_module),
+        )
         .layer(axum::middleware::from_fn(error::require_api_version))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -3,8 +3,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use crate::gateway::GatewayConfig;
 use crate::mqtt::MqttConfig;
 use crate::server::HttpsLimits;
+use crate::streams::StreamConfig;
 use crate::throttle::ThrottleConfig;
 use crate::tls::TlsSource;
 
@@ -30,6 +32,10 @@ pub struct HubConfig {
     pub auth_throttle: ThrottleConfig,
     /// The device endpoint.
     pub mqtt: MqttConfig,
+    /// Stream handshake timeouts and limits.
+    pub streams: StreamConfig,
+    /// The streaming gateway.
+    pub gateway: GatewayConfig,
 }
 
 impl HubConfig {
@@ -46,6 +52,8 @@ impl HubConfig {
             https_limits: HttpsLimits::default(),
             auth_throttle: ThrottleConfig::default(),
             mqtt: MqttConfig::default(),
+            streams: StreamConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }

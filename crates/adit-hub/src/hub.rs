@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::HubConfig;
+use crate::gateway::{self, Gateway};
 use crate::mqtt::{self, MqttContext};
 use crate::presence::Presence;
 use crate::registry::{Registry, RegistryError};
@@ -81,6 +82,10 @@ pub struct Hub {
     mqtt: TcpListener,
     mqtt_addr: SocketAddr,
     presence: Presence,
+    gateway: Gateway,
+    streams: Streams,
+    tracker: TaskTracker,
+    stop: CancellationToken,
     bootstrap: Bootstrap,
     config: HubConfig,
 }
@@ -169,6 +174,21 @@ impl Hub {
         })?;
 
         let auth = Authenticator::new(registry.clone(), names).await?;
+        // Tasks and cancellation exist from bind on, so the stream machinery can be built (and
+        // inspected) before run; run links the caller's shutdown token to `stop`.
+        let tracker = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let presence = Presence::default();
+        let gateway = Gateway::new(config.gateway.clone(), tracker.clone(), stop.clone());
+        let gateway_base = format!("wss://{}:{}", config.hostname, https_addr.port());
+        let streams = Streams::new(
+            config.streams.clone(),
+            registry.clone(),
+            presence.clone(),
+            gateway.clone(),
+            gateway_base,
+            tracker.clone(),
+        );
         let bootstrap = Bootstrap {
             first_start,
             owner_connection_string,
@@ -183,7 +203,11 @@ impl Hub {
             https_addr,
             mqtt,
             mqtt_addr,
-            presence: Presence::default(),
+            presence,
+            gateway,
+            streams,
+            tracker,
+            stop,
             bootstrap,
             config,
         })
@@ -204,6 +228,11 @@ impl Hub {
         &self.presence
     }
 
+    /// The stream orchestrator (records of past streams, for embedding and tests).
+    pub fn streams(&self) -> &Streams {
+        &self.streams
+    }
+
     /// What this start found or made.
     pub fn bootstrap(&self) -> &Bootstrap {
         &self.bootstrap
@@ -217,27 +246,36 @@ impl Hub {
     /// Serves until `shutdown` is cancelled, then lets in-flight work finish within the
     /// configured grace period and closes the registry.
     pub async fn run(self, shutdown: CancellationToken) {
-        let tracker = TaskTracker::new();
+        let (tracker, stop) = (self.tracker.clone(), self.stop.clone());
+        let link = stop.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            link.cancel();
+        });
+        let shutdown = stop;
         let throttle = AuthThrottle::new(self.config.auth_throttle);
         let state = AppState {
             registry: self.registry.clone(),
             auth: self.auth.clone(),
             throttle: throttle.clone(),
             presence: self.presence.clone(),
+            streams: self.streams.clone(),
         };
         let mqtt_ctx = MqttContext {
             config: self.config.mqtt.clone(),
             auth: self.auth.clone(),
             registry: self.registry.clone(),
             presence: self.presence.clone(),
-            streams: Streams::default(),
+            streams: self.streams.clone(),
             throttle,
             slots: Arc::new(Semaphore::new(self.config.mqtt.max_connections)),
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
         };
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
-        let router = api::router(state).merge(mqtt::websocket::router(mqtt_ctx.clone()));
+        let router = api::router(state)
+            .merge(mqtt::websocket::router(mqtt_ctx.clone()))
+            .merge(gateway::router(self.gateway.clone()));
         let limits = self.config.https_limits;
         let https_admission = Admission {
             slots: Arc::new(Semaphore::new(limits.max_connections)),

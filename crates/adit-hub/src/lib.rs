@@ -9,7 +9,9 @@
 //! - [`api`]: the HTTPS service API in Azure's REST shape.
 //! - [`server`]: TLS accept loops (bounded, tracked for shutdown) and HTTP/1.1 serving.
 //! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS and over WebSocket.
-//! - [`presence`]: connected sessions and how to reach them; [`streams`]: stream answers.
+//! - [`presence`]: connected sessions and how to reach them.
+//! - [`streams`]: stream orchestration (initiate, deliver, answer, records, limits).
+//! - [`gateway`]: the streaming gateway (rendezvous of both halves, relay).
 //! - [`ws_upgrade`]: the server side of the WebSocket handshake.
 //! - [`tls`]: configured certificates, or a dev CA that issues one.
 //! - [`report`]: one-line error chains for logs.
@@ -17,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod gateway;
 pub mod hub;
 pub mod mqtt;
 pub mod presence;

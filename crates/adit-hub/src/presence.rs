@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Something the hub sends down a device's connection.
@@ -81,12 +81,24 @@ pub struct Presence {
     // std Mutex: every critical section is a map operation, never held across an await.
     sessions: Arc<Mutex<HashMap<String, SessionHandle>>>,
     next_id: Arc<AtomicU64>,
+    // Wakes stream requests waiting for a device to connect or subscribe.
+    changed: Arc<Notify>,
 }
 
 impl Presence {
     /// A fresh session id.
     pub fn next_session_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Resolves at the next connection or subscription change (see [`Presence::notify`]).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    /// Wakes everyone waiting in [`Presence::changed`].
+    pub fn notify(&self) {
+        self.changed.notify_waiters();
     }
 
     /// Makes `handle` the current session for `client_id`, kicking any previous one.
@@ -99,6 +111,7 @@ impl Presence {
         if let Some(old) = previous {
             old.kick(KickReason::TakenOver);
         }
+        self.notify();
     }
 
     /// Removes the session if it is still the current one; returns whether it was.

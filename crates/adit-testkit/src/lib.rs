@@ -1,6 +1,7 @@
 //! Test harness for Adit: real hubs on loopback port 0, HTTP clients that trust their dev CA,
 //! throwaway PostgreSQL databases and a Python environment with Azure's SDKs.
 
+mod gateway_client;
 mod http;
 mod hub_process;
 mod mqtt_client;
@@ -8,6 +9,7 @@ mod postgres;
 mod python;
 mod test_hub;
 
+pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
 pub use http::{client_tls_config, https_client};
 pub use hub_process::HubProcess;
 pub use mqtt_client::{RawMqtt, device_token};

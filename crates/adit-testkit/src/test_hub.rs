@@ -20,6 +20,7 @@ pub struct TestHub {
     /// The dev CA to trust.
     pub ca_path: PathBuf,
     config: HubConfig,
+    streams: adit_hub::streams::Streams,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
     // Kept last so the directory outlives the hub task.
@@ -49,6 +50,7 @@ impl TestHub {
         let mqtt_addr = hub.mqtt_addr();
         let owner = hub.bootstrap().owner_connection_string.clone();
         let ca_path = hub.bootstrap().ca_path.clone().expect("dev CA generated");
+        let streams = hub.streams().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hub.run(shutdown.clone()));
         Self {
@@ -57,10 +59,16 @@ impl TestHub {
             owner,
             ca_path,
             config,
+            streams,
             shutdown,
             task: Some(task),
             dir,
         }
+    }
+
+    /// The hub's stream orchestrator (for its records).
+    pub fn streams(&self) -> &adit_hub::streams::Streams {
+        &self.streams
     }
 
     /// The data directory.

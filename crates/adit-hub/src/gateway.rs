@@ -1,0 +1,302 @@
+//! The streaming gateway: the data plane. Both halves of a stream (device and service) open a
+//! WebSocket to `/bridges/{streamId}/{role}` with `Authorization: Bearer {token}`; once both are
+//! there, binary frames are relayed both ways until either side closes.
+//!
+//! The gateway knows nothing of MQTT or of how a stream was requested. The orchestrator
+//! ([`crate::streams`]) opens a rendezvous with [`Gateway::open`], hands out the URLs and
+//! tokens, and learns how the stream ended from the [`RelayOutcome`] it gets back.
+//!
+//! Tokens are 256 random bits, bound to one stream and one role, usable once, and only until
+//! the handshake deadline. They live in memory on the node that runs the rendezvous.
+
+mod relay;
+mod upgrade;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use rand::RngCore as _;
+use subtle::ConstantTimeEq as _;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_websockets::WebSocketStream;
+
+pub use relay::{ClosedBy, RelayOutcome};
+pub use upgrade::router;
+
+/// A gateway WebSocket as the hub holds it.
+pub type WsConn = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Which half of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The device side.
+    Device,
+    /// The service side.
+    Service,
+}
+
+impl Role {
+    /// The path segment: `device` or `service`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Device => "device",
+            Self::Service => "service",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "device" => Some(Self::Device),
+            "service" => Some(Self::Service),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Device => 0,
+            Self::Service => 1,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest WebSocket frame payload relayed (Azure's SDKs send up to 64 KiB).
+    pub max_frame: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            max_frame: 1024 * 1024,
+        }
+    }
+}
+
+/// What the orchestrator gets for a new rendezvous.
+#[derive(Debug)]
+pub struct Rendezvous {
+    /// Bearer token for the device half.
+    pub device_token: String,
+    /// Bearer token for the service half.
+    pub service_token: String,
+    /// Resolves when the stream ends (or its handshake fails).
+    pub outcome: oneshot::Receiver<RelayOutcome>,
+}
+
+/// The other half, handed to the half that arrived first.
+struct Peer {
+    ws: WsConn,
+    outcome: Option<oneshot::Sender<RelayOutcome>>,
+    arrived: Instant,
+}
+
+struct Pending {
+    tokens: [String; 2],
+    used: [bool; 2],
+    deadline: Instant,
+    waiting: Option<(Role, oneshot::Sender<Peer>)>,
+    outcome: Option<oneshot::Sender<RelayOutcome>>,
+}
+
+/// The rendezvous table and the relay tasks.
+#[derive(Clone)]
+pub struct Gateway {
+    // std Mutex: map operations only, never held across an await.
+    pending: Arc<Mutex<HashMap<String, Pending>>>,
+    config: GatewayConfig,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Why a half was refused at the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No such stream, or its handshake is over.
+    UnknownStream,
+    /// The token is not this stream's token for this role.
+    BadToken,
+    /// The token was used already.
+    Reused,
+    /// The handshake deadline passed.
+    Expired,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownStream => "no such stream (or its handshake is over)",
+            Self::BadToken => "token is not valid for this stream and role",
+            Self::Reused => "token was already used",
+            Self::Expired => "stream handshake deadline has passed",
+        })
+    }
+}
+
+impl Gateway {
+    /// A gateway whose tasks run on `tracker` and stop on `shutdown`.
+    pub fn new(config: GatewayConfig, tracker: TaskTracker, shutdown: CancellationToken) -> Self {
+        Self {
+            pending: Arc::default(),
+            config,
+            tracker,
+            shutdown,
+        }
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Opens a rendezvous for `stream_id` that both halves must join before `deadline`.
+    pub fn open(&self, stream_id: &str, deadline: Instant) -> Rendezvous {
+        let (tx, rx) = oneshot::channel();
+        let (device_token, service_token) = (new_token(), new_token());
+        self.lock().insert(
+            stream_id.to_string(),
+            Pending {
+                tokens: [device_token.clone(), service_token.clone()],
+                used: [false, false],
+                deadline,
+                waiting: None,
+                outcome: Some(tx),
+            },
+        );
+        Rendezvous {
+            device_token,
+            service_token,
+            outcome: rx,
+        }
+    }
+
+    /// Drops a rendezvous that will not happen (rejected, timed out). A half already waiting
+    /// sees its peer channel close and closes its WebSocket.
+    pub fn cancel(&self, stream_id: &str) {
+        self.lock().remove(stream_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks a half's token and marks it used. Constant-time comparison.
+    fn admit(&self, stream_id: &str, role: Role, token: &str) -> Result<(), Refused> {
+        let mut map = self.lock();
+        let pending = map.get_mut(stream_id).ok_or(Refused::UnknownStream)?;
+        let expected = pending.tokens[role.index()].as_bytes();
+        if !bool::from(expected.ct_eq(token.as_bytes())) {
+            return Err(Refused::BadToken);
+        }
+        if pending.used[role.index()] {
+            return Err(Refused::Reused);
+        }
+        if Instant::now() >= pending.deadline {
+            return Err(Refused::Expired);
+        }
+        pending.used[role.index()] = true;
+        Ok(())
+    }
+
+    /// Runs one admitted half: meets the other, then relays (or gives up at the deadline).
+    async fn join(self, stream_id: String, role: Role, ws: WsConn) {
+        let arrived = Instant::now();
+        let joined = {
+            let mut map = self.lock();
+            match map.get_mut(&stream_id) {
+                None => None,
+                Some(p) => match p.waiting.take() {
+                    Some((_, to_first)) => {
+                        let outcome = p.outcome.take();
+                        map.remove(&stream_id);
+                        Some(Err((to_first, outcome)))
+                    }
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        p.waiting = Some((role, tx));
+                        Some(Ok((rx, p.deadline)))
+                    }
+                },
+            }
+        };
+        match joined {
+            // Cancelled between admission and upgrade.
+            None => relay::refuse(ws, "stream cancelled").await,
+            // Second to arrive: hand the socket to the first, whose task relays.
+            Some(Err((to_first, outcome))) => {
+                if let Err(peer) = to_first.send(Peer {
+                    ws,
+                    outcome,
+                    arrived,
+                }) {
+                    relay::refuse(peer.ws, "peer left").await;
+                }
+            }
+            // First to arrive: wait for the peer until the deadline.
+            Some(Ok((from_second, deadline))) => {
+                let peer = tokio::select! {
+                    p = from_second => p.ok(),
+                    () = tokio::time::sleep_until(deadline) => None,
+                    () = self.shutdown.cancelled() => None,
+                };
+                let Some(peer) = peer else {
+                    let outcome = self
+                        .lock()
+                        .remove(&stream_id)
+                        .and_then(|mut p| p.outcome.take());
+                    if let Some(tx) = outcome {
+                        let _ = tx.send(RelayOutcome::handshake_failed(Some(role)));
+                    }
+                    relay::refuse(ws, "stream handshake deadline passed").await;
+                    return;
+                };
+                let (device, service) = match role {
+                    Role::Device => (ws, peer.ws),
+                    Role::Service => (peer.ws, ws),
+                };
+                let paired_at = peer.arrived.max(arrived);
+                let outcome = relay::run(device, service, paired_at, &self.shutdown).await;
+                tracing::debug!(stream = %stream_id, ?outcome, "relay ended");
+                if let Some(tx) = peer.outcome {
+                    let _ = tx.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// A deadline `timeout` from now.
+pub fn deadline_in(timeout: Duration) -> Instant {
+    Instant::now() + timeout
+}

@@ -1,0 +1,84 @@
+//! `GET /bridges/{streamId}/{role}`: authenticate a half and upgrade it to a WebSocket.
+//!
+//! Any subprotocol or none is accepted (C sends `MQTT`/`AMQP`, C# and Node none); the first
+//! one offered is echoed, never one that was not offered, which .NET would reject.
+
+use std::net::SocketAddr;
+
+use adit_proto::ErrorCode;
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use hyper_util::rt::TokioIo;
+use tokio_websockets::Limits;
+
+use super::{Gateway, Role};
+use crate::api::ApiError;
+use crate::ws_upgrade;
+
+/// The gateway's route, for merging into the HTTPS router.
+pub fn router(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/bridges/{stream}/{role}", get(upgrade))
+        .with_state(gateway)
+}
+
+fn unauthorized(message: String) -> Response {
+    ApiError::new(ErrorCode::IotHubUnauthorizedAccess, message).into_response()
+}
+
+async fn upgrade(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((stream_id, role)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let Some(role) = Role::parse(&role) else {
+        return ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response();
+    };
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        tracing::info!(%peer, stream = %stream_id, %role, "gateway: no bearer token");
+        return unauthorized("Authorization: Bearer {token} is required".into());
+    };
+    if let Err(refused) = gateway.admit(&stream_id, role, token) {
+        tracing::info!(%peer, stream = %stream_id, %role, reason = %refused, "gateway: half refused");
+        return unauthorized(format!("Unauthorized: {refused}"));
+    }
+    let protocol = ws_upgrade::offered_protocols(&request).into_iter().next();
+    let (response, on_upgrade) = match ws_upgrade::accept(request, protocol.as_deref()) {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            // The token was spent on a request that was not an upgrade; the stream can still
+            // fail cleanly at its deadline.
+            return e.into_response();
+        }
+    };
+    tracing::debug!(%peer, stream = %stream_id, %role, "gateway: half admitted");
+    let tracker = gateway.tracker.clone();
+    tracker.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "gateway upgrade failed");
+                return;
+            }
+        };
+        let limits = Limits::default().max_payload_len(Some(gateway.config.max_frame));
+        let ws = tokio_websockets::ServerBuilder::new()
+            .limits(limits)
+            .serve(TokioIo::new(upgraded));
+        gateway.join(stream_id, role, ws).await;
+    });
+    response
+}

@@ -1,0 +1,163 @@
+//! One record per stream, whatever its outcome: the material of the DeviceStreams log.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::Initiate;
+use crate::gateway::{ClosedBy, RelayOutcome};
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both halves connected and the relay ran until one side closed.
+    Closed,
+    /// The device accepted, but the halves did not both connect before the deadline.
+    HandshakeExpired,
+    /// The device rejected the request.
+    Rejected,
+    /// The device did not answer in time.
+    TimedOut,
+    /// The device was not connected (and subscribed) within the connect timeout.
+    DeviceOffline,
+    /// No such device.
+    DeviceNotFound,
+}
+
+impl Outcome {
+    /// Name for logs and queries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::HandshakeExpired => "handshake_expired",
+            Self::Rejected => "rejected",
+            Self::TimedOut => "timed_out",
+            Self::DeviceOffline => "device_offline",
+            Self::DeviceNotFound => "device_not_found",
+        }
+    }
+}
+
+/// What happened to one stream.
+#[derive(Debug, Clone)]
+pub struct StreamRecord {
+    /// Stream id (empty when the stream never got one: offline or unknown device).
+    pub stream_id: String,
+    /// Target device.
+    pub device_id: String,
+    /// Target module.
+    pub module_id: Option<String>,
+    /// Stream name.
+    pub name: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Who ended an established stream (or `Deadline`).
+    pub closed_by: Option<ClosedBy>,
+    /// Payload bytes device to service.
+    pub bytes_device_to_service: u64,
+    /// Payload bytes service to device.
+    pub bytes_service_to_device: u64,
+    /// When the service asked.
+    pub requested_at: SystemTime,
+    /// From request to both halves connected.
+    pub handshake: Option<Duration>,
+    /// From request to the end.
+    pub duration: Duration,
+    /// The service caller's address.
+    pub caller: Option<IpAddr>,
+}
+
+impl StreamRecord {
+    /// A record for a request, before its outcome is known.
+    pub fn new(req: &Initiate, requested_at: SystemTime) -> Self {
+        Self {
+            stream_id: String::new(),
+            device_id: req.device.to_string(),
+            module_id: req.module.as_ref().map(|m| m.to_string()),
+            name: req.name.clone(),
+            outcome: Outcome::DeviceOffline,
+            closed_by: None,
+            bytes_device_to_service: 0,
+            bytes_service_to_device: 0,
+            requested_at,
+            handshake: None,
+            duration: Duration::ZERO,
+            caller: req.caller,
+        }
+    }
+
+    /// The record of a stream that ended before any relay.
+    pub fn ended(mut self, outcome: Outcome, started: Instant) -> Self {
+        self.outcome = outcome;
+        self.duration = started.elapsed();
+        self
+    }
+
+    /// The record of an accepted stream, from the gateway's outcome.
+    pub fn relayed(mut self, o: &RelayOutcome, started: Instant) -> Self {
+        self.outcome = if o.established {
+            Outcome::Closed
+        } else {
+            Outcome::HandshakeExpired
+        };
+        self.closed_by = Some(o.closed_by);
+        self.bytes_device_to_service = o.bytes_device_to_service;
+        self.bytes_service_to_device = o.bytes_service_to_device;
+        self.handshake = o.paired_at.map(|p| p.saturating_duration_since(started));
+        self.duration = started.elapsed();
+        self
+    }
+}
+
+/// The most recent records, bounded.
+#[derive(Debug, Clone)]
+pub struct RecordLog {
+    capacity: usize,
+    // std Mutex: push and copy only, never held across an await.
+    records: Arc<Mutex<VecDeque<StreamRecord>>>,
+}
+
+impl RecordLog {
+    /// A log keeping the last `capacity` records.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            records: Arc::default(),
+        }
+    }
+
+    /// Adds a record (and logs it).
+    pub fn push(&self, r: StreamRecord) {
+        tracing::info!(
+            stream = %r.stream_id,
+            device = %r.device_id,
+            module = ?r.module_id,
+            name = %r.name,
+            outcome = r.outcome.as_str(),
+            closed_by = r.closed_by.map(ClosedBy::as_str),
+            bytes_d2s = r.bytes_device_to_service,
+            bytes_s2d = r.bytes_service_to_device,
+            handshake_ms = r.handshake.map(|d| d.as_millis() as u64),
+            duration_ms = r.duration.as_millis() as u64,
+            "stream ended"
+        );
+        let mut q = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= self.capacity {
+            q.pop_front();
+        }
+        q.push_back(r);
+    }
+
+    /// A copy of the records, oldest first.
+    pub fn snapshot(&self) -> Vec<StreamRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
