@@ -1,8 +1,46 @@
-//! Adit device SDK.
+//! Adit device SDK: what runs on a device behind a firewall. It keeps one outbound connection
+//! to the hub (MQTT over WebSocket on the HTTPS port by default, or MQTT over TLS), reconnects
+//! by itself, and hands each incoming stream request to the application, which accepts it as
+//! an `AsyncRead + AsyncWrite` byte stream or rejects it.
 //!
-//! Not built yet: the device endpoint it talks to (MQTT with Azure's topics) comes first. For
-//! now the crate re-exports the wire types a device needs to parse its connection string and
-//! sign its SAS token, so device code can already depend on it.
+//! It speaks Azure IoT Hub's device-streams protocol, so it also works against Azure.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), adit_device::Error> {
+//! use adit_device::{DeviceClient, DeviceOptions, TlsOptions};
+//! use tokio::io::AsyncWriteExt as _;
+//!
+//! let mut options = DeviceOptions::default();
+//! options.tls = TlsOptions::with_ca_file("adit-data/tls/ca.pem");
+//! let mut client = DeviceClient::new("HostName=localhost:8443;DeviceId=dev1;SharedAccessKey=...", options)?;
+//! while let Some(request) = client.next_request().await {
+//!     if request.name() == "hello" {
+//!         let mut stream = request.accept().await?;
+//!         stream.write_all(b"hello from the device\n").await?;
+//!         stream.shutdown().await?;
+//!     } else {
+//!         request.reject().await?;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`DeviceClient`]: the handle; `session` runs the connection in a background task.
+//! - [`IncomingStream`]: one request; [`DeviceStream`]: an accepted stream.
+//! - [`DeviceOptions`]: transport, trust, keep-alive, reconnect backoff.
 #![warn(missing_docs)]
 
-pub use adit_proto::{ConnectionString, DeviceId, Key, SasToken};
+mod backoff;
+mod client;
+mod error;
+mod incoming;
+mod options;
+mod session;
+
+pub use adit_transport::TlsOptions;
+pub use client::{ConnectionState, DeviceClient};
+pub use error::Error;
+pub use incoming::{DeviceStream, IncomingStream};
+pub use options::{DeviceOptions, Transport};

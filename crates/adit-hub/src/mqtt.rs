@@ -7,7 +7,6 @@
 //! `/$iothub/websocket` on the HTTPS port).
 
 pub mod connect;
-pub mod connection;
 pub mod listener;
 pub mod session;
 pub mod websocket;

@@ -462,9 +462,11 @@ async fn either_half_may_arrive_first() {
         let (mut d, mut s) = accepted_pair(&hub, &mut device, device_first).await;
         exchange(&mut s, &mut d, b"to device").await;
         exchange(&mut d, &mut s, b"to service").await;
-        // Zero-length frames (C# samples send them at EOF) are tolerated, and not passed on.
+        // Zero-length frames (C# samples send them at EOF; Adit's SDKs use them as half-close)
+        // are relayed as they are, and the stream goes on.
         d.send(Message::binary(Vec::new())).await.expect("send");
-        exchange(&mut d, &mut s, b"after empty").await;
+        exchange(&mut d, &mut s, b"").await;
+        exchange(&mut s, &mut d, b"other way still open").await;
     }
 }
 

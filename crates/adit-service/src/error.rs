@@ -12,6 +12,9 @@ pub enum Error {
     /// A setting is unusable (bad CA file, wrong kind of connection string, bad id).
     #[error("{0}")]
     Config(String),
+    /// The CA settings are unusable.
+    #[error("TLS settings")]
+    Tls(#[from] adit_transport::TlsError),
     /// The hub could not be reached or the connection failed.
     #[error("cannot reach the hub")]
     Transport(#[source] reqwest::Error),
@@ -25,6 +28,27 @@ pub enum Error {
         /// The hub's message.
         message: String,
     },
+    /// The device rejected the stream.
+    #[error("device {0} rejected the stream")]
+    Rejected(String),
+    /// No such device.
+    #[error("device {0} not found")]
+    DeviceNotFound(String),
+    /// The device is not connected (within the connect timeout).
+    #[error("device {0} is not online")]
+    DeviceOffline(String),
+    /// The device did not answer within the response timeout.
+    #[error("device {0} did not answer in time")]
+    TimedOut(String),
+    /// The credentials were refused, or lack ServiceConnect.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A hub limit refused the stream.
+    #[error("throttled by the hub; retry later")]
+    Throttled,
+    /// Joining the streaming gateway failed.
+    #[error("cannot join the stream")]
+    Gateway(#[from] adit_transport::GatewayError),
     /// The hub's answer could not be decoded.
     #[error("unexpected answer from the hub: {0}")]
     Decode(String),

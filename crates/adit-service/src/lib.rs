@@ -1,6 +1,23 @@
-//! Adit service SDK: what a cloud-side service uses to talk to an Adit (or Azure IoT) hub.
+//! Adit service SDK: what a cloud-side service uses to talk to an Adit (or Azure IoT) hub:
+//! open a stream to a device by ID ([`ServiceClient`]) and manage identities
+//! ([`RegistryClient`]).
 //!
-//! Today that is the identity registry, [`RegistryClient`]; opening device streams follows.
+//! ```no_run
+//! # async fn run() -> Result<(), adit_service::Error> {
+//! use adit_service::{ServiceClient, StreamOptions, TlsOptions};
+//! use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+//!
+//! let service = ServiceClient::from_connection_string(
+//!     "HostName=localhost:8443;SharedAccessKeyName=service;SharedAccessKey=...",
+//!     &TlsOptions::with_ca_file("adit-data/tls/ca.pem"),
+//! )?;
+//! let mut stream = service.open_stream("thermostat-1", "ssh", &StreamOptions::default()).await?;
+//! stream.write_all(b"hello").await?;
+//! let mut reply = Vec::new();
+//! stream.read_to_end(&mut reply).await?;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), adit_service::Error> {
@@ -19,11 +36,13 @@
 
 mod credentials;
 mod error;
+mod http;
 mod registry;
-mod tls;
+mod streams;
 
 pub use adit_proto::identity::{AccessPolicy, Device};
+pub use adit_transport::TlsOptions;
 pub use credentials::ServiceCredentials;
 pub use error::Error;
 pub use registry::{API_VERSION, RegistryClient};
-pub use tls::TlsOptions;
+pub use streams::{ServiceClient, ServiceStream, StreamOptions};

@@ -2,7 +2,7 @@
 
 use adit_proto::identity::{AccessPolicy, Authentication, Device, SymmetricKey};
 use adit_proto::resource::COMPONENT;
-use adit_proto::{ConnectionString, DeviceId, ErrorBody, ErrorCode, Key};
+use adit_proto::{ConnectionString, DeviceId, ErrorCode, Key};
 use percent_encoding::utf8_percent_encode;
 use reqwest::{Method, RequestBuilder, StatusCode};
 
@@ -23,23 +23,7 @@ fn device_path(id: &DeviceId) -> String {
     format!("/devices/{}", utf8_percent_encode(id.as_str(), COMPONENT))
 }
 
-async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let body = response.bytes().await.unwrap_or_default();
-    let parsed = ErrorBody::parse(&body);
-    let message = match &parsed {
-        Some(b) => b.message.clone(),
-        None => String::from_utf8_lossy(&body).chars().take(300).collect(),
-    };
-    Err(Error::Hub {
-        status: status.as_u16(),
-        code: parsed.and_then(|b| b.code()),
-        message,
-    })
-}
+use crate::http::check;
 
 impl RegistryClient {
     /// A client for the hub named in a service connection string.
@@ -55,12 +39,7 @@ impl RegistryClient {
 
     /// A client with these credentials.
     pub fn new(credentials: ServiceCredentials, tls: &TlsOptions) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls.client_config()?)
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(Error::Transport)?;
+        let http = crate::http::client(tls.client_config()?, std::time::Duration::from_secs(60))?;
         Ok(Self {
             http,
             base: format!("https://{}", credentials.host_name()),

@@ -95,7 +95,7 @@ impl RawMqtt {
             );
         }
         Ok(Self {
-            io: Box::new(adit_ws::WsIo::new(ws)),
+            io: Box::new(adit_transport::WsIo::new(ws)),
             buf: BytesMut::new(),
         })
     }

@@ -215,6 +215,17 @@ impl TestHub {
         }
     }
 
+    /// Stops the hub and starts it again on the same data directory and the same ports, as a
+    /// restarted server would come back.
+    pub async fn restart_on_same_ports(mut self) -> Self {
+        self.stop().await;
+        let mut config = self.config.clone();
+        config.https_port = self.addr.port();
+        config.mqtt.port = self.mqtt_addr.port();
+        let dir = self.dir.take();
+        Self::launch(config, dir).await
+    }
+
     /// Stops the hub and starts a new one on the same data directory (new port).
     pub async fn restart(mut self) -> Self {
         self.stop().await;

@@ -18,7 +18,7 @@ impl Cli {
     /// Logging for a long-running hub is informative; one-shot commands stay quiet.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Hub(_) => "info",
+            Command::Hub(_) | Command::DeviceProxy(_) | Command::ServiceProxy(_) => "info",
             _ => "warn",
         }
     }
@@ -34,6 +34,60 @@ pub enum Command {
     /// Show shared access policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Device side: serve stream requests by connecting each to a local TCP target (e.g. sshd).
+    DeviceProxy(DeviceProxyArgs),
+    /// Service side: every TCP connection on a local port becomes a stream to a device.
+    ServiceProxy(ServiceProxyArgs),
+    /// One stream on stdin/stdout (for `ssh -o ProxyCommand='adit connect %h'`).
+    Connect(ConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceProxyArgs {
+    /// Device connection string.
+    #[arg(long, env = "ADIT_DEVICE_CONNECTION_STRING", hide_env_values = true)]
+    pub connection_string: String,
+    /// Forward every stream to HOST:PORT.
+    #[arg(long, conflicts_with = "map", required_unless_present = "map")]
+    pub target: Option<String>,
+    /// Forward streams named NAME to HOST:PORT (repeatable); other names are rejected.
+    #[arg(long, value_name = "NAME=HOST:PORT")]
+    pub map: Vec<String>,
+    /// CA certificate to trust [default: ./adit-data/tls/ca.pem when present, else system roots].
+    #[arg(long, env = "ADIT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// How to reach the hub: websocket (HTTPS port) or mqtt (MQTT over TLS).
+    #[arg(long, default_value = "websocket", value_parser = ["websocket", "mqtt"])]
+    pub transport: String,
+    /// MQTT over TLS port, with --transport mqtt.
+    #[arg(long, default_value_t = 8883)]
+    pub mqtt_port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceProxyArgs {
+    /// Device to reach.
+    #[arg(long)]
+    pub device: String,
+    /// Local address to listen on.
+    #[arg(long, default_value = "127.0.0.1:2222")]
+    pub listen: std::net::SocketAddr,
+    /// Stream name the device proxy routes by.
+    #[arg(long, default_value = "ssh")]
+    pub stream_name: String,
+    #[command(flatten)]
+    pub access: HubAccess,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Device to reach.
+    pub device: String,
+    /// Stream name the device proxy routes by.
+    #[arg(long, default_value = "ssh")]
+    pub stream_name: String,
+    #[command(flatten)]
+    pub access: HubAccess,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,12 @@
 //! One module per subcommand.
 
+mod connect;
 mod device;
+mod device_proxy;
 mod hub;
+mod pipe;
 mod policy;
+mod service_proxy;
 
 use crate::cli::{Cli, Command};
 
@@ -11,5 +15,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hub(args) => hub::run(args).await,
         Command::Device(cmd) => device::run(cmd).await,
         Command::Policy(cmd) => policy::run(cmd).await,
+        Command::DeviceProxy(args) => device_proxy::run(args).await,
+        Command::ServiceProxy(args) => service_proxy::run(args).await,
+        Command::Connect(args) => connect::run(args).await,
     }
 }

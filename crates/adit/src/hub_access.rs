@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use adit_service::{RegistryClient, TlsOptions};
+use adit_service::{RegistryClient, ServiceClient, TlsOptions};
 use anyhow::{Context as _, bail};
 
 use crate::cli::HubAccess;
@@ -13,6 +13,19 @@ fn data_dir() -> PathBuf {
     std::env::var_os("ADIT_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("adit-data"))
+}
+
+/// `--ca-file`, or the dev CA of a hub in the data directory, or the system's roots.
+pub fn tls_options(ca_file: Option<&std::path::Path>) -> TlsOptions {
+    if let Some(ca) = ca_file {
+        return TlsOptions::with_ca_file(ca);
+    }
+    let dev_ca = data_dir().join("tls").join("ca.pem");
+    if dev_ca.exists() {
+        TlsOptions::with_ca_file(dev_ca)
+    } else {
+        TlsOptions::default()
+    }
 }
 
 impl HubAccess {
@@ -35,15 +48,15 @@ impl HubAccess {
 
     /// The TLS trust settings to use.
     pub fn tls(&self) -> TlsOptions {
-        if let Some(ca) = &self.ca_file {
-            return TlsOptions::with_ca_file(ca);
-        }
-        let dev_ca = data_dir().join("tls").join("ca.pem");
-        if dev_ca.exists() {
-            TlsOptions::with_ca_file(dev_ca)
-        } else {
-            TlsOptions::default()
-        }
+        tls_options(self.ca_file.as_deref())
+    }
+
+    /// A stream client for the resolved hub.
+    pub fn service(&self) -> anyhow::Result<ServiceClient> {
+        Ok(ServiceClient::from_connection_string(
+            &self.connection_string()?,
+            &self.tls(),
+        )?)
     }
 
     /// A registry client for the resolved hub.

@@ -4,6 +4,9 @@
 //! keep up stops its writer's socket from being read: backpressure runs end to end, per
 //! stream, and memory per stream is bounded by the WebSocket buffers. When either side closes
 //! (or drops), the other is closed at once, with the same close code where there was one.
+//!
+//! Zero-length frames are passed on like any other: Azure's C# samples send one at end of
+//! input, and Adit's SDKs use one as a one-direction end-of-stream (half-close) marker.
 
 use std::time::Duration;
 
@@ -99,9 +102,6 @@ where
                     .unwrap_or((None, String::new()));
                 return End::Closed(code, reason);
             }
-            // Zero-length data frames (C# samples send them at EOF) carry nothing; some
-            // readers take a zero-byte read as end of stream, so they are not passed on.
-            Some(Ok(msg)) if msg.as_payload().is_empty() && !msg.is_close() => {}
             Some(Ok(msg)) if msg.is_binary() || msg.is_text() => {
                 *bytes += msg.as_payload().len() as u64;
                 if sink.send(msg).await.is_err() {

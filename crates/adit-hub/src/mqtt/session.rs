@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::MqttContext;
 use super::connect;
-use super::connection::{Connection, ConnectionError};
 use crate::presence::{DeviceCommand, KickReason, SessionHandle};
 use crate::registry::ConnectionState;
+use adit_transport::{ConnectionError, MqttConnection as Connection};
 
 /// Why a session ended.
 #[derive(Debug)]

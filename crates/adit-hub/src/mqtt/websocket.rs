@@ -59,7 +59,7 @@ async fn upgrade(
         let ws = tokio_websockets::ServerBuilder::new()
             .limits(limits)
             .serve(TokioIo::new(upgraded));
-        session::run(adit_ws::WsIo::new(ws), peer, "mqtt-ws", ctx).await;
+        session::run(adit_transport::WsIo::new(ws), peer, "mqtt-ws", ctx).await;
         drop(permit);
     });
     response

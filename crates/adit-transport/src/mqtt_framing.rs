@@ -1,4 +1,6 @@
-//! MQTT packets over a byte stream: a bounded read buffer and a reusable write buffer.
+//! MQTT 3.1.1 packets over a byte stream (TLS, or a WebSocket through [`crate::WsIo`]): a
+//! bounded read buffer, a reusable write buffer, rumqttc's v4 codec. The hub and the device
+//! SDK both frame with this.
 
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::Packet;
@@ -23,7 +25,7 @@ pub enum ConnectionError {
 
 /// Framed MQTT over `T`.
 #[derive(Debug)]
-pub struct Connection<T> {
+pub struct MqttConnection<T> {
     io: T,
     read: BytesMut,
     write: BytesMut,
@@ -47,7 +49,7 @@ pub fn decode(buf: &mut BytesMut, max_packet: usize) -> Result<Option<Packet>, C
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> MqttConnection<T> {
     /// Wraps a byte stream.
     pub fn new(io: T, max_packet: usize) -> Self {
         Self {

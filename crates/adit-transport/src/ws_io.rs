@@ -5,10 +5,17 @@
 //! `tokio_websockets::WebSocketStream` into `AsyncRead + AsyncWrite` so the code above it
 //! (the MQTT session, a TCP proxy) is the same whatever the transport.
 //!
-//! Reading yields the payloads of data messages in order (empty ones are skipped; text is
-//! treated as bytes, as Azure's SDKs ignore the frame type); a Close message or the end of the
-//! stream is EOF. Each write sends one binary message. Shutdown sends a Close.
-#![warn(missing_docs)]
+//! Reading yields the payloads of data messages in order (text is treated as bytes, as
+//! Azure's SDKs ignore the frame type). A zero-length data frame, a Close message or the end of
+//! the stream is EOF. Each non-empty write sends one binary message.
+//!
+//! Half-close: Azure's protocol has no way to end one direction only, yet TCP does, and
+//! request/response protocols rely on it. Adit uses the frame Azure's C# samples already send
+//! at end of input: `poll_shutdown` sends one zero-length binary frame, and reading one is EOF.
+//! The WebSocket stays open for the other direction; [`WsIo::close`] ends both.
+//!
+//! A Close with code 1000 reads as EOF; any other close code reads as a `ConnectionAborted`
+//! error naming the code, so an aborted stream is never mistaken for a finished one.
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +32,7 @@ pub struct WsIo<S> {
     ws: WebSocketStream<S>,
     pending: Bytes,
     read_closed: bool,
+    write_closed: bool,
     close: Option<(CloseCode, String)>,
 }
 
@@ -42,6 +50,7 @@ impl<S> WsIo<S> {
             ws,
             pending: Bytes::new(),
             read_closed: false,
+            write_closed: false,
             close: None,
         }
     }
@@ -54,6 +63,18 @@ impl<S> WsIo<S> {
     /// The WebSocket, for sending a Close with a chosen code.
     pub fn get_mut(&mut self) -> &mut WebSocketStream<S> {
         &mut self.ws
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
+    /// Ends both directions: a Close frame (1000), then the connection.
+    pub async fn close(&mut self) -> io::Result<()> {
+        use futures_util::SinkExt as _;
+        self.ws
+            .send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
+            .await
+            .map_err(to_io)?;
+        self.ws.close().await.map_err(to_io)
     }
 }
 
@@ -78,12 +99,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
                 Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
                 Some(Ok(msg)) => {
                     if msg.is_close() {
-                        self.close = msg
+                        let close = msg
                             .as_close()
                             .map(|(code, reason)| (code, reason.to_string()));
                         self.read_closed = true;
+                        self.close = close.clone();
+                        // A normal close is the end of the stream; any other (the peer went
+                        // away, the handshake deadline, a policy refusal) is an error, so a
+                        // reader learns the stream broke rather than that it finished.
+                        if let Some((code, reason)) = close
+                            && code != CloseCode::NORMAL_CLOSURE
+                        {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                format!("stream closed: {} {reason}", u16::from(code)),
+                            )));
+                        }
                     } else if msg.is_binary() || msg.is_text() {
-                        self.pending = msg.into_payload().into();
+                        if msg.as_payload().is_empty() {
+                            // The peer's end of input (see the module docs).
+                            self.read_closed = true;
+                        } else {
+                            self.pending = msg.into_payload().into();
+                        }
                     }
                     // Ping and pong are answered by tokio-websockets itself.
                 }
@@ -109,7 +147,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
         Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io)
     }
 
+    /// Half-close: sends the zero-length end-of-input frame once; reading goes on.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.ws).poll_close(cx).map_err(to_io)
+        if !self.write_closed {
+            ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(to_io)?;
+            Pin::new(&mut self.ws)
+                .start_send(Message::binary(Bytes::new()))
+                .map_err(to_io)?;
+            self.write_closed = true;
+        }
+        Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io)
     }
 }

@@ -7,7 +7,24 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::Error;
+/// Why a TLS client configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The CA file could not be read.
+    #[error("cannot read CA file {path}")]
+    ReadCaFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The CA file holds no PEM certificate.
+    #[error("CA file {0} holds no PEM certificate")]
+    NoCertificate(PathBuf),
+    /// rustls refused a certificate or the configuration.
+    #[error("TLS setup failed")]
+    Rustls(#[from] rustls::Error),
+}
 
 /// TLS trust settings.
 #[derive(Debug, Clone, Default)]
@@ -26,14 +43,12 @@ impl TlsOptions {
     }
 
     /// A rustls client configuration with these roots.
-    pub fn client_config(&self) -> Result<ClientConfig, Error> {
+    pub fn client_config(&self) -> Result<ClientConfig, TlsError> {
         let mut roots = RootCertStore::empty();
         match &self.ca_file {
             Some(path) => {
                 for cert in read_pem_certs(path)? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+                    roots.add(cert)?;
                 }
             }
             None => {
@@ -43,25 +58,23 @@ impl TlsOptions {
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("TLS setup: {e}")))?
+            .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(config)
     }
 }
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = std::fs::read(path).map_err(|source| TlsError::ReadCaFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
         .filter_map(Result::ok)
         .collect();
     if certs.is_empty() {
-        return Err(Error::Config(format!(
-            "CA file {} holds no PEM certificate",
-            path.display()
-        )));
+        return Err(TlsError::NoCertificate(path.to_path_buf()));
     }
     Ok(certs)
 }

@@ -1,0 +1,88 @@
+//! One stream request, and the stream it becomes.
+
+use std::sync::Arc;
+
+use adit_proto::topic::{StreamRequest, StreamResponse};
+use adit_transport::{GatewayStream, connect_gateway};
+use rustls::ClientConfig;
+use tokio::sync::mpsc;
+
+use crate::Error;
+
+/// An accepted stream: bytes to and from the service, as `AsyncRead + AsyncWrite`.
+/// `shutdown()` ends this direction only (the other keeps flowing); `close()` ends both.
+pub type DeviceStream = GatewayStream;
+
+/// A service asking for a stream. Accept it or reject it; dropping it leaves the hub to time
+/// the request out.
+#[derive(Debug)]
+pub struct IncomingStream {
+    request: StreamRequest,
+    responses: mpsc::Sender<StreamResponse>,
+    tls: Arc<ClientConfig>,
+}
+
+impl IncomingStream {
+    pub(crate) fn new(
+        request: StreamRequest,
+        responses: mpsc::Sender<StreamResponse>,
+        tls: Arc<ClientConfig>,
+    ) -> Self {
+        Self {
+            request,
+            responses,
+            tls,
+        }
+    }
+
+    /// The stream name the service chose.
+    pub fn name(&self) -> &str {
+        &self.request.name
+    }
+
+    /// The hub's request id.
+    pub fn request_id(&self) -> &str {
+        &self.request.rid
+    }
+
+    /// The gateway URL this device half joins.
+    pub fn url(&self) -> &str {
+        &self.request.url
+    }
+
+    /// The service caller's address, as the hub reported it.
+    pub fn caller(&self) -> Option<&str> {
+        self.request.ip.as_deref()
+    }
+
+    async fn answer(&self, accepted: bool) -> Result<(), Error> {
+        let response = StreamResponse {
+            accepted,
+            rid: self.request.rid.clone(),
+        };
+        self.responses
+            .send(response)
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Joins the gateway, then tells the hub the stream is accepted (the order of Azure's C
+    /// sample). If joining fails, the request is rejected and the error returned.
+    pub async fn accept(self) -> Result<DeviceStream, Error> {
+        match connect_gateway(&self.request.url, &self.request.auth, self.tls.clone()).await {
+            Ok(stream) => {
+                self.answer(true).await?;
+                Ok(stream)
+            }
+            Err(e) => {
+                let _ = self.answer(false).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Tells the hub the stream is rejected.
+    pub async fn reject(self) -> Result<(), Error> {
+        self.answer(false).await
+    }
+}

@@ -1,0 +1,50 @@
+//! Device client settings.
+
+use std::time::Duration;
+
+use adit_transport::TlsOptions;
+
+/// How the device reaches the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// MQTT over WebSocket at `/$iothub/websocket` on the port in `HostName` (443 if none): one
+    /// outbound HTTPS port is enough.
+    WebSocket,
+    /// MQTT over TLS on [`DeviceOptions::mqtt_port`].
+    Tls,
+}
+
+/// Settings for [`crate::DeviceClient`]. Construct with `default()` and change fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeviceOptions {
+    /// Transport. Default: [`Transport::WebSocket`].
+    pub transport: Transport,
+    /// Port for [`Transport::Tls`]. Default: 8883.
+    pub mqtt_port: u16,
+    /// Which CAs to trust. Default: the system's roots.
+    pub tls: TlsOptions,
+    /// MQTT keep-alive. Default: 60 s.
+    pub keep_alive: Duration,
+    /// Lifetime of the SAS tokens the client signs. Default: 1 h.
+    pub token_ttl: Duration,
+    /// First reconnect delay; doubles (with jitter) up to `max_backoff`. Default: 500 ms.
+    pub min_backoff: Duration,
+    /// Longest reconnect delay. Default: 30 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        Self {
+            transport: Transport::WebSocket,
+            mqtt_port: 8883,
+            tls: TlsOptions::default(),
+            keep_alive: Duration::from_secs(60),
+            token_ttl: Duration::from_secs(3600),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}

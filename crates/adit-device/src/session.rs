@@ -1,0 +1,290 @@
+//! The background task that keeps the device connected: transport, CONNECT, SUBSCRIBE, then
+//! requests in and answers out, with keep-alive pings; on any failure, back off and start over.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adit_proto::resource::{encode_component, identity_uri};
+use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamRequest, StreamResponse};
+use adit_proto::{DeviceId, Key, ModuleId, SasToken};
+use adit_transport::{ConnectionError, MqttConnection, WsIo};
+use rumqttc::mqttbytes::QoS;
+use rumqttc::mqttbytes::v4::{
+    Connect, ConnectReturnCode, Login, Packet, Publish, Subscribe, SubscribeFilter,
+    SubscribeReasonCode,
+};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::client::ConnectionState;
+use crate::incoming::IncomingStream;
+use crate::{DeviceOptions, Transport};
+
+const MAX_PACKET: usize = 256 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const API_VERSION: &str = "2021-04-12";
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Everything needed to (re)connect.
+pub struct Settings {
+    pub host: String,
+    pub host_name: String,
+    pub https_port: u16,
+    pub device: DeviceId,
+    pub module: Option<ModuleId>,
+    pub key: Key,
+    pub options: DeviceOptions,
+    pub tls: Arc<ClientConfig>,
+}
+
+pub struct Session {
+    pub settings: Settings,
+    pub requests: mpsc::Sender<IncomingStream>,
+    pub state: watch::Sender<ConnectionState>,
+    pub cancel: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("hub refused the connection: {0:?}")]
+    Refused(ConnectReturnCode),
+    #[error("hub refused the stream subscription")]
+    SubscriptionRefused,
+    #[error("connection lost: {0}")]
+    Lost(String),
+    #[error("no traffic from the hub within the keep-alive")]
+    KeepAlive,
+}
+
+impl From<ConnectionError> for SessionError {
+    fn from(e: ConnectionError) -> Self {
+        Self::Lost(e.to_string())
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Session {
+    fn client_id(&self) -> String {
+        match &self.settings.module {
+            Some(m) => format!("{}/{m}", self.settings.device),
+            None => self.settings.device.to_string(),
+        }
+    }
+
+    /// Connects, serves, reconnects, until cancelled.
+    pub async fn run(self) {
+        let (responses_tx, mut responses_rx) = mpsc::channel(64);
+        let s = &self.settings.options;
+        let mut backoff = Backoff::new(s.min_backoff, s.max_backoff);
+        loop {
+            let result = tokio::select! {
+                r = self.serve(&responses_tx, &mut responses_rx, &mut backoff) => r,
+                () = self.cancel.cancelled() => Ok(()),
+            };
+            match result {
+                Ok(()) => {
+                    let _ = self.state.send(ConnectionState::Disconnected);
+                    return;
+                }
+                Err(SessionError::Refused(code)) => {
+                    tracing::warn!(device = %self.client_id(), ?code, "hub refused the connection; will retry");
+                    let _ = self
+                        .state
+                        .send(ConnectionState::Refused(format!("{code:?}")));
+                }
+                Err(e) => {
+                    tracing::info!(device = %self.client_id(), error = %e, "disconnected from the hub; will reconnect");
+                    let _ = self.state.send(ConnectionState::Disconnected);
+                }
+            }
+            let delay = backoff.next_delay();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.cancel.cancelled() => return,
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Box<dyn Io>, SessionError> {
+        let s = &self.settings;
+        let port = match s.options.transport {
+            Transport::WebSocket => s.https_port,
+            Transport::Tls => s.options.mqtt_port,
+        };
+        let err =
+            |e: &dyn std::fmt::Display| SessionError::Connect(format!("{}:{port}: {e}", s.host));
+        let tcp = TcpStream::connect((s.host.as_str(), port))
+            .await
+            .map_err(|e| err(&e))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(s.host.clone()).map_err(|e| err(&e))?;
+        let tls = TlsConnector::from(s.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| err(&e))?;
+        match s.options.transport {
+            Transport::Tls => Ok(Box::new(tls)),
+            Transport::WebSocket => {
+                let uri: http::Uri = format!("wss://{}:{port}/$iothub/websocket", s.host)
+                    .parse()
+                    .map_err(|e| err(&e))?;
+                let (ws, _) = tokio_websockets::ClientBuilder::from_uri(uri)
+                    .add_header(
+                        http::header::SEC_WEBSOCKET_PROTOCOL,
+                        http::HeaderValue::from_static("mqtt"),
+                    )
+                    .map_err(|e| err(&e))?
+                    .connect_on(tls)
+                    .await
+                    .map_err(|e| err(&e))?;
+                Ok(Box::new(WsIo::new(ws)))
+            }
+        }
+    }
+
+    async fn handshake(&self, conn: &mut MqttConnection<Box<dyn Io>>) -> Result<(), SessionError> {
+        let s = &self.settings;
+        let client_id = self.client_id();
+        let module = s.module.as_ref().map(|m| m.as_str());
+        let expiry = unix_now() + s.options.token_ttl.as_secs();
+        let token = SasToken::sign(
+            &identity_uri(&s.host_name, s.device.as_str(), module),
+            &s.key,
+            None,
+            expiry,
+        );
+        let product = encode_component(concat!("adit-device/", env!("CARGO_PKG_VERSION")));
+        let username = format!(
+            "{}/{client_id}/?api-version={API_VERSION}&DeviceClientType={product}",
+            s.host_name
+        );
+        let mut connect = Connect::new(client_id);
+        connect.keep_alive = u16::try_from(s.options.keep_alive.as_secs()).unwrap_or(u16::MAX);
+        connect.clean_session = true;
+        connect.login = Some(Login::new(username, token));
+        conn.write_packet(&Packet::Connect(connect)).await?;
+        match conn.read_packet().await? {
+            Some(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::Success => {}
+            Some(Packet::ConnAck(ack)) => return Err(SessionError::Refused(ack.code)),
+            other => {
+                return Err(SessionError::Lost(format!(
+                    "expected CONNACK, got {other:?}"
+                )));
+            }
+        }
+        let mut subscribe = Subscribe::new_many([
+            SubscribeFilter::new(STREAMS_POST_FILTER.to_string(), QoS::AtMostOnce),
+            SubscribeFilter::new(STREAMS_RES_FILTER.to_string(), QoS::AtMostOnce),
+        ]);
+        subscribe.pkid = 1;
+        conn.write_packet(&Packet::Subscribe(subscribe)).await?;
+        match conn.read_packet().await? {
+            Some(Packet::SubAck(ack))
+                if matches!(
+                    ack.return_codes.first(),
+                    Some(SubscribeReasonCode::Success(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Some(Packet::SubAck(_)) => Err(SessionError::SubscriptionRefused),
+            other => Err(SessionError::Lost(format!(
+                "expected SUBACK, got {other:?}"
+            ))),
+        }
+    }
+
+    async fn serve(
+        &self,
+        responses_tx: &mpsc::Sender<StreamResponse>,
+        responses: &mut mpsc::Receiver<StreamResponse>,
+        backoff: &mut Backoff,
+    ) -> Result<(), SessionError> {
+        let io = tokio::time::timeout(CONNECT_TIMEOUT, self.open())
+            .await
+            .map_err(|_| SessionError::Connect("timed out".into()))??;
+        let mut conn = MqttConnection::new(io, MAX_PACKET);
+        tokio::time::timeout(CONNECT_TIMEOUT, self.handshake(&mut conn))
+            .await
+            .map_err(|_| SessionError::Connect("CONNECT timed out".into()))??;
+        backoff.reset();
+        let _ = self.state.send(ConnectionState::Connected);
+        tracing::info!(device = %self.client_id(), "connected to the hub");
+
+        let keep_alive = self.settings.options.keep_alive;
+        let (mut last_sent, mut last_heard) = (Instant::now(), Instant::now());
+        loop {
+            tokio::select! {
+                () = self.cancel.cancelled() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.write_packet(&Packet::Disconnect)).await;
+                    conn.shutdown().await;
+                    return Ok(());
+                }
+                Some(response) = responses.recv() => {
+                    let publish = Publish::new(response.to_topic(), QoS::AtMostOnce, Vec::new());
+                    conn.write_packet(&Packet::Publish(publish)).await?;
+                    last_sent = Instant::now();
+                }
+                () = tokio::time::sleep_until(last_sent + keep_alive) => {
+                    conn.write_packet(&Packet::PingReq).await?;
+                    last_sent = Instant::now();
+                }
+                () = tokio::time::sleep_until(last_heard + keep_alive + keep_alive / 2) => {
+                    return Err(SessionError::KeepAlive);
+                }
+                packet = conn.read_packet() => {
+                    last_heard = Instant::now();
+                    match packet? {
+                        None => return Err(SessionError::Lost("hub closed the connection".into())),
+                        Some(Packet::Publish(p)) => self.on_publish(&p.topic, responses_tx),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_publish(&self, topic: &str, responses: &mpsc::Sender<StreamResponse>) {
+        let request = match StreamRequest::parse(topic) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(topic, error = %e, "ignoring a PUBLISH that is not a stream request");
+                return;
+            }
+        };
+        let rid = request.rid.clone();
+        let incoming = IncomingStream::new(request, responses.clone(), self.settings.tls.clone());
+        if let Err(
+            mpsc::error::TrySendError::Full(incoming) | mpsc::error::TrySendError::Closed(incoming),
+        ) = self.requests.try_send(incoming)
+        {
+            // Nobody is taking requests fast enough: say no now rather than let it time out.
+            // try_send: this runs on the task that drains `responses`, so it must not wait.
+            tracing::warn!(
+                stream = incoming.name(),
+                "stream request queue full or closed; rejecting"
+            );
+            let _ = responses.try_send(StreamResponse {
+                accepted: false,
+                rid,
+            });
+        }
+    }
+}

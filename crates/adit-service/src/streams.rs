@@ -1,0 +1,155 @@
+//! Opening device streams (`POST /twins/{id}/streams/{name}`, then the gateway).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adit_proto::resource::COMPONENT;
+use adit_proto::{DeviceId, ErrorCode, ModuleId};
+use adit_transport::{GatewayStream, connect_gateway};
+use percent_encoding::utf8_percent_encode;
+
+use crate::{Error, ServiceCredentials, TlsOptions};
+
+/// An open stream to a device, as `AsyncRead + AsyncWrite`. `shutdown()` ends this direction
+/// only (the other keeps flowing); `close()` ends both. A stream the device side aborted reads
+/// as an error, not as EOF.
+pub type ServiceStream = GatewayStream;
+
+/// Per-stream settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    /// Target a module of the device.
+    pub module: Option<String>,
+    /// How long the hub waits for an offline device to connect. Default: 0 (fail at once).
+    pub connect_timeout: Duration,
+    /// How long the hub waits for the device's answer. Default: 30 s.
+    pub response_timeout: Duration,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            module: None,
+            connect_timeout: Duration::ZERO,
+            response_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens device streams on a hub.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: ServiceCredentials,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl ServiceClient {
+    /// A client for the hub in a service connection string (a policy with ServiceConnect).
+    pub fn from_connection_string(
+        connection_string: &str,
+        tls: &TlsOptions,
+    ) -> Result<Self, Error> {
+        Self::new(
+            ServiceCredentials::from_connection_string(connection_string)?,
+            tls,
+        )
+    }
+
+    /// A client with these credentials.
+    pub fn new(credentials: ServiceCredentials, tls: &TlsOptions) -> Result<Self, Error> {
+        let config = tls.client_config()?;
+        // The HTTP timeout covers the hub's own waiting (connect + response timeouts, at most
+        // 300 s each) with room to spare.
+        let http = crate::http::client(config.clone(), Duration::from_secs(700))?;
+        Ok(Self {
+            http,
+            base: format!("https://{}", credentials.host_name()),
+            credentials,
+            tls: Arc::new(config),
+        })
+    }
+
+    /// Asks `device_id` for a stream named `name` and, if it accepts, joins the gateway.
+    pub async fn open_stream(
+        &self,
+        device_id: &str,
+        name: &str,
+        options: &StreamOptions,
+    ) -> Result<ServiceStream, Error> {
+        let device = DeviceId::new(device_id)
+            .map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        let mut path = format!("/twins/{}", utf8_percent_encode(device.as_str(), COMPONENT));
+        if let Some(m) = &options.module {
+            let m = ModuleId::new(m.as_str())
+                .map_err(|e| Error::Config(format!("invalid module id: {e}")))?;
+            path.push_str(&format!(
+                "/modules/{}",
+                utf8_percent_encode(m.as_str(), COMPONENT)
+            ));
+        }
+        path.push_str(&format!(
+            "/streams/{}",
+            utf8_percent_encode(name, COMPONENT)
+        ));
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .query(&[("api-version", crate::API_VERSION)])
+            .header(
+                reqwest::header::AUTHORIZATION,
+                self.credentials.authorization(),
+            )
+            .header(
+                "iothub-streaming-connect-timeout-in-seconds",
+                options.connect_timeout.as_secs_f64().to_string(),
+            )
+            .header(
+                "iothub-streaming-response-timeout-in-seconds",
+                options.response_timeout.as_secs_f64().to_string(),
+            )
+            .send()
+            .await?;
+        let response = crate::http::check(response)
+            .await
+            .map_err(|e| match e.code() {
+                Some(ErrorCode::DeviceNotFound) => Error::DeviceNotFound(device_id.to_string()),
+                Some(ErrorCode::DeviceNotOnline) => Error::DeviceOffline(device_id.to_string()),
+                Some(ErrorCode::GatewayTimeout) => Error::TimedOut(device_id.to_string()),
+                Some(ErrorCode::ThrottlingException) => Error::Throttled,
+                Some(ErrorCode::IotHubUnauthorizedAccess | ErrorCode::IotHubUnauthorized) => {
+                    Error::Unauthorized(e.to_string())
+                }
+                _ => e,
+            })?;
+        let header = |n: &str| {
+            response
+                .headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match header("iothub-streaming-is-accepted").as_deref() {
+            Some(v) if v.eq_ignore_ascii_case("true") => {}
+            Some(v) if v.eq_ignore_ascii_case("false") => {
+                return Err(Error::Rejected(device_id.to_string()));
+            }
+            other => {
+                return Err(Error::Decode(format!(
+                    "iothub-streaming-is-accepted is {other:?}"
+                )));
+            }
+        }
+        let (Some(url), Some(token)) = (
+            header("iothub-streaming-url"),
+            header("iothub-streaming-auth-token"),
+        ) else {
+            return Err(Error::Decode(
+                "accepted without a streaming URL and token".into(),
+            ));
+        };
+        Ok(connect_gateway(&url, &token, self.tls.clone()).await?)
+    }
+}

@@ -1,0 +1,88 @@
+//! Joining the streaming gateway: TLS to the host and port in the URL, then a WebSocket upgrade
+//! with `Authorization: Bearer {token}`, as Azure's device and service SDKs do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::WsIo;
+
+/// How long connecting (TCP, TLS and upgrade) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest frame accepted from the gateway.
+pub const MAX_FRAME: usize = 1024 * 1024;
+
+/// Why the gateway could not be joined.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The URL is not `wss://host:port/...`.
+    #[error("invalid gateway URL {0:?}")]
+    BadUrl(String),
+    /// TCP or TLS failed.
+    #[error("cannot connect to the gateway")]
+    Connect(#[source] std::io::Error),
+    /// The WebSocket upgrade was refused (for example, 401 for a bad or used token).
+    #[error("gateway refused the WebSocket")]
+    Upgrade(#[source] tokio_websockets::Error),
+    /// It all took longer than [`CONNECT_TIMEOUT`].
+    #[error("timed out joining the gateway")]
+    Timeout,
+}
+
+/// A gateway WebSocket seen as a byte stream: what the SDKs hand out as a stream.
+pub type GatewayStream = WsIo<TlsStream<TcpStream>>;
+
+/// Opens the gateway WebSocket at `url` (`wss://host:port/path`) with `token`.
+pub async fn connect_gateway(
+    url: &str,
+    token: &str,
+    tls: Arc<ClientConfig>,
+) -> Result<GatewayStream, GatewayError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect(url, token, tls))
+        .await
+        .map_err(|_| GatewayError::Timeout)?
+}
+
+async fn connect(
+    url: &str,
+    token: &str,
+    tls: Arc<ClientConfig>,
+) -> Result<GatewayStream, GatewayError> {
+    let bad = || GatewayError::BadUrl(url.to_string());
+    let uri: http::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("wss") {
+        return Err(bad());
+    }
+    let host = uri.host().ok_or_else(bad)?.to_string();
+    let port = uri.port_u16().unwrap_or(443);
+    // Tries every address the name resolves to (localhost may be ::1 first).
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(GatewayError::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+    .map_err(|_| bad())?;
+    let stream = TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(GatewayError::Connect)?;
+    let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad())?;
+    let limits = tokio_websockets::Limits::default().max_payload_len(Some(MAX_FRAME));
+    let (ws, _response) = tokio_websockets::ClientBuilder::from_uri(uri)
+        .add_header(http::header::AUTHORIZATION, bearer)
+        .map_err(GatewayError::Upgrade)?
+        .limits(limits)
+        .connect_on(stream)
+        .await
+        .map_err(GatewayError::Upgrade)?;
+    Ok(WsIo::new(ws))
+}

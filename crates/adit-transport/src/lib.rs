@@ -1,0 +1,20 @@
+//! Async transports shared by the Adit hub and its SDKs, so both ends of every connection
+//! frame bytes the same way.
+//!
+//! # Layout
+//! - [`mqtt_framing`]: MQTT 3.1.1 packets over any byte stream (bounded, cancel-safe reads).
+//! - [`ws_io`]: a WebSocket of binary messages as `AsyncRead + AsyncWrite`, with Adit's
+//!   half-close convention (a zero-length frame is end-of-stream in one direction).
+//! - [`gateway_client`]: joining the streaming gateway as a device or service half.
+//! - [`tls_options`]: which certificate authorities a client trusts.
+#![warn(missing_docs)]
+
+pub mod gateway_client;
+pub mod mqtt_framing;
+pub mod tls_options;
+pub mod ws_io;
+
+pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
+pub use mqtt_framing::{ConnectionError, MqttConnection};
+pub use tls_options::{TlsError, TlsOptions};
+pub use ws_io::WsIo;

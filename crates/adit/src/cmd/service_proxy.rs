@@ -1,0 +1,67 @@
+//! `adit service-proxy --device ID --listen ADDR`: each accepted TCP connection becomes its own
+//! stream to the device.
+
+use adit_service::StreamOptions;
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::pipe::pipe;
+use crate::cli::ServiceProxyArgs;
+
+pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
+    let service = args.access.service()?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    println!(
+        "Forwarding {local} to device {} (stream {})",
+        args.device, args.stream_name
+    );
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        crate::signal::shutdown().await;
+        stop.cancel();
+    });
+    let tracker = TaskTracker::new();
+    loop {
+        let (mut tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (service, device, name, shutdown) = (
+            service.clone(),
+            args.device.clone(),
+            args.stream_name.clone(),
+            shutdown.clone(),
+        );
+        tracker.spawn(async move {
+            let mut stream = match service.open_stream(&device, &name, &StreamOptions::default()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %adit_hub::report::Report(&e), "cannot open a stream; closing the connection");
+                    return;
+                }
+            };
+            tracing::info!(%peer, device = %device, "stream opened");
+            tokio::select! {
+                piped = pipe(&mut tcp, &mut stream) => tracing::info!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, error = ?piped.error.map(|e| e.to_string()), "stream closed"),
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
