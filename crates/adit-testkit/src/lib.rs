@@ -7,6 +7,7 @@ mod hub_process;
 mod mqtt_client;
 mod postgres;
 mod python;
+mod sshd;
 mod test_hub;
 
 pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
@@ -15,6 +16,7 @@ pub use hub_process::HubProcess;
 pub use mqtt_client::{RawMqtt, device_token};
 pub use postgres::TestDatabase;
 pub use python::{PythonEnv, python_env};
+pub use sshd::{Sshd, free_port};
 pub use test_hub::TestHub;
 
 /// Path of the workspace root (for fixtures such as `tests/python`).

@@ -75,6 +75,9 @@ pub struct ServiceProxyArgs {
     /// Stream name the device proxy routes by.
     #[arg(long, default_value = "ssh")]
     pub stream_name: String,
+    /// Seconds the hub waits for the device if it is offline (e.g. reconnecting).
+    #[arg(long, default_value_t = 5.0)]
+    pub connect_timeout: f64,
     #[command(flatten)]
     pub access: HubAccess,
 }
@@ -86,6 +89,9 @@ pub struct ConnectArgs {
     /// Stream name the device proxy routes by.
     #[arg(long, default_value = "ssh")]
     pub stream_name: String,
+    /// Seconds the hub waits for the device if it is offline (e.g. reconnecting).
+    #[arg(long, default_value_t = 5.0)]
+    pub connect_timeout: f64,
     #[command(flatten)]
     pub access: HubAccess,
 }

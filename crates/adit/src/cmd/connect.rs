@@ -1,6 +1,5 @@
 //! `adit connect DEVICE`: one stream on stdin/stdout, for `ssh -o ProxyCommand`.
 
-use adit_service::StreamOptions;
 use anyhow::Context as _;
 
 use super::pipe::pipe;
@@ -9,7 +8,11 @@ use crate::cli::ConnectArgs;
 pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let service = args.access.service()?;
     let mut stream = service
-        .open_stream(&args.device, &args.stream_name, &StreamOptions::default())
+        .open_stream(
+            &args.device,
+            &args.stream_name,
+            &super::pipe::stream_options(args.connect_timeout)?,
+        )
         .await
         .with_context(|| format!("cannot open a stream to {}", args.device))?;
     let mut local = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());

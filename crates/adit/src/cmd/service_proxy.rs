@@ -1,7 +1,6 @@
 //! `adit service-proxy --device ID --listen ADDR`: each accepted TCP connection becomes its own
 //! stream to the device.
 
-use adit_service::StreamOptions;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +11,7 @@ use crate::cli::ServiceProxyArgs;
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
     let service = args.access.service()?;
+    let options = super::pipe::stream_options(args.connect_timeout)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -40,14 +40,15 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
             () = shutdown.cancelled() => break,
         };
         let _ = tcp.set_nodelay(true);
-        let (service, device, name, shutdown) = (
+        let (service, device, name, shutdown, options) = (
             service.clone(),
             args.device.clone(),
             args.stream_name.clone(),
             shutdown.clone(),
+            options.clone(),
         );
         tracker.spawn(async move {
-            let mut stream = match service.open_stream(&device, &name, &StreamOptions::default()).await {
+            let mut stream = match service.open_stream(&device, &name, &options).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(%peer, error = %adit_hub::report::Report(&e), "cannot open a stream; closing the connection");
