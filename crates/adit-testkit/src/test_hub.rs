@@ -114,26 +114,44 @@ impl TestHub {
         self.token("iothubowner", &key, adit_hub::auth::unix_now() + 3600)
     }
 
+    /// An owner-authorized registry request; fails the test unless it succeeds. Returns the
+    /// JSON body (`null` when empty).
+    async fn registry_call(
+        &self,
+        method: reqwest::Method,
+        id: &str,
+        body: Option<serde_json::Value>,
+        if_match: Option<&str>,
+    ) -> serde_json::Value {
+        let mut req = crate::https_client(&self.ca_path)
+            .request(
+                method.clone(),
+                format!("{}/devices/{id}?api-version=2021-04-12", self.base_url()),
+            )
+            .header("Authorization", self.owner_token());
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        if let Some(m) = if_match {
+            req = req.header("If-Match", m);
+        }
+        let response = req.send().await.expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "{method} {id}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(serde_json::Value::Null)
+    }
+
     /// Creates a device through the REST API (as a service would) and returns its primary key.
     pub async fn create_device(&self, id: &str) -> Key {
         let body = serde_json::json!({ "deviceId": id });
-        let response = crate::https_client(&self.ca_path)
-            .put(format!(
-                "{}/devices/{id}?api-version=2021-04-12",
-                self.base_url()
-            ))
-            .header("Authorization", self.owner_token())
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("request sent");
-        assert!(
-            response.status().is_success(),
-            "create {id}: {}",
-            response.status()
-        );
-        let device: serde_json::Value = response.json().await.expect("JSON");
+        let device = self
+            .registry_call(reqwest::Method::PUT, id, Some(body), None)
+            .await;
         let key = device["authentication"]["symmetricKey"]["primaryKey"]
             .as_str()
             .expect("key");
@@ -143,56 +161,21 @@ impl TestHub {
     /// Sets a device's status through the REST API.
     pub async fn set_device_status(&self, id: &str, status: &str) {
         let body = serde_json::json!({ "deviceId": id, "status": status });
-        let response = crate::https_client(&self.ca_path)
-            .put(format!(
-                "{}/devices/{id}?api-version=2021-04-12",
-                self.base_url()
-            ))
-            .header("Authorization", self.owner_token())
-            .header("If-Match", "*")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("request sent");
-        assert!(
-            response.status().is_success(),
-            "update {id}: {}",
-            response.status()
-        );
+        self.registry_call(reqwest::Method::PUT, id, Some(body), Some("*"))
+            .await;
     }
 
     /// Deletes a device through the REST API.
     pub async fn delete_device(&self, id: &str) {
-        let response = crate::https_client(&self.ca_path)
-            .delete(format!(
-                "{}/devices/{id}?api-version=2021-04-12",
-                self.base_url()
-            ))
-            .header("Authorization", self.owner_token())
-            .send()
-            .await
-            .expect("request sent");
-        assert!(
-            response.status().is_success(),
-            "delete {id}: {}",
-            response.status()
-        );
+        self.registry_call(reqwest::Method::DELETE, id, None, None)
+            .await;
     }
 
     /// The device's connection state as the registry reports it.
     pub async fn connection_state(&self, id: &str) -> String {
-        let device: serde_json::Value = crate::https_client(&self.ca_path)
-            .get(format!(
-                "{}/devices/{id}?api-version=2021-04-12",
-                self.base_url()
-            ))
-            .header("Authorization", self.owner_token())
-            .send()
-            .await
-            .expect("request sent")
-            .json()
-            .await
-            .expect("JSON");
+        let device = self
+            .registry_call(reqwest::Method::GET, id, None, None)
+            .await;
         device["connectionState"]
             .as_str()
             .unwrap_or_default()

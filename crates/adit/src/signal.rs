@@ -1,5 +1,19 @@
 //! Waiting for the operator to stop the process.
 
+use tokio_util::sync::CancellationToken;
+
+/// A token cancelled on SIGINT or SIGTERM: what every long-running command stops on.
+pub fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown().await;
+        tracing::info!("shutdown requested");
+        stop.cancel();
+    });
+    token
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown() {
     #[cfg(unix)]

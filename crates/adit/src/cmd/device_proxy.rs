@@ -59,12 +59,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
     let mut client = DeviceClient::new(&args.connection_string, options)
         .context("cannot start the device client")?;
     println!("Device proxy running; waiting for stream requests");
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        crate::signal::shutdown().await;
-        stop.cancel();
-    });
+    let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
     loop {
         let request = tokio::select! {

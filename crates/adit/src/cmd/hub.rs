@@ -3,7 +3,6 @@
 use adit_hub::tls::TlsSource;
 use adit_hub::{Hub, HubConfig};
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::HubArgs;
 
@@ -45,13 +44,6 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     println!("HTTPS listening on {}", hub.https_addr());
     println!("MQTT listening on {}", hub.mqtt_addr());
 
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        crate::signal::shutdown().await;
-        tracing::info!("shutdown requested");
-        stop.cancel();
-    });
-    hub.run(shutdown).await;
+    hub.run(crate::signal::shutdown_token()).await;
     Ok(())
 }

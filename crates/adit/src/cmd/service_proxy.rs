@@ -3,7 +3,6 @@
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::pipe::pipe;
@@ -20,12 +19,7 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
         "Forwarding {local} to device {} (stream {})",
         args.device, args.stream_name
     );
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        crate::signal::shutdown().await;
-        stop.cancel();
-    });
+    let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
     loop {
         let (mut tcp, peer) = tokio::select! {
