@@ -5,6 +5,7 @@
 mod auth;
 mod device_body;
 mod devices;
+mod diagnostics;
 mod error;
 mod policies;
 mod streams;
@@ -14,6 +15,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 use crate::auth::Authenticator;
+use crate::diagnostics::Diagnostics;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::streams::Streams;
@@ -37,6 +40,12 @@ pub struct AppState {
     pub presence: Presence,
     /// Stream orchestration.
     pub streams: Streams,
+    /// Counters for /metrics.
+    pub metrics: Metrics,
+    /// The diagnostics log.
+    pub diagnostics: Diagnostics,
+    /// Streaming endpoints advertised by discovery (`https://host:port`).
+    pub streaming_endpoint: String,
 }
 
 /// The service API's routes.
@@ -48,6 +57,8 @@ pub fn router(state: AppState) -> Router {
             get(devices::get).put(devices::put).delete(devices::delete),
         )
         .route("/adit/policies", get(policies::list))
+        .route("/adit/logs", get(diagnostics::logs))
+        .route("/adit/devicestreams", get(diagnostics::streaming_endpoints))
         .route(
             "/twins/{id}/streams/{name}",
             axum::routing::post(streams::initiate_device),

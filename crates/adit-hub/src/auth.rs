@@ -57,6 +57,27 @@ pub enum AuthError {
     Registry(#[from] RegistryError),
 }
 
+impl AuthError {
+    /// A short, bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Token(SasError::Expired) => "expired",
+            Self::Token(SasError::BadSignature) => "bad_signature",
+            Self::Token(_) => "malformed",
+            Self::WrongAudience(_) => "wrong_audience",
+            Self::NotAPolicyToken => "not_a_policy_token",
+            Self::UnknownPolicy(_) => "unknown_policy",
+            Self::Forbidden { .. } => "forbidden",
+            Self::WrongIdentity(_) => "wrong_identity",
+            Self::UnknownDevice(_) => "unknown_device",
+            Self::DeviceDisabled(_) => "device_disabled",
+            Self::NotSasDevice(_) => "not_sas_device",
+            Self::Registry(_) => "registry_error",
+        }
+    }
+}
+
 /// A successfully authenticated service caller.
 #[derive(Debug, Clone)]
 pub struct ServiceIdentity {

@@ -1,6 +1,6 @@
 //! The hub's configuration: plain data, defaults that run with no setup.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::gateway::GatewayConfig;
@@ -36,6 +36,35 @@ pub struct HubConfig {
     pub streams: StreamConfig,
     /// The streaming gateway.
     pub gateway: GatewayConfig,
+    /// Loopback admin listener (plain HTTP: /metrics, /healthz).
+    pub admin_addr: SocketAddr,
+    /// The URL clients use to reach the hub's HTTPS port from outside (behind a load balancer
+    /// or NAT), e.g. `https://hub.example.com`; streaming URLs and discovery use it.
+    /// Default: `https://{hostname}:{https port}`.
+    pub public_url: Option<String>,
+    /// Diagnostics log rotation and echo.
+    pub log: LogSettings,
+}
+
+/// Diagnostics log settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Rotate the log file past this size.
+    pub max_file_bytes: u64,
+    /// Rotated files kept.
+    pub keep_files: usize,
+    /// Also print records to stdout.
+    pub stdout: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 64 * 1024 * 1024,
+            keep_files: 5,
+            stdout: false,
+        }
+    }
 }
 
 impl HubConfig {
@@ -54,6 +83,9 @@ impl HubConfig {
             mqtt: MqttConfig::default(),
             streams: StreamConfig::default(),
             gateway: GatewayConfig::default(),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            public_url: None,
+            log: LogSettings::default(),
         }
     }
 }

@@ -124,6 +124,7 @@ pub struct Gateway {
     config: GatewayConfig,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    metrics: crate::metrics::Metrics,
 }
 
 impl fmt::Debug for Gateway {
@@ -153,6 +154,18 @@ pub enum Refused {
     Expired,
 }
 
+impl Refused {
+    /// A short label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::UnknownStream => "unknown_stream",
+            Self::BadToken => "bad_token",
+            Self::Reused => "reused",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -166,12 +179,18 @@ impl fmt::Display for Refused {
 
 impl Gateway {
     /// A gateway whose tasks run on `tracker` and stop on `shutdown`.
-    pub fn new(config: GatewayConfig, tracker: TaskTracker, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        config: GatewayConfig,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+        metrics: crate::metrics::Metrics,
+    ) -> Self {
         Self {
             pending: Arc::default(),
             config,
             tracker,
             shutdown,
+            metrics,
         }
     }
 

@@ -12,14 +12,18 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::{self, AdminState};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::HubConfig;
+use crate::diagnostics::{Diagnostics, DiagnosticsConfig};
 use crate::gateway::{self, Gateway};
+use crate::metrics::Metrics;
 use crate::mqtt::{self, MqttContext};
 use crate::presence::Presence;
 use crate::registry::{Registry, RegistryError};
 use crate::server::{self, Admission};
+use crate::streams::RecordLog;
 use crate::streams::Streams;
 use crate::throttle::AuthThrottle;
 use crate::tls::{self, ServerTls, TlsError};
@@ -49,6 +53,17 @@ pub enum HubError {
     Bind {
         /// The address.
         addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The diagnostics log cannot be opened.
+    #[error("cannot open the diagnostics log in {path}")]
+    Log {
+        /// The directory.
+        path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
@@ -86,6 +101,11 @@ pub struct Hub {
     streams: Streams,
     tracker: TaskTracker,
     stop: CancellationToken,
+    metrics: Metrics,
+    diagnostics: Diagnostics,
+    admin: TcpListener,
+    admin_addr: SocketAddr,
+    streaming_endpoint: String,
     bootstrap: Bootstrap,
     config: HubConfig,
 }
@@ -100,6 +120,28 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(path)
+}
+
+/// Host and port that devices and services use for the HTTPS port: `--public-url` when set
+/// (behind a load balancer or NAT), else `--hostname` and the bound port.
+fn public_endpoint(config: &HubConfig, https_port: u16) -> Result<(String, u16), HubError> {
+    let Some(url) = &config.public_url else {
+        return Ok((config.hostname.clone(), https_port));
+    };
+    let bad = || {
+        HubError::Config(format!(
+            "--public-url {url:?} must look like https://host[:port]"
+        ))
+    };
+    let uri: http::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("https")
+        || !uri.path().trim_matches('/').is_empty()
+        || uri.query().is_some()
+    {
+        return Err(bad());
+    }
+    let host = uri.host().ok_or_else(bad)?.to_string();
+    Ok((host, uri.port_u16().unwrap_or(443)))
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
@@ -179,16 +221,55 @@ impl Hub {
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
         let presence = Presence::default();
-        let gateway = Gateway::new(config.gateway.clone(), tracker.clone(), stop.clone());
-        let gateway_base = format!("wss://{}:{}", config.hostname, https_addr.port());
+        let metrics = Metrics::default();
+        let (public_host, public_port) = public_endpoint(&config, https_addr.port())?;
+        let log_dir = data_dir.join("logs");
+        let diagnostics = Diagnostics::start(
+            DiagnosticsConfig {
+                dir: log_dir.clone(),
+                max_file_bytes: config.log.max_file_bytes,
+                keep_files: config.log.keep_files,
+                stdout: config.log.stdout,
+                resource_id: format!("/adit/hubs/{}", config.hostname),
+                location: "self-hosted".to_string(),
+            },
+            &tracker,
+            stop.clone(),
+        )
+        .map_err(|source| HubError::Log {
+            path: log_dir,
+            source,
+        })?;
+        let gateway = Gateway::new(
+            config.gateway.clone(),
+            tracker.clone(),
+            stop.clone(),
+            metrics.clone(),
+        );
+        let records = RecordLog::new(
+            config.streams.records_kept,
+            metrics.clone(),
+            Some(diagnostics.clone()),
+        );
         let streams = Streams::new(
             config.streams.clone(),
             registry.clone(),
             presence.clone(),
             gateway.clone(),
-            gateway_base,
+            format!("wss://{public_host}:{public_port}"),
             tracker.clone(),
+            records,
         );
+        let admin = TcpListener::bind(config.admin_addr)
+            .await
+            .map_err(|source| HubError::Bind {
+                addr: config.admin_addr,
+                source,
+            })?;
+        let admin_addr = admin.local_addr().map_err(|source| HubError::Bind {
+            addr: config.admin_addr,
+            source,
+        })?;
         let bootstrap = Bootstrap {
             first_start,
             owner_connection_string,
@@ -208,6 +289,11 @@ impl Hub {
             streams,
             tracker,
             stop,
+            metrics,
+            diagnostics,
+            admin,
+            admin_addr,
+            streaming_endpoint: format!("https://{public_host}:{public_port}"),
             bootstrap,
             config,
         })
@@ -221,6 +307,16 @@ impl Hub {
     /// The bound MQTT-over-TLS address.
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
+    }
+
+    /// The bound admin (metrics) address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The streaming endpoint discovery reports (`https://host:port`).
+    pub fn streaming_endpoint(&self) -> &str {
+        &self.streaming_endpoint
     }
 
     /// Connected device sessions.
@@ -260,6 +356,9 @@ impl Hub {
             throttle: throttle.clone(),
             presence: self.presence.clone(),
             streams: self.streams.clone(),
+            metrics: self.metrics.clone(),
+            diagnostics: self.diagnostics.clone(),
+            streaming_endpoint: self.streaming_endpoint.clone(),
         };
         let mqtt_ctx = MqttContext {
             config: self.config.mqtt.clone(),
@@ -267,6 +366,8 @@ impl Hub {
             registry: self.registry.clone(),
             presence: self.presence.clone(),
             streams: self.streams.clone(),
+            metrics: self.metrics.clone(),
+            diagnostics: self.diagnostics.clone(),
             throttle,
             slots: Arc::new(Semaphore::new(self.config.mqtt.max_connections)),
             tracker: tracker.clone(),
@@ -294,7 +395,14 @@ impl Hub {
             },
         );
         let mqtt = mqtt::listener::run(self.mqtt, acceptor, mqtt_ctx);
-        tokio::join!(https, mqtt);
+        let admin_state = AdminState {
+            metrics: self.metrics.clone(),
+            presence: self.presence.clone(),
+            streams: self.streams.clone(),
+            registry: self.registry.clone(),
+        };
+        let admin = admin::serve(self.admin, admin_state, shutdown.clone());
+        tokio::join!(https, mqtt, admin);
         tracker.close();
         let grace = self.config.https_limits.shutdown_grace;
         if tokio::time::timeout(grace + std::time::Duration::from_secs(1), tracker.wait())

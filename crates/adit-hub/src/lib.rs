@@ -15,12 +15,17 @@
 //! - [`ws_upgrade`]: the server side of the WebSocket handshake.
 //! - [`tls`]: configured certificates, or a dev CA that issues one.
 //! - [`report`]: one-line error chains for logs.
+//! - [`diagnostics`]: the DeviceStreams / Connections / Authentication log (JSON lines).
+//! - [`metrics`]: Prometheus counters; [`admin`]: the loopback `/metrics` and `/healthz`.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod diagnostics;
 pub mod gateway;
 pub mod hub;
+pub mod metrics;
 pub mod mqtt;
 pub mod presence;
 pub mod registry;

@@ -70,6 +70,10 @@ pub struct MqttContext {
     pub presence: Presence,
     /// Where devices' stream answers go.
     pub streams: Streams,
+    /// Counters for /metrics.
+    pub metrics: crate::metrics::Metrics,
+    /// The diagnostics log.
+    pub diagnostics: crate::diagnostics::Diagnostics,
     /// Failed-CONNECT throttling.
     pub throttle: AuthThrottle,
     /// One permit per device connection, over both transports.

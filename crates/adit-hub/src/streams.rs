@@ -74,6 +74,8 @@ pub struct Initiate {
     pub response_timeout: Option<Duration>,
     /// The service caller's address.
     pub caller: Option<IpAddr>,
+    /// The api-version the service sent (for the DeviceStreams log).
+    pub api_version: Option<String>,
 }
 
 /// The device's decision.
@@ -147,11 +149,12 @@ impl Streams {
         gateway: Gateway,
         gateway_base: String,
         tracker: TaskTracker,
+        records: RecordLog,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 admission: limits::Admission::new(config.limits),
-                records: RecordLog::new(config.records_kept),
+                records,
                 config,
                 registry,
                 presence,
@@ -162,6 +165,11 @@ impl Streams {
                 tracker,
             }),
         }
+    }
+
+    /// Streams in their handshake or data phase now.
+    pub fn active(&self) -> usize {
+        self.inner.admission.active()
     }
 
     /// The most recent stream records, oldest first.

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod credentials;
+mod diagnostics;
 mod error;
 mod http;
 mod registry;
@@ -43,6 +44,7 @@ mod streams;
 pub use adit_proto::identity::{AccessPolicy, Device};
 pub use adit_transport::TlsOptions;
 pub use credentials::ServiceCredentials;
+pub use diagnostics::LogQuery;
 pub use error::Error;
 pub use registry::{API_VERSION, RegistryClient};
 pub use streams::{ServiceClient, ServiceStream, StreamOptions};

@@ -126,6 +126,16 @@ impl RegistryClient {
         Ok(())
     }
 
+    /// GET `path` with `query`, as JSON.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
+        let req = self.request(Method::GET, path).query(query);
+        Ok(check(req.send().await?).await?.json().await?)
+    }
+
     /// The hub's shared access policies with their keys (needs every right, as `iothubowner`).
     pub async fn policies(&self) -> Result<Vec<AccessPolicy>, Error> {
         Ok(

@@ -16,6 +16,8 @@ pub struct HubProcess {
     pub addr: SocketAddr,
     /// The bound MQTT-over-TLS address.
     pub mqtt_addr: SocketAddr,
+    /// The bound admin (metrics) address.
+    pub admin_addr: SocketAddr,
     /// What the hub printed on stdout before it was ready.
     pub banner: String,
     workdir: tempfile::TempDir,
@@ -25,7 +27,17 @@ pub struct HubProcess {
 impl HubProcess {
     /// Starts `bin hub` in a fresh working directory on 127.0.0.1 port 0.
     pub fn start(bin: impl Into<PathBuf>) -> Self {
-        Self::start_with_args(bin, &["--https-port", "0", "--mqtt-port", "0"])
+        Self::start_with_args(
+            bin,
+            &[
+                "--https-port",
+                "0",
+                "--mqtt-port",
+                "0",
+                "--admin-addr",
+                "127.0.0.1:0",
+            ],
+        )
     }
 
     /// Starts `bin hub ARGS --listen-addr 127.0.0.1` in a fresh working directory.
@@ -64,8 +76,8 @@ impl HubProcess {
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut banner = String::new();
-        let (mut addr, mut mqtt_addr) = (None, None);
-        while addr.is_none() || mqtt_addr.is_none() {
+        let (mut addr, mut mqtt_addr, mut admin_addr) = (None, None, None);
+        while addr.is_none() || mqtt_addr.is_none() || admin_addr.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
                 panic!("hub did not report its addresses; stdout so far:\n{banner}")
@@ -78,8 +90,11 @@ impl HubProcess {
             if let Some(a) = line.strip_prefix("MQTT listening on ") {
                 mqtt_addr = a.parse().ok();
             }
+            if let Some(a) = line.strip_prefix("Admin listening on http://") {
+                admin_addr = a.parse().ok();
+            }
         }
-        let (Some(addr), Some(mqtt_addr)) = (addr, mqtt_addr) else {
+        let (Some(addr), Some(mqtt_addr), Some(admin_addr)) = (addr, mqtt_addr, admin_addr) else {
             unreachable!("the loop ends only when both are set")
         };
         Self {
@@ -87,6 +102,7 @@ impl HubProcess {
             child: Some(child),
             addr,
             mqtt_addr,
+            admin_addr,
             banner,
             workdir,
             args,

@@ -40,6 +40,7 @@ impl TestHub {
         config.listen_addr = [127, 0, 0, 1].into();
         config.https_port = 0;
         config.mqtt.port = 0;
+        config.admin_addr = ([127, 0, 0, 1], 0).into();
         adjust(&mut config);
         Self::launch(config, Some(dir)).await
     }

@@ -19,6 +19,8 @@ impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             Command::Hub(_) | Command::DeviceProxy(_) | Command::ServiceProxy(_) => "info",
+            // The log itself goes to stdout; keep stderr quiet while following.
+            Command::Logs(_) => "warn",
             _ => "warn",
         }
     }
@@ -40,6 +42,51 @@ pub enum Command {
     ServiceProxy(ServiceProxyArgs),
     /// One stream on stdin/stdout (for `ssh -o ProxyCommand='adit connect %h'`).
     Connect(ConnectArgs),
+    /// Query the hub's diagnostics log (DeviceStreams, Connections, Authentication).
+    Logs(LogsArgs),
+    /// Device streams settings of the hub.
+    #[command(subcommand)]
+    Streams(StreamsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// DeviceStreams (default), Connections, Authentication, or all.
+    #[arg(long, default_value = "DeviceStreams")]
+    pub category: String,
+    /// Only this device.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Only streams with this outcome: closed, rejected, timed_out, device_offline,
+    /// device_not_found, handshake_expired.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// From this time: RFC 3339 (2026-11-26T08:00:00Z) or an age (30s, 10m, 2h, 1d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (same forms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many records (the newest).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Print JSON lines (the records as stored) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing new records as they arrive.
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub access: HubAccess,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamsCommand {
+    /// Print the streaming endpoints, as `az iot hub devicestream show` does.
+    Show {
+        #[command(flatten)]
+        access: HubAccess,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +163,19 @@ pub struct HubArgs {
     /// Device port: MQTT 3.1.1 over TLS (devices may also use MQTT over WebSocket on the HTTPS port).
     #[arg(long, env = "ADIT_MQTT_PORT", default_value_t = 8883)]
     pub mqtt_port: u16,
+    /// Loopback admin listener: Prometheus /metrics and /healthz (plain HTTP).
+    #[arg(long, env = "ADIT_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_addr: std::net::SocketAddr,
+    /// URL devices and services use to reach the HTTPS port when it differs from
+    /// https://HOSTNAME:PORT (behind a load balancer or NAT), e.g. https://hub.example.com.
+    #[arg(long, env = "ADIT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Also print diagnostics records (DeviceStreams, Connections, Authentication) to stdout.
+    #[arg(long)]
+    pub log_stdout: bool,
+    /// Rotate the diagnostics log past this many MiB.
+    #[arg(long, default_value_t = 64)]
+    pub log_max_mib: u64,
     /// Most device connections at once (MQTT over TLS and over WebSocket together).
     #[arg(long, default_value_t = 20_000)]
     pub max_devices: usize,

@@ -4,9 +4,11 @@ mod connect;
 mod device;
 mod device_proxy;
 mod hub;
+mod logs;
 mod pipe;
 mod policy;
 mod service_proxy;
+mod streams;
 
 use crate::cli::{Cli, Command};
 
@@ -18,5 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DeviceProxy(args) => device_proxy::run(args).await,
         Command::ServiceProxy(args) => service_proxy::run(args).await,
         Command::Connect(args) => connect::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
+        Command::Streams(cmd) => streams::run(cmd).await,
     }
 }

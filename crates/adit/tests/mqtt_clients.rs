@@ -57,7 +57,14 @@ fn azure_iot_device_sdk_connects_on_its_fixed_ports() {
     let python = python_env();
     let hub = HubProcess::start_with_args(
         env!("CARGO_BIN_EXE_adit"),
-        &["--https-port", "443", "--mqtt-port", "8883"],
+        &[
+            "--https-port",
+            "443",
+            "--mqtt-port",
+            "8883",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ],
     );
     let cs = create_device(&hub, "azure-sdk-1");
     let parsed: ConnectionString = cs.parse().expect("valid");

@@ -41,6 +41,10 @@ impl FromRequestParts<AppState> for Service {
                 if let Some(ip) = source {
                     state.throttle.record_failure(ip);
                 }
+                state.metrics.auth_failed("https", e.label());
+                state
+                    .diagnostics
+                    .auth_failure("https", source, None, &e.to_string());
                 Err(e.into())
             }
         }

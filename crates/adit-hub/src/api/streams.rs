@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use adit_proto::{DeviceId, ErrorCode, ModuleId, Permissions};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 
@@ -37,36 +37,47 @@ fn timeout_header(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, A
     Ok(Some(Duration::from_secs_f64(secs)))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct VersionQuery {
+    #[serde(rename = "api-version")]
+    api_version: Option<String>,
+}
+
 pub async fn initiate_device(
     state: State<AppState>,
     caller: Service,
     peer: ConnectInfo<SocketAddr>,
+    query: Query<VersionQuery>,
     Path((id, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    initiate(state, caller, peer, id, None, name, headers).await
+    initiate(state, caller, peer, query, id, None, name, headers).await
 }
 
 pub async fn initiate_module(
     state: State<AppState>,
     caller: Service,
     peer: ConnectInfo<SocketAddr>,
+    query: Query<VersionQuery>,
     Path((id, module, name)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    initiate(state, caller, peer, id, Some(module), name, headers).await
+    initiate(state, caller, peer, query, id, Some(module), name, headers).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn initiate(
     State(state): State<AppState>,
     Service(caller): Service,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<VersionQuery>,
     id: String,
     module: Option<String>,
     name: String,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Permissions::SERVICE_CONNECT)?;
+    let api_version = query.api_version;
     let device = DeviceId::new(&id)
         .map_err(|e| ApiError::invalid(format!("invalid device id {id:?}: {e}")))?;
     let module = module
@@ -82,6 +93,7 @@ async fn initiate(
         connect_timeout: timeout_header(&headers, CONNECT_TIMEOUT)?,
         response_timeout: timeout_header(&headers, RESPONSE_TIMEOUT)?,
         caller: Some(peer.ip()),
+        api_version,
     };
     let result = state.streams.initiate(request).await.map_err(|e| {
         let code = match &e {

@@ -49,9 +49,11 @@ async fn upgrade(
         .map(str::trim);
     let Some(token) = token else {
         tracing::info!(%peer, stream = %stream_id, %role, "gateway: no bearer token");
+        gateway.metrics.gateway_refused("no_token");
         return unauthorized("Authorization: Bearer {token} is required".into());
     };
     if let Err(refused) = gateway.admit(&stream_id, role, token) {
+        gateway.metrics.gateway_refused(refused.label());
         tracing::info!(%peer, stream = %stream_id, %role, reason = %refused, "gateway: half refused");
         return unauthorized(format!("Unauthorized: {refused}"));
     }
@@ -65,6 +67,7 @@ async fn upgrade(
         }
     };
     tracing::debug!(%peer, stream = %stream_id, %role, "gateway: half admitted");
+    gateway.metrics.gateway_admitted(role.as_str());
     let tracker = gateway.tracker.clone();
     tracker.spawn(async move {
         let upgraded = match on_upgrade.await {

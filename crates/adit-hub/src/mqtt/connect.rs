@@ -20,12 +20,15 @@ pub struct Refusal {
     pub code: ConnectReturnCode,
     /// Why, for the log (never sent to the client).
     pub reason: String,
+    /// Bounded label for metrics.
+    pub label: &'static str,
 }
 
-fn refuse(code: ConnectReturnCode, reason: impl Into<String>) -> Refusal {
+fn refuse(code: ConnectReturnCode, label: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal {
         code,
         reason: reason.into(),
+        label,
     }
 }
 
@@ -38,10 +41,20 @@ pub async fn authenticate(
     if ctx.throttle.is_blocked(source) {
         return Err(refuse(
             ConnectReturnCode::ServiceUnavailable,
+            "throttled",
             "too many failed CONNECTs from this address",
         ));
     }
     let result = check(ctx, connect).await;
+    if let Err(refusal) = &result {
+        ctx.metrics.auth_failed("mqtt", refusal.label);
+        ctx.diagnostics.auth_failure(
+            "mqtt",
+            Some(source),
+            Some(&connect.client_id),
+            &refusal.reason,
+        );
+    }
     if let Err(refusal) = &result
         && matches!(
             refusal.code,
@@ -59,19 +72,31 @@ async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, R
     if connect.protocol != Protocol::V4 {
         return Err(refuse(
             ConnectReturnCode::RefusedProtocolVersion,
+            "protocol_version",
             "only MQTT 3.1.1 is supported",
         ));
     }
-    let client = ClientId::parse(&connect.client_id)
-        .map_err(|e| refuse(ConnectReturnCode::BadClientId, e.to_string()))?;
+    let client = ClientId::parse(&connect.client_id).map_err(|e| {
+        refuse(
+            ConnectReturnCode::BadClientId,
+            "bad_client_id",
+            e.to_string(),
+        )
+    })?;
     let login = connect.login.as_ref().ok_or_else(|| {
         refuse(
             ConnectReturnCode::BadUserNamePassword,
+            "missing",
             "no username and password",
         )
     })?;
-    check_username(&login.username, &connect.client_id)
-        .map_err(|e| refuse(ConnectReturnCode::BadUserNamePassword, e.to_string()))?;
+    check_username(&login.username, &connect.client_id).map_err(|e| {
+        refuse(
+            ConnectReturnCode::BadUserNamePassword,
+            "bad_username",
+            e.to_string(),
+        )
+    })?;
     ctx.auth
         .authenticate_device(&client, &login.password, unix_now())
         .await
@@ -84,6 +109,6 @@ async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, R
                 AuthError::Registry(_) => ConnectReturnCode::ServiceUnavailable,
                 _ => ConnectReturnCode::NotAuthorized,
             };
-            refuse(code, e.to_string())
+            refuse(code, e.label(), e.to_string())
         })
 }

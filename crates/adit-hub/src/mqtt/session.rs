@@ -126,6 +126,11 @@ where
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
     tracing::info!(%peer, transport, device = %client_id, policy = ?identity.policy, keep_alive_s = keep_alive.as_secs(), "device connected");
+    ctx.metrics.device_connected(transport);
+    let module = identity.client.module.as_ref().map(|m| m.as_str());
+    let device = identity.client.device.as_str();
+    ctx.diagnostics
+        .connection(device, module, transport, peer.ip(), true, "connected");
 
     let end = match write_connack(&mut conn, &ctx, ConnectReturnCode::Success).await {
         Ok(()) => serve(&mut conn, &ctx, &handle, &client_id, rx, &kick, keep_alive).await,
@@ -145,6 +150,14 @@ where
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
     tracing::info!(%peer, transport, device = %client_id, reason = %end, "device disconnected");
+    ctx.diagnostics.connection(
+        device,
+        module,
+        transport,
+        peer.ip(),
+        false,
+        &end.to_string(),
+    );
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.shutdown()).await;
 }
 

@@ -90,6 +90,11 @@ impl Admission {
         }
     }
 
+    /// Streams admitted and not yet ended.
+    pub fn active(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).active
+    }
+
     /// Admits a new stream to `device`, or says which limit refused it.
     pub fn admit(&self, device: &str) -> Result<Slot, Throttled> {
         let l = self.limits;

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::Initiate;
+use crate::diagnostics::Diagnostics;
 use crate::gateway::{ClosedBy, RelayOutcome};
+use crate::metrics::Metrics;
 
 /// How a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,10 @@ pub struct StreamRecord {
     pub duration: Duration,
     /// The service caller's address.
     pub caller: Option<IpAddr>,
+    /// The api-version the service sent.
+    pub api_version: Option<String>,
+    /// The HTTP status the service got.
+    pub status_code: u16,
 }
 
 impl StreamRecord {
@@ -86,12 +92,19 @@ impl StreamRecord {
             handshake: None,
             duration: Duration::ZERO,
             caller: req.caller,
+            api_version: req.api_version.clone(),
+            status_code: 200,
         }
     }
 
     /// The record of a stream that ended before any relay.
     pub fn ended(mut self, outcome: Outcome, started: Instant) -> Self {
         self.outcome = outcome;
+        self.status_code = match outcome {
+            Outcome::DeviceNotFound | Outcome::DeviceOffline => 404,
+            Outcome::TimedOut => 504,
+            Outcome::Closed | Outcome::HandshakeExpired | Outcome::Rejected => 200,
+        };
         self.duration = started.elapsed();
         self
     }
@@ -112,19 +125,24 @@ impl StreamRecord {
     }
 }
 
-/// The most recent records, bounded.
+/// The most recent records, bounded; every record also goes to the metrics and, when
+/// configured, the diagnostics log.
 #[derive(Debug, Clone)]
 pub struct RecordLog {
     capacity: usize,
+    metrics: Metrics,
+    diagnostics: Option<Diagnostics>,
     // std Mutex: push and copy only, never held across an await.
     records: Arc<Mutex<VecDeque<StreamRecord>>>,
 }
 
 impl RecordLog {
     /// A log keeping the last `capacity` records.
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, metrics: Metrics, diagnostics: Option<Diagnostics>) -> Self {
         Self {
             capacity,
+            metrics,
+            diagnostics,
             records: Arc::default(),
         }
     }
@@ -144,6 +162,15 @@ impl RecordLog {
             duration_ms = r.duration.as_millis() as u64,
             "stream ended"
         );
+        self.metrics.stream_ended(
+            r.outcome.as_str(),
+            r.bytes_device_to_service,
+            r.bytes_service_to_device,
+            r.handshake,
+        );
+        if let Some(d) = &self.diagnostics {
+            d.stream(&r);
+        }
         let mut q = self.records.lock().unwrap_or_else(|e| e.into_inner());
         if q.len() >= self.capacity {
             q.pop_front();

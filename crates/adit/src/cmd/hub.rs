@@ -15,6 +15,10 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     config.https_limits.max_connections = args.max_connections;
     config.mqtt.port = args.mqtt_port;
     config.mqtt.max_connections = args.max_devices;
+    config.admin_addr = args.admin_addr;
+    config.public_url = args.public_url;
+    config.log.stdout = args.log_stdout;
+    config.log.max_file_bytes = args.log_max_mib.max(1) * 1024 * 1024;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::Files { cert, key };
     }
@@ -43,6 +47,7 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     // Scripts and tests read the bound port from this line (it matters with --https-port 0).
     println!("HTTPS listening on {}", hub.https_addr());
     println!("MQTT listening on {}", hub.mqtt_addr());
+    println!("Admin listening on http://{}", hub.admin_addr());
 
     hub.run(crate::signal::shutdown_token()).await;
     Ok(())

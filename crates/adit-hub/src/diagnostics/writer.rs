@@ -1,0 +1,105 @@
+//! The one task that writes the log: appends lines, rotates by size, drains on shutdown.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{DiagnosticsConfig, LOG_FILE};
+
+/// The current file and its size.
+pub struct LogFile {
+    dir: PathBuf,
+    out: BufWriter<File>,
+    size: u64,
+    max: u64,
+    keep: usize,
+}
+
+impl LogFile {
+    pub fn open(config: &DiagnosticsConfig) -> std::io::Result<Self> {
+        let path = config.dir.join(LOG_FILE);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let size = file.metadata()?.len();
+        Ok(Self {
+            dir: config.dir.clone(),
+            out: BufWriter::new(file),
+            size,
+            max: config.max_file_bytes,
+            keep: config.keep_files,
+        })
+    }
+
+    fn write(&mut self, line: &str) -> std::io::Result<()> {
+        if self.size > 0 && self.size + line.len() as u64 + 1 > self.max {
+            self.rotate()?;
+        }
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.size += line.len() as u64 + 1;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        let name = |n: usize| self.dir.join(format!("{LOG_FILE}.{n}"));
+        let _ = std::fs::remove_file(name(self.keep));
+        for n in (1..self.keep).rev() {
+            let _ = std::fs::rename(name(n), name(n + 1));
+        }
+        std::fs::rename(self.dir.join(LOG_FILE), name(1))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(LOG_FILE))?;
+        self.out = BufWriter::new(file);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// Writes until shutdown, then keeps draining until the queue has been quiet for a moment
+/// (streams closed by the shutdown still get their records).
+pub async fn run(
+    mut file: LogFile,
+    mut rx: mpsc::Receiver<String>,
+    stdout: bool,
+    shutdown: CancellationToken,
+) {
+    let mut stopping = false;
+    loop {
+        let line = if stopping {
+            match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+                Ok(Some(line)) => line,
+                _ => break,
+            }
+        } else {
+            tokio::select! {
+                l = rx.recv() => match l {
+                    Some(line) => line,
+                    None => break,
+                },
+                () = shutdown.cancelled() => {
+                    stopping = true;
+                    continue;
+                }
+            }
+        };
+        if stdout {
+            println!("{line}");
+        }
+        if let Err(e) = file.write(&line) {
+            tracing::error!(error = %e, "cannot write the diagnostics log");
+        }
+        // Flush when the queue is empty: batches under load, promptness when idle.
+        if rx.is_empty()
+            && let Err(e) = file.out.flush()
+        {
+            tracing::error!(error = %e, "cannot flush the diagnostics log");
+        }
+    }
+    let _ = file.out.flush();
+}
