@@ -710,3 +710,27 @@ async fn limits_and_bad_requests() {
     let resp = req.send().await.expect("sent");
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+#[tokio::test]
+async fn public_url_sets_the_streaming_urls() {
+    let hub = TestHub::start_with(|c| c.public_url = Some("https://hub.example.com".into())).await;
+    let key = hub.create_device("d1").await;
+    let mut device = Device::connect(&hub, "d1", &key).await;
+    let d = tokio::spawn(async move {
+        let req = device.next_request().await;
+        device.answer(&req.rid, true).await;
+        req
+    });
+    let reply = hub.initiate("d1", "x", None, Some(5.0)).await;
+    let req = d.await.expect("device");
+    let url = reply.url.expect("url");
+    assert!(
+        url.starts_with("wss://hub.example.com:443/bridges/"),
+        "{url}"
+    );
+    assert!(
+        req.url.starts_with("wss://hub.example.com:443/bridges/"),
+        "{}",
+        req.url
+    );
+}

@@ -103,3 +103,63 @@ pub async fn run(
     }
     let _ = file.out.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::{Filter, query};
+
+    #[test]
+    fn rotates_by_size_and_queries_read_oldest_first() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = DiagnosticsConfig {
+            dir: dir.path().to_path_buf(),
+            max_file_bytes: 200,
+            keep_files: 3,
+            stdout: false,
+            resource_id: "r".into(),
+            location: "l".into(),
+        };
+        let mut file = LogFile::open(&config).expect("open");
+        for i in 0..40 {
+            let line = format!(
+                r#"{{"time":"2026-01-01T00:00:{i:02}.000Z","category":"DeviceStreams","n":{i}}}"#
+            );
+            file.write(&line).expect("write");
+        }
+        file.out.flush().expect("flush");
+        assert!(dir.path().join("diagnostics.jsonl.3").exists());
+        assert!(
+            !dir.path().join("diagnostics.jsonl.4").exists(),
+            "only keep_files rotated files"
+        );
+        let all = query(dir.path(), &Filter::default()).expect("query");
+        let ns: Vec<u64> = all.iter().filter_map(|r| r["n"].as_u64()).collect();
+        assert!(
+            !ns.is_empty() && ns.windows(2).all(|w| w[0] < w[1]),
+            "oldest first: {ns:?}"
+        );
+        assert_eq!(ns.last(), Some(&39));
+        let newest = query(
+            dir.path(),
+            &Filter {
+                limit: 2,
+                ..Filter::default()
+            },
+        )
+        .expect("query");
+        assert_eq!(
+            newest
+                .iter()
+                .filter_map(|r| r["n"].as_u64())
+                .collect::<Vec<_>>(),
+            vec![38, 39]
+        );
+        let window = Filter {
+            since: Some("2026-01-01T00:00:38.000Z".into()),
+            until: Some("2026-01-01T00:00:39.000Z".into()),
+            ..Filter::default()
+        };
+        assert_eq!(query(dir.path(), &window).expect("query").len(), 1);
+    }
+}

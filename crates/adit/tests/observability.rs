@@ -1,0 +1,316 @@
+//! What an operator sees: one DeviceStreams record per stream through `adit logs --json`,
+//! Prometheus counters that move by the right amounts, health, and streaming-endpoint discovery.
+
+use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use adit_service::{Error as ServiceError, ServiceClient, StreamOptions, TlsOptions};
+use adit_testkit::{HubProcess, RawMqtt, device_token, https_client};
+use rumqttc::mqttbytes::QoS;
+use rumqttc::mqttbytes::v4::{Packet, Subscribe};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const ADIT: &str = env!("CARGO_BIN_EXE_adit");
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP echo server on a thread: what the device proxy forwards to.
+fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn cli_json_lines(hub: &HubProcess, args: &[&str]) -> Vec<Value> {
+    let out = hub.cli(args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn properties(record: &Value) -> Value {
+    serde_json::from_str(
+        record["properties"]
+            .as_str()
+            .expect("properties is a JSON string"),
+    )
+    .expect("valid JSON")
+}
+
+/// `name{labels} value` lines of a Prometheus scrape.
+async fn scrape(hub: &HubProcess) -> HashMap<String, f64> {
+    let body = https_client(&hub.ca_path())
+        .get(format!("http://{}/metrics", hub.admin_addr))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+        .collect()
+}
+
+fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, key: &str) -> f64 {
+    after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_leaves_one_record_and_moves_the_counters() {
+    let hub = HubProcess::start(ADIT);
+    let echo_port = echo_server();
+    for id in ["served", "silent", "away"] {
+        assert!(hub.cli(&["device", "create", id], &[]).status.success());
+    }
+    let served_cs = String::from_utf8_lossy(
+        &hub.cli(&["device", "connection-string", "served"], &[])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let proxy = Command::new(ADIT)
+        .args([
+            "device-proxy",
+            "--map",
+            &format!("echo=127.0.0.1:{echo_port}"),
+        ])
+        .env("ADIT_DEVICE_CONNECTION_STRING", &served_cs)
+        .env("ADIT_CA_FILE", hub.ca_path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("device-proxy");
+    let _proxy = Running(proxy);
+    // "silent" connects and subscribes but never answers.
+    let silent_cs: adit_proto::ConnectionString = String::from_utf8_lossy(
+        &hub.cli(&["device", "connection-string", "silent"], &[])
+            .stdout,
+    )
+    .trim()
+    .parse()
+    .expect("valid");
+    let silent_key = silent_cs.key.expect("key");
+    let mut silent = RawMqtt::tls(hub.mqtt_addr, &hub.ca_path()).await;
+    let host_name = format!("localhost:{}", hub.addr.port());
+    let token = device_token(&host_name, "silent", &silent_key);
+    silent
+        .connect(
+            "silent",
+            &format!("{host_name}/silent/?api-version=1"),
+            &token,
+            60,
+        )
+        .await;
+    let mut sub = Subscribe::new("$iothub/streams/POST/#", QoS::AtMostOnce);
+    sub.pkid = 1;
+    silent.send(Packet::Subscribe(sub)).await;
+    assert!(matches!(silent.recv().await, Some(Packet::SubAck(_))));
+
+    let service = ServiceClient::from_connection_string(
+        &hub.owner_connection_string(),
+        &TlsOptions::with_ca_file(hub.ca_path()),
+    )
+    .expect("client");
+    // Wait for the proxy to be connected.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut wait = StreamOptions::default();
+    wait.connect_timeout = Duration::from_secs(10);
+    let before = scrape(&hub).await;
+
+    // Accepted: 1,000 bytes each way.
+    let mut stream = loop {
+        match service.open_stream("served", "echo", &wait).await {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => eprintln!("waiting for the proxy: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    stream.write_all(&[b'a'; 1000]).await.expect("write");
+    stream.shutdown().await.expect("half-close");
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).await.expect("echo");
+    assert_eq!(back.len(), 1000);
+    let _ = stream.close().await;
+    // Rejected (no route for that name), timed out, offline.
+    assert!(matches!(
+        service.open_stream("served", "nope", &wait).await,
+        Err(ServiceError::Rejected(_))
+    ));
+    let mut quick = StreamOptions::default();
+    quick.response_timeout = Duration::from_millis(500);
+    assert!(matches!(
+        service.open_stream("silent", "x", &quick).await,
+        Err(ServiceError::TimedOut(_))
+    ));
+    assert!(matches!(
+        service
+            .open_stream("away", "x", &StreamOptions::default())
+            .await,
+        Err(ServiceError::DeviceOffline(_))
+    ));
+    // A refused token, for the authentication counter and log.
+    let bad = https_client(&hub.ca_path())
+        .get(format!(
+            "https://localhost:{}/devices?api-version=1",
+            hub.addr.port()
+        ))
+        .header(
+            "Authorization",
+            "SharedAccessSignature sr=localhost&sig=AAAA&se=9999999999&skn=iothubowner",
+        )
+        .send()
+        .await;
+    assert!(bad.is_ok());
+
+    // Each outcome has exactly one record, found through `adit logs --json`.
+    let expect = [
+        ("served", "closed", "Success", "200", 1000u64),
+        ("silent", "timed_out", "Timeout", "504", 0),
+        ("away", "device_offline", "DeviceNotOnline", "404", 0),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (device, outcome, result, status, bytes) in expect {
+        let records = loop {
+            let r = cli_json_lines(
+                &hub,
+                &["logs", "--json", "--device", device, "--outcome", outcome],
+            );
+            if !r.is_empty() || Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(records.len(), 1, "{device} {outcome}: {records:?}");
+        let r = &records[0];
+        for key in [
+            "time",
+            "resourceId",
+            "operationName",
+            "category",
+            "resultType",
+            "resultDescription",
+            "level",
+            "durationMs",
+            "properties",
+            "location",
+        ] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        assert_eq!(r["category"], "DeviceStreams");
+        assert_eq!(r["operationName"], "invoke");
+        assert_eq!(r["resultType"], result);
+        let p = properties(r);
+        assert_eq!(p["deviceId"], device);
+        assert_eq!(p["statusCode"], status);
+        assert_eq!(p["direction"], "c2d");
+        assert_eq!(p["sdkVersion"], adit_service::API_VERSION);
+        assert_eq!(p["bytesDeviceToService"], bytes);
+        assert_eq!(p["bytesServiceToDevice"], bytes);
+        if outcome == "closed" {
+            assert_eq!(p["requestName"], "echo");
+            assert!(p["handshakeMs"].is_u64());
+            assert!(p["closedBy"].is_string());
+        }
+    }
+    let rejected = cli_json_lines(&hub, &["logs", "--json", "--outcome", "rejected"]);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(properties(&rejected[0])["requestName"], "nope");
+    let all_streams = cli_json_lines(&hub, &["logs", "--json"]);
+    assert_eq!(all_streams.len(), 4, "one record per stream, no more");
+    let connections = cli_json_lines(
+        &hub,
+        &[
+            "logs",
+            "--json",
+            "--category",
+            "Connections",
+            "--device",
+            "silent",
+        ],
+    );
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0]["operationName"], "deviceConnect");
+    let auth = cli_json_lines(&hub, &["logs", "--json", "--category", "Authentication"]);
+    assert!(!auth.is_empty());
+    let future = cli_json_lines(&hub, &["logs", "--json", "--since", "2099-01-01T00:00:00Z"]);
+    assert!(future.is_empty());
+    let recent = cli_json_lines(&hub, &["logs", "--json", "--since", "1h"]);
+    assert_eq!(recent.len(), 4);
+    // The table form prints a header and one row per stream.
+    let table = hub.cli(&["logs"], &[]);
+    assert_eq!(String::from_utf8_lossy(&table.stdout).lines().count(), 5);
+
+    // The counters moved by exactly these streams.
+    let after = scrape(&hub).await;
+    for (key, want) in [
+        ("adit_streams_total{outcome=\"closed\"}", 1.0),
+        ("adit_streams_total{outcome=\"rejected\"}", 1.0),
+        ("adit_streams_total{outcome=\"timed_out\"}", 1.0),
+        ("adit_streams_total{outcome=\"device_offline\"}", 1.0),
+        (
+            "adit_relayed_bytes_total{direction=\"device_to_service\"}",
+            1000.0,
+        ),
+        (
+            "adit_relayed_bytes_total{direction=\"service_to_device\"}",
+            1000.0,
+        ),
+        ("adit_stream_setup_seconds_count", 1.0),
+        ("adit_gateway_connections_total{role=\"service\"}", 1.0),
+        (
+            "adit_auth_failures_total{protocol=\"https\",reason=\"bad_signature\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(delta(&before, &after, key), want, "{key}");
+    }
+    assert_eq!(after.get("adit_connected_devices"), Some(&2.0));
+    assert_eq!(after.get("adit_active_streams"), Some(&0.0));
+
+    let health = https_client(&hub.ca_path())
+        .get(format!("http://{}/healthz", hub.admin_addr))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+
+    let shown: Value =
+        serde_json::from_slice(&hub.cli(&["streams", "show"], &[]).stdout).expect("JSON");
+    assert_eq!(
+        shown["streamingEndpoints"][0],
+        format!("https://localhost:{}", hub.addr.port())
+    );
+}
