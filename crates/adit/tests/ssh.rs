@@ -26,7 +26,7 @@ impl Drop for Running {
 struct Setup {
     hub: HubProcess,
     sshd: Sshd,
-    _device_proxy: Running,
+    device_proxy: Running,
 }
 
 impl Setup {
@@ -55,7 +55,7 @@ impl Setup {
         let setup = Self {
             hub,
             sshd,
-            _device_proxy: Running(device_proxy),
+            device_proxy: Running(device_proxy),
         };
         setup.wait_connected();
         setup
@@ -211,6 +211,37 @@ fn scp_200_mib_up_and_back() {
     let want = sha256(&original);
     assert_eq!(sha256(&remote), want, "uploaded copy differs");
     assert_eq!(sha256(&back), want, "downloaded copy differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_device_proxy_ends_the_service_stream_with_an_error() {
+    use tokio::io::AsyncReadExt as _;
+    let mut s = Setup::start();
+    let service = adit_service::ServiceClient::from_connection_string(
+        &s.hub.owner_connection_string(),
+        &adit_service::TlsOptions::with_ca_file(s.hub.ca_path()),
+    )
+    .expect("client");
+    let mut stream = service
+        .open_stream(DEVICE, "ssh", &adit_service::StreamOptions::default())
+        .await
+        .expect("stream to sshd");
+    // sshd speaks first: its banner proves the tunnel is up.
+    let mut banner = [0u8; 8];
+    stream.read_exact(&mut banner).await.expect("banner");
+    assert_eq!(&banner, b"SSH-2.0-");
+    let _ = s.device_proxy.0.kill();
+    let _ = s.device_proxy.0.wait();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends promptly instead of hanging");
+    assert!(
+        read.is_err(),
+        "a killed device half is an error, not a clean EOF: {read:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
 }
 
 #[test]
