@@ -109,6 +109,11 @@ impl HubProcess {
         }
     }
 
+    /// The hub's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
     /// The hub's working directory (commands run here find `./adit-data`).
     pub fn workdir(&self) -> &Path {
         self.workdir.path()

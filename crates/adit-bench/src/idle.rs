@@ -1,0 +1,87 @@
+//! Hub memory per idle connected device.
+
+use std::sync::Arc;
+
+use adit_proto::{ConnectionString, Key, SasToken};
+use adit_testkit::{RawMqtt, device_token, https_client};
+use tokio::sync::Semaphore;
+
+use crate::paths::Env;
+
+fn rss_kib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+}
+
+/// Creates `n` devices, connects them all over MQTT/TLS and leaves them idle; returns the
+/// hub's RSS growth per device in KiB.
+pub async fn hub_kib_per_device(env: &Env, n: usize) -> anyhow::Result<f64> {
+    let hub = &env.hub;
+    let owner: ConnectionString = hub.owner_connection_string().parse()?;
+    let owner_key = owner
+        .key
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("owner key"))?;
+    let host = owner.host_name();
+    let http = https_client(&hub.ca_path());
+    let mut keys = Vec::with_capacity(n);
+    for i in 0..n {
+        let token = SasToken::sign(
+            &host,
+            &owner_key,
+            Some("iothubowner"),
+            adit_hub::auth::unix_now() + 3600,
+        );
+        let device: serde_json::Value = http
+            .put(format!(
+                "https://localhost:{}/devices/idle-{i}?api-version=1",
+                hub.addr.port()
+            ))
+            .header("Authorization", token)
+            .body(format!("{{\"deviceId\":\"idle-{i}\"}}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let key = device["authentication"]["symmetricKey"]["primaryKey"]
+            .as_str()
+            .unwrap_or_default();
+        keys.push(Key::from_base64(key)?);
+    }
+    let pid = hub.pid();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = rss_kib(pid)?;
+    let gate = Arc::new(Semaphore::new(100));
+    let mut tasks = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let (gate, host, mqtt, ca) = (gate.clone(), host.clone(), hub.mqtt_addr, hub.ca_path());
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.ok()?;
+            let id = format!("idle-{i}");
+            let mut c = RawMqtt::tls(mqtt, &ca).await;
+            let username = format!("{host}/{id}/?api-version=1");
+            c.connect(&id, &username, &device_token(&host, &id, &key), 600)
+                .await?;
+            Some(c)
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        if let Some(c) = t.await? {
+            clients.push(c);
+        }
+    }
+    anyhow::ensure!(
+        clients.len() == n,
+        "only {} of {n} devices connected",
+        clients.len()
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after = rss_kib(pid)?;
+    drop(clients);
+    Ok((after - before) / n as f64)
+}

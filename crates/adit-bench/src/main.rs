@@ -1,0 +1,157 @@
+//! `adit-bench`: measures Adit against direct TCP and a socat relay in one run, interleaved
+//! (A B C, A B C, ...), and reports medians and ratios. Speed is shown here, never asserted in
+//! tests: these machines are shared and noisy, so only side-by-side ratios mean much.
+//!
+//! Paths, all on loopback, all ending at the same in-process target server:
+//! - `direct`: client -> target.
+//! - `socat`: client -> socat (TCP relay) -> target.
+//! - `adit`: client -> `adit service-proxy` -> hub gateway (TLS) -> `adit device-proxy`
+//!   (TLS) -> target, exactly as a user runs it.
+//!
+//! Measures: one-way bulk throughput, 64-byte request/response round trips (p50, p99),
+//! connection setup to first echoed byte (p50, p99; for Adit a whole stream handshake), and the
+//! hub's resident memory with N idle connected devices.
+
+mod idle;
+mod paths;
+mod probes;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Rounds of the interleaved comparison.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// MiB per throughput measurement.
+    #[arg(long, default_value_t = 256)]
+    mib: usize,
+    /// Round trips per latency measurement.
+    #[arg(long, default_value_t = 2000)]
+    round_trips: usize,
+    /// Connections per setup measurement.
+    #[arg(long, default_value_t = 200)]
+    connects: usize,
+    /// Idle devices for the memory measurement (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    idle_devices: usize,
+    /// A quick run that checks the harness works (CI smoke mode), not how fast.
+    #[arg(long)]
+    smoke: bool,
+    /// Where to write the CSV.
+    #[arg(long, default_value = "target/bench/results.csv")]
+    csv: PathBuf,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.rounds = 1;
+        args.mib = 8;
+        args.round_trips = 50;
+        args.connects = 10;
+        args.idle_devices = args.idle_devices.min(20);
+    }
+    let bin = std::env::current_exe()?
+        .parent()
+        .map(|p| p.join("adit"))
+        .ok_or_else(|| anyhow::anyhow!("cannot locate the adit binary"))?;
+    anyhow::ensure!(
+        bin.exists(),
+        "build it first: cargo build --release -p adit -p adit-bench ({} missing)",
+        bin.display()
+    );
+
+    let target = probes::Target::start().await?;
+    let env = paths::Env::start(&bin, target.port).await?;
+    let names = env.names();
+    // metric -> path -> samples
+    let mut results: Vec<(String, String, Vec<f64>)> = Vec::new();
+    let mut record = |metric: &str, path: &str, value: f64| match results
+        .iter_mut()
+        .find(|(m, p, _)| m == metric && p == path)
+    {
+        Some((_, _, v)) => v.push(value),
+        None => results.push((metric.to_string(), path.to_string(), vec![value])),
+    };
+    for round in 0..args.rounds {
+        eprintln!("round {}/{}", round + 1, args.rounds);
+        for (name, port) in &names {
+            let mbps = probes::throughput(*port, args.mib).await?;
+            record("throughput MB/s", name, mbps);
+            let (p50, p99) = probes::round_trips(*port, args.round_trips).await?;
+            record("RTT p50 us", name, p50);
+            record("RTT p99 us", name, p99);
+            let (s50, s99) = probes::setup(*port, args.connects).await?;
+            record("setup p50 ms", name, s50);
+            record("setup p99 ms", name, s99);
+        }
+    }
+    if args.idle_devices > 0 {
+        let kib = idle::hub_kib_per_device(&env, args.idle_devices).await?;
+        record(
+            &format!("hub RSS KiB/idle device ({})", args.idle_devices),
+            "adit",
+            kib,
+        );
+    }
+
+    let path_names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+    let mut table = format!("{:<34}", "metric (median)");
+    for p in &path_names {
+        table.push_str(&format!("{p:>12}"));
+    }
+    table.push_str(&format!("{:>16}{:>16}\n", "adit/direct", "adit/socat"));
+    let mut csv = String::from("metric,path,median,samples\n");
+    let mut metrics: Vec<String> = Vec::new();
+    for (m, _, _) in &results {
+        if !metrics.contains(m) {
+            metrics.push(m.clone());
+        }
+    }
+    for m in &metrics {
+        let mut row = format!("{m:<34}");
+        let mut med = std::collections::HashMap::new();
+        for p in &path_names {
+            match results.iter_mut().find(|(mm, pp, _)| mm == m && pp == p) {
+                Some((_, _, v)) => {
+                    let x = median(v);
+                    med.insert(*p, x);
+                    row.push_str(&format!("{x:>12.1}"));
+                    csv.push_str(&format!("{m},{p},{x:.3},{}\n", v.len()));
+                }
+                None => row.push_str(&format!("{:>12}", "-")),
+            }
+        }
+        let ratio = |other: &str| match (med.get("adit"), med.get(other)) {
+            (Some(a), Some(o)) if *o != 0.0 => format!("{:>16.2}", a / o),
+            _ => format!("{:>16}", "-"),
+        };
+        row.push_str(&ratio("direct"));
+        row.push_str(&ratio("socat"));
+        table.push_str(&row);
+        table.push('\n');
+    }
+    println!("{table}");
+    if let Some(dir) = args.csv.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::File::create(&args.csv)?.write_all(csv.as_bytes())?;
+    eprintln!("CSV written to {}", args.csv.display());
+    env.stop();
+    Ok(())
+}
