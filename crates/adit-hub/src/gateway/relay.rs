@@ -88,29 +88,62 @@ enum End {
     PeerFailed,
 }
 
+/// What to do with one message from the source.
+enum Step {
+    Forward(Message),
+    Skip,
+    Stop(End),
+}
+
+fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -> Step {
+    match item {
+        Some(Ok(msg)) if msg.is_close() => {
+            let (code, reason) = msg
+                .as_close()
+                .map(|(c, r)| (Some(c), r.to_string()))
+                .unwrap_or((None, String::new()));
+            Step::Stop(End::Closed(code, reason))
+        }
+        Some(Ok(msg)) if msg.is_binary() || msg.is_text() => Step::Forward(msg),
+        // Pings and pongs are answered by each side's WebSocket on its own.
+        Some(Ok(_)) => Step::Skip,
+        Some(Err(_)) | None => Step::Stop(End::Dropped),
+    }
+}
+
 async fn pump<R, W>(source: &mut R, sink: &mut W, bytes: &mut u64) -> End
 where
     R: futures_util::Stream<Item = Result<Message, tokio_websockets::Error>> + Unpin,
     W: futures_util::Sink<Message, Error = tokio_websockets::Error> + Unpin,
 {
+    use futures_util::FutureExt as _;
     loop {
-        match source.next().await {
-            Some(Ok(msg)) if msg.is_close() => {
-                let (code, reason) = msg
-                    .as_close()
-                    .map(|(c, r)| (Some(c), r.to_string()))
-                    .unwrap_or((None, String::new()));
-                return End::Closed(code, reason);
-            }
-            Some(Ok(msg)) if msg.is_binary() || msg.is_text() => {
-                *bytes += msg.as_payload().len() as u64;
-                if sink.send(msg).await.is_err() {
-                    return End::PeerFailed;
+        // Wait for one message, then take every one already decoded without waiting, and
+        // flush once: under load a TLS record and a syscall carry many frames, while a lone
+        // small message still goes out at once.
+        let mut step = classify(source.next().await);
+        loop {
+            match step {
+                Step::Stop(end) => {
+                    let _ = sink.flush().await;
+                    return end;
                 }
+                Step::Forward(msg) => {
+                    *bytes += msg.as_payload().len() as u64;
+                    if sink.feed(msg).await.is_err() {
+                        return End::PeerFailed;
+                    }
+                }
+                Step::Skip => {}
             }
-            // Pings and pongs are answered by each side's WebSocket on its own.
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return End::Dropped,
+            // `next` is cancel-safe: a message not ready now stays queued for the next poll.
+            match source.next().now_or_never() {
+                Some(item) => step = classify(item),
+                None => break,
+            }
+        }
+        if sink.flush().await.is_err() {
+            return End::PeerFailed;
         }
     }
 }
