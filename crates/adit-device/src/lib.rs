@@ -6,7 +6,7 @@
 //! It speaks Azure IoT Hub's device-streams protocol, so it also works against Azure.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), adit_device::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use adit_device::{DeviceClient, DeviceOptions, TlsOptions};
 //! use tokio::io::AsyncWriteExt as _;
 //!

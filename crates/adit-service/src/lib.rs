@@ -3,7 +3,7 @@
 //! ([`RegistryClient`]).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), adit_service::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use adit_service::{ServiceClient, StreamOptions, TlsOptions};
 //! use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 //!
@@ -20,7 +20,7 @@
 //! ```
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), adit_service::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use adit_service::{RegistryClient, TlsOptions};
 //!
 //! let registry = RegistryClient::from_connection_string(
