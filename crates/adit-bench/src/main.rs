@@ -5,6 +5,8 @@
 //! Paths, all on loopback, all ending at the same in-process target server:
 //! - `direct`: client -> target.
 //! - `socat`: client -> socat (TCP relay) -> target.
+//! - `rathole`: client -> rathole server -> rathole client (plain TCP transport) -> target,
+//!   when rathole is installed (`bench/run` installs it from crates.io).
 //! - `adit`: client -> `adit service-proxy` -> hub gateway (TLS) -> `adit device-proxy`
 //!   (TLS) -> target, exactly as a user runs it.
 //!
@@ -115,7 +117,15 @@ async fn main() -> anyhow::Result<()> {
     for p in &path_names {
         table.push_str(&format!("{p:>12}"));
     }
-    table.push_str(&format!("{:>16}{:>16}\n", "adit/direct", "adit/socat"));
+    let peers: Vec<&str> = path_names
+        .iter()
+        .copied()
+        .filter(|p| *p != "adit")
+        .collect();
+    for p in &peers {
+        table.push_str(&format!("{:>16}", format!("adit/{p}")));
+    }
+    table.push('\n');
     let mut csv = String::from("metric,path,median,samples\n");
     let mut metrics: Vec<String> = Vec::new();
     for (m, _, _) in &results {
@@ -141,8 +151,9 @@ async fn main() -> anyhow::Result<()> {
             (Some(a), Some(o)) if *o != 0.0 => format!("{:>16.2}", a / o),
             _ => format!("{:>16}", "-"),
         };
-        row.push_str(&ratio("direct"));
-        row.push_str(&ratio("socat"));
+        for p in &peers {
+            row.push_str(&ratio(p));
+        }
         table.push_str(&row);
         table.push('\n');
     }

@@ -1,6 +1,6 @@
 //! The three paths under test, set up once and shared by every round.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,72 @@ pub struct Env {
     pub hub: HubProcess,
     target: u16,
     socat: Option<(Child, u16)>,
+    rathole: Option<(Vec<Child>, u16, tempfile::TempDir)>,
     adit: (Vec<Child>, u16),
+}
+
+/// `ADIT_BENCH_RATHOLE`, else `target/bench-tools/bin/rathole` (where `bench/run` installs it
+/// from crates.io), else `rathole` on the PATH.
+fn find_rathole() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ADIT_BENCH_RATHOLE") {
+        return Some(PathBuf::from(p));
+    }
+    let beside = std::env::current_exe().ok().and_then(|e| {
+        e.parent()?
+            .parent()
+            .map(|t| t.join("bench-tools/bin/rathole"))
+    });
+    if let Some(p) = beside.filter(|p| p.exists()) {
+        return Some(p);
+    }
+    Command::new("rathole")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .map(|_| PathBuf::from("rathole"))
+}
+
+/// rathole server and client, plain TCP transport, one service forwarding to `target`.
+fn start_rathole(target: u16) -> anyhow::Result<Option<(Vec<Child>, u16, tempfile::TempDir)>> {
+    let Some(bin) = find_rathole() else {
+        eprintln!("rathole not found (bench/run installs it): skipping that path");
+        return Ok(None);
+    };
+    let dir = tempfile::tempdir()?;
+    let (control, visitor) = (free_port(), free_port());
+    let server = dir.path().join("server.toml");
+    let client = dir.path().join("client.toml");
+    std::fs::write(
+        &server,
+        format!(
+            "[server]\nbind_addr = \"127.0.0.1:{control}\"\n[server.services.bench]\ntoken = \"adit-bench\"\nbind_addr = \"127.0.0.1:{visitor}\"\n"
+        ),
+    )?;
+    std::fs::write(
+        &client,
+        format!(
+            "[client]\nremote_addr = \"127.0.0.1:{control}\"\n[client.services.bench]\ntoken = \"adit-bench\"\nlocal_addr = \"127.0.0.1:{target}\"\n"
+        ),
+    )?;
+    let quiet = |c: &mut Command| {
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("RUST_LOG", "error");
+    };
+    let mut s = Command::new(&bin);
+    s.arg("--server").arg(&server);
+    quiet(&mut s);
+    let s = s.spawn()?;
+    wait_listening(control)?;
+    let mut c = Command::new(&bin);
+    c.arg("--client").arg(&client);
+    quiet(&mut c);
+    let c = c.spawn()?;
+    wait_listening(visitor)?;
+    Ok(Some((vec![s, c], visitor, dir)))
 }
 
 fn wait_listening(port: u16) -> anyhow::Result<()> {
@@ -47,6 +112,7 @@ impl Env {
                 None
             }
         };
+        let rathole = start_rathole(target)?;
         let hub = HubProcess::start(bin);
         let out = hub.cli(&["device", "create", "bench"], &[]);
         anyhow::ensure!(
@@ -88,6 +154,7 @@ impl Env {
             hub,
             target,
             socat,
+            rathole,
             adit: (vec![device, service], port),
         })
     }
@@ -98,6 +165,9 @@ impl Env {
         if let Some((_, p)) = &self.socat {
             v.push(("socat".to_string(), *p));
         }
+        if let Some((_, p, _)) = &self.rathole {
+            v.push(("rathole".to_string(), *p));
+        }
         v.push(("adit".to_string(), self.adit.1));
         v
     }
@@ -106,6 +176,12 @@ impl Env {
         if let Some((mut c, _)) = self.socat.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some((children, _, _)) = &mut self.rathole {
+            for c in children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
         for c in &mut self.adit.0 {
             let _ = c.kill();
