@@ -13,17 +13,7 @@ use rumqttc::mqttbytes::v4::{
 };
 
 async fn connected(hub: &TestHub, id: &str, key: &Key) -> RawMqtt {
-    let mut c = RawMqtt::tls(hub.mqtt_addr, &hub.ca_path).await;
-    let code = c
-        .connect(
-            id,
-            &hub.username(id),
-            &device_token(&hub.host_name(), id, key),
-            60,
-        )
-        .await;
-    assert_eq!(code, Some(ConnectReturnCode::Success));
-    c
+    hub.mqtt_device(id, key).await
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use adit_testkit::{GatewayWs, RawMqtt, TestHub, device_token, gateway_connect, g
 use futures_util::{SinkExt as _, StreamExt as _};
 use rand::RngCore as _;
 use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet, Publish, Subscribe, SubscribeFilter};
+use rumqttc::mqttbytes::v4::{Packet, Publish, Subscribe, SubscribeFilter};
 use sha2::{Digest as _, Sha256};
 use tokio_websockets::{CloseCode, Message};
 
@@ -87,16 +87,7 @@ struct Device {
 
 impl Device {
     async fn connect(hub: &TestHub, id: &str, key: &Key) -> Self {
-        let mut mqtt = RawMqtt::tls(hub.mqtt_addr, &hub.ca_path).await;
-        let code = mqtt
-            .connect(
-                id,
-                &hub.username(id),
-                &device_token(&hub.host_name(), id, key),
-                60,
-            )
-            .await;
-        assert_eq!(code, Some(ConnectReturnCode::Success));
+        let mut mqtt = hub.mqtt_device(id, key).await;
         let mut sub = Subscribe::new_many([
             SubscribeFilter::new("$iothub/streams/POST/#".into(), QoS::AtMostOnce),
             SubscribeFilter::new("$iothub/streams/res/#".into(), QoS::AtMostOnce),

@@ -183,6 +183,19 @@ impl TestHub {
             .to_string()
     }
 
+    /// A raw MQTT device connected over TLS with its own key (CONNACK checked).
+    pub async fn mqtt_device(&self, id: &str, key: &Key) -> crate::RawMqtt {
+        let mut c = crate::RawMqtt::tls(self.mqtt_addr, &self.ca_path).await;
+        let token = crate::device_token(&self.host_name(), id, key);
+        let code = c.connect(id, &self.username(id), &token, 60).await;
+        assert_eq!(
+            code,
+            Some(rumqttc::mqttbytes::v4::ConnectReturnCode::Success),
+            "{id} connects"
+        );
+        c
+    }
+
     /// The MQTT username an Azure SDK would send for `client_id`.
     pub fn username(&self, client_id: &str) -> String {
         format!(

@@ -119,20 +119,21 @@ pub struct ServiceProxyArgs {
     /// Local address to listen on.
     #[arg(long, default_value = "127.0.0.1:2222")]
     pub listen: std::net::SocketAddr,
-    /// Stream name the device proxy routes by.
-    #[arg(long, default_value = "ssh")]
-    pub stream_name: String,
-    /// Seconds the hub waits for the device if it is offline (e.g. reconnecting).
-    #[arg(long, default_value_t = 5.0)]
-    pub connect_timeout: f64,
     #[command(flatten)]
-    pub access: HubAccess,
+    pub stream: StreamArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// Device to reach.
     pub device: String,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+/// How a service-side command opens its streams.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
     /// Stream name the device proxy routes by.
     #[arg(long, default_value = "ssh")]
     pub stream_name: String,

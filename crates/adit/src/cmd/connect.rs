@@ -6,12 +6,12 @@ use super::pipe::pipe;
 use crate::cli::ConnectArgs;
 
 pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
-    let service = args.access.service()?;
+    let service = args.stream.access.service()?;
     let mut stream = service
         .open_stream(
             &args.device,
-            &args.stream_name,
-            &super::pipe::stream_options(args.connect_timeout)?,
+            &args.stream.stream_name,
+            &super::pipe::stream_options(args.stream.connect_timeout)?,
         )
         .await
         .with_context(|| format!("cannot open a stream to {}", args.device))?;

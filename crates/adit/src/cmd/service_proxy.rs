@@ -9,15 +9,15 @@ use super::pipe::pipe;
 use crate::cli::ServiceProxyArgs;
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
-    let service = args.access.service()?;
-    let options = super::pipe::stream_options(args.connect_timeout)?;
+    let service = args.stream.access.service()?;
+    let options = super::pipe::stream_options(args.stream.connect_timeout)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     println!(
         "Forwarding {local} to device {} (stream {})",
-        args.device, args.stream_name
+        args.device, args.stream.stream_name
     );
     let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
@@ -37,7 +37,7 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
         let (service, device, name, shutdown, options) = (
             service.clone(),
             args.device.clone(),
-            args.stream_name.clone(),
+            args.stream.stream_name.clone(),
             shutdown.clone(),
             options.clone(),
         );
