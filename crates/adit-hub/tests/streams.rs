@@ -122,6 +122,15 @@ impl Device {
     }
 }
 
+/// Answers the next stream request in the background; yields the device and the request.
+fn answer_next(mut device: Device, accept: bool) -> tokio::task::JoinHandle<(Device, Request)> {
+    tokio::spawn(async move {
+        let req = device.next_request().await;
+        device.answer(&req.rid, accept).await;
+        (device, req)
+    })
+}
+
 async fn echo(mut ws: GatewayWs) {
     while let Some(Ok(msg)) = ws.next().await {
         if msg.is_close() {
@@ -233,18 +242,14 @@ async fn accepted_stream_echoes_100_mib_byte_identical() {
 async fn rejected_stream_says_false() {
     let hub = TestHub::start().await;
     let key = hub.create_device("d1").await;
-    let mut device = Device::connect(&hub, "d1", &key).await;
-    let d = tokio::spawn(async move {
-        let req = device.next_request().await;
-        device.answer(&req.rid, false).await;
-        req
-    });
+    let device = Device::connect(&hub, "d1", &key).await;
+    let d = answer_next(device, false);
     let reply = hub.initiate("d1", "nope", None, Some(5.0)).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.accepted.as_deref(), Some("False"));
     assert!(reply.url.is_none() && reply.token.is_none());
     // The rejected stream's device URL is dead.
-    let req = d.await.expect("device");
+    let (_device, req) = d.await.expect("device");
     assert_eq!(
         gateway_status(&req.url, Some(&req.auth), &hub.ca_path)
             .await
@@ -335,12 +340,8 @@ async fn offline_device_that_connects_within_the_connect_timeout_gets_the_reques
 async fn gateway_tokens_are_bound_single_use_and_expiring() {
     let hub = TestHub::start_with(|c| c.streams.handshake_timeout = Duration::from_secs(2)).await;
     let key = hub.create_device("d1").await;
-    let mut device = Device::connect(&hub, "d1", &key).await;
-    let d = tokio::spawn(async move {
-        let req = device.next_request().await;
-        device.answer(&req.rid, true).await;
-        (device, req)
-    });
+    let device = Device::connect(&hub, "d1", &key).await;
+    let d = answer_next(device, true);
     let reply = hub.initiate("d1", "x", None, Some(5.0)).await;
     let (_device, req) = d.await.expect("device");
     let (url, token) = (reply.url.expect("url"), reply.token.expect("token"));
@@ -530,14 +531,10 @@ async fn closing_or_dropping_either_side_closes_the_other() {
 async fn handshake_deadline_closes_a_lonely_half() {
     let hub = TestHub::start_with(|c| c.streams.handshake_timeout = Duration::from_secs(1)).await;
     let key = hub.create_device("d1").await;
-    let mut device = Device::connect(&hub, "d1", &key).await;
-    let d = tokio::spawn(async move {
-        let req = device.next_request().await;
-        device.answer(&req.rid, true).await;
-        device
-    });
+    let device = Device::connect(&hub, "d1", &key).await;
+    let d = answer_next(device, true);
     let reply = hub.initiate("d1", "x", None, Some(5.0)).await;
-    let _device = d.await.expect("device");
+    let (_device, _req) = d.await.expect("device");
     let url = reply.url.expect("url");
     let mut s = gateway_connect(&url, &reply.token.expect("token"), &hub.ca_path, None)
         .await
@@ -652,15 +649,11 @@ async fn a_slow_reader_does_not_stall_a_parallel_stream() {
 async fn limits_and_bad_requests() {
     let hub = TestHub::start_with(|c| c.streams.limits.max_streams_per_device = 1).await;
     let key = hub.create_device("d1").await;
-    let mut device = Device::connect(&hub, "d1", &key).await;
-    let d = tokio::spawn(async move {
-        let req = device.next_request().await;
-        device.answer(&req.rid, true).await;
-        device
-    });
+    let device = Device::connect(&hub, "d1", &key).await;
+    let d = answer_next(device, true);
     let first = hub.initiate("d1", "one", None, Some(5.0)).await;
     assert_eq!(first.accepted.as_deref(), Some("True"));
-    let _device = d.await.expect("device");
+    let (_device, _req) = d.await.expect("device");
     // The first stream is still in its handshake: a second one exceeds the per-device limit.
     let second = hub.initiate("d1", "two", None, Some(1.0)).await;
     assert_eq!(
@@ -706,14 +699,10 @@ async fn limits_and_bad_requests() {
 async fn public_url_sets_the_streaming_urls() {
     let hub = TestHub::start_with(|c| c.public_url = Some("https://hub.example.com".into())).await;
     let key = hub.create_device("d1").await;
-    let mut device = Device::connect(&hub, "d1", &key).await;
-    let d = tokio::spawn(async move {
-        let req = device.next_request().await;
-        device.answer(&req.rid, true).await;
-        req
-    });
+    let device = Device::connect(&hub, "d1", &key).await;
+    let d = answer_next(device, true);
     let reply = hub.initiate("d1", "x", None, Some(5.0)).await;
-    let req = d.await.expect("device");
+    let (_device, req) = d.await.expect("device");
     let url = reply.url.expect("url");
     assert!(
         url.starts_with("wss://hub.example.com:443/bridges/"),
