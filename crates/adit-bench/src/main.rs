@@ -44,6 +44,10 @@ struct Args {
     /// A quick run that checks the harness works (CI smoke mode), not how fast.
     #[arg(long)]
     smoke: bool,
+    /// Only these paths (comma-separated names: direct, socat, rathole, adit); all by default.
+    /// Handy under a profiler.
+    #[arg(long, value_delimiter = ',')]
+    paths: Vec<String>,
     /// Where to write the CSV.
     #[arg(long, default_value = "target/bench/results.csv")]
     csv: PathBuf,
@@ -80,7 +84,11 @@ async fn main() -> anyhow::Result<()> {
 
     let target = probes::Target::start().await?;
     let env = paths::Env::start(&bin, target.port).await?;
-    let names = env.names();
+    let names: Vec<(String, u16)> = env
+        .names()
+        .into_iter()
+        .filter(|(n, _)| args.paths.is_empty() || args.paths.contains(n))
+        .collect();
     // metric -> path -> samples
     let mut results: Vec<(String, String, Vec<f64>)> = Vec::new();
     let mut record = |metric: &str, path: &str, value: f64| match results
