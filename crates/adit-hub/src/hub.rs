@@ -381,8 +381,6 @@ impl Hub {
         let https_admission = Admission {
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             handshake_timeout: limits.tls_handshake_timeout,
-            // The HTTPS port carries the streaming gateway.
-            read_ahead: adit_transport::STREAM_READ_AHEAD,
         };
         tracing::info!(https = %self.https_addr, mqtt = %self.mqtt_addr, "listeners ready");
         let http_shutdown = shutdown.clone();

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adit_transport::ReadAhead;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -52,13 +51,7 @@ pub struct Admission {
     pub slots: Arc<Semaphore>,
     /// Deadline for the TLS handshake.
     pub handshake_timeout: Duration,
-    /// Socket read-ahead beneath TLS, in bytes (0: none). Worth it where streams flow;
-    /// the buffer is held only while bytes are arriving.
-    pub read_ahead: usize,
 }
-
-/// A connection as the protocols above TLS see it.
-pub type TlsConn = TlsStream<ReadAhead<TcpStream>>;
 
 /// Accepts TLS connections until `shutdown`, running `serve` for each on `tracker`.
 pub async fn accept_tls<F, Fut>(
@@ -69,7 +62,7 @@ pub async fn accept_tls<F, Fut>(
     tracker: TaskTracker,
     serve: F,
 ) where
-    F: Fn(TlsConn, SocketAddr) -> Fut + Clone + Send + 'static,
+    F: Fn(TlsStream<TcpStream>, SocketAddr) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let what = listener
@@ -95,17 +88,11 @@ pub async fn accept_tls<F, Fut>(
             tracing::warn!(listener = %what, %peer, "connection limit reached; closing new connection");
             continue;
         };
-        let (acceptor, serve, timeout, read_ahead) = (
-            acceptor.clone(),
-            serve.clone(),
-            admission.handshake_timeout,
-            admission.read_ahead,
-        );
+        let (acceptor, serve, timeout) =
+            (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
             let _ = stream.set_nodelay(true);
-            match tokio::time::timeout(timeout, acceptor.accept(ReadAhead::new(stream, read_ahead)))
-                .await
-            {
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => serve(tls, peer).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -117,7 +104,7 @@ pub async fn accept_tls<F, Fut>(
 
 /// Serves HTTP/1.1 (with upgrades) on one TLS connection until it ends or `shutdown`.
 pub async fn serve_http(
-    tls: TlsConn,
+    tls: TlsStream<TcpStream>,
     peer: SocketAddr,
     router: Router,
     limits: HttpsLimits,

@@ -84,7 +84,7 @@ pub fn load(source: &TlsSource, data_dir: &Path, names: &[String]) -> Result<Ser
             (chain, key, Some(ca.cert_path().to_path_buf()))
         }
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(adit_transport::crypto::provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::{ReadAhead, STREAM_READ_AHEAD, WsIo};
+use crate::WsIo;
 
 /// How long connecting (TCP, TLS and upgrade) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,7 +35,7 @@ pub enum GatewayError {
 }
 
 /// A gateway WebSocket seen as a byte stream: what the SDKs hand out as a stream.
-pub type GatewayStream = WsIo<TlsStream<ReadAhead<TcpStream>>>;
+pub type GatewayStream = WsIo<TlsStream<TcpStream>>;
 
 /// Opens the gateway WebSocket at `url` (`wss://host:port/path`) with `token`.
 pub async fn connect_gateway(
@@ -72,7 +72,7 @@ async fn connect(
     )
     .map_err(|_| bad())?;
     let stream = TlsConnector::from(tls)
-        .connect(name, ReadAhead::new(tcp, STREAM_READ_AHEAD))
+        .connect(name, tcp)
         .await
         .map_err(GatewayError::Connect)?;
     let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad())?;

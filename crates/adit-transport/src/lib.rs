@@ -5,19 +5,18 @@
 //! - [`mqtt_framing`]: MQTT 3.1.1 packets over any byte stream (bounded, cancel-safe reads).
 //! - [`ws_io`]: a WebSocket of binary messages as `AsyncRead + AsyncWrite`, with Adit's
 //!   half-close convention (a zero-length frame is end-of-stream in one direction).
+//! - [`crypto`]: the TLS crypto provider and cipher order every endpoint uses.
 //! - [`gateway_client`]: joining the streaming gateway as a device or service half.
-//! - [`read_ahead`]: large socket reads beneath TLS, held only while bytes flow.
 //! - [`tls_options`]: which certificate authorities a client trusts.
 #![warn(missing_docs)]
 
+pub mod crypto;
 pub mod gateway_client;
 pub mod mqtt_framing;
-pub mod read_ahead;
 pub mod tls_options;
 pub mod ws_io;
 
 pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
 pub use mqtt_framing::{ConnectionError, MqttConnection};
-pub use read_ahead::{ReadAhead, STREAM_READ_AHEAD};
 pub use tls_options::{TlsError, TlsOptions};
 pub use ws_io::WsIo;

@@ -11,8 +11,6 @@ pub async fn run(listener: TcpListener, acceptor: TlsAcceptor, ctx: MqttContext)
     let admission = Admission {
         slots: ctx.slots.clone(),
         handshake_timeout: ctx.config.connect_timeout,
-        // MQTT packets are small: plain reads.
-        read_ahead: 0,
     };
     let (shutdown, tracker) = (ctx.shutdown.clone(), ctx.tracker.clone());
     accept_tls(
