@@ -14,6 +14,7 @@
 //! connection setup to first echoed byte (p50, p99; for Adit a whole stream handshake), and the
 //! hub's resident memory with N idle connected devices.
 
+mod cpu;
 mod idle;
 mod paths;
 mod probes;
@@ -84,10 +85,10 @@ async fn main() -> anyhow::Result<()> {
 
     let target = probes::Target::start().await?;
     let env = paths::Env::start(&bin, target.port).await?;
-    let names: Vec<(String, u16)> = env
-        .names()
+    let paths: Vec<paths::Path> = env
+        .paths()
         .into_iter()
-        .filter(|(n, _)| args.paths.is_empty() || args.paths.contains(n))
+        .filter(|p| args.paths.is_empty() || args.paths.contains(&p.name))
         .collect();
     // metric -> path -> samples
     let mut results: Vec<(String, String, Vec<f64>)> = Vec::new();
@@ -100,9 +101,22 @@ async fn main() -> anyhow::Result<()> {
     };
     for round in 0..args.rounds {
         eprintln!("round {}/{}", round + 1, args.rounds);
-        for (name, port) in &names {
+        for path in &paths {
+            let (name, port) = (&path.name, &path.port);
+            let cpu_before = cpu::total(&path.relay_pids);
             let mbps = probes::throughput(*port, args.mib).await?;
+            // Let the relay finish closing (socat's per-connection child exits and is reaped
+            // into its parent's totals) before reading what it spent.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let cpu_spent = cpu::total(&path.relay_pids) - cpu_before;
             record("throughput MB/s", name, mbps);
+            if !path.relay_pids.is_empty() {
+                record(
+                    "relay CPU ms/GiB",
+                    name,
+                    cpu_spent * 1e3 * 1024.0 / args.mib as f64,
+                );
+            }
             let (p50, p99) = probes::round_trips(*port, args.round_trips).await?;
             record("RTT p50 us", name, p50);
             record("RTT p99 us", name, p99);
@@ -120,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let path_names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+    let path_names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
     let mut table = format!("{:<34}", "metric (median)");
     for p in &path_names {
         table.push_str(&format!("{p:>12}"));

@@ -1,10 +1,18 @@
 //! The three paths under test, set up once and shared by every round.
 
-use std::path::{Path, PathBuf};
+use std::path::{Path as FsPath, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_testkit::{HubProcess, free_port};
+
+/// One way from the bench's client to its target.
+pub struct Path {
+    pub name: String,
+    pub port: u16,
+    /// Processes between client and target (none for `direct`).
+    pub relay_pids: Vec<u32>,
+}
 
 /// Processes kept alive for the whole run.
 pub struct Env {
@@ -89,7 +97,7 @@ fn wait_listening(port: u16) -> anyhow::Result<()> {
 }
 
 impl Env {
-    pub async fn start(bin: &Path, target: u16) -> anyhow::Result<Self> {
+    pub async fn start(bin: &FsPath, target: u16) -> anyhow::Result<Self> {
         let socat = match Command::new("socat")
             .arg("-V")
             .stdout(Stdio::null())
@@ -159,16 +167,35 @@ impl Env {
         })
     }
 
-    /// (name, port) of every path.
-    pub fn names(&self) -> Vec<(String, u16)> {
-        let mut v = vec![("direct".to_string(), self.target)];
-        if let Some((_, p)) = &self.socat {
-            v.push(("socat".to_string(), *p));
+    /// Every path: its name, its port and the processes that relay for it.
+    pub fn paths(&self) -> Vec<Path> {
+        let pids = |children: &[Child]| children.iter().map(Child::id).collect::<Vec<_>>();
+        let mut v = vec![Path {
+            name: "direct".to_string(),
+            port: self.target,
+            relay_pids: Vec::new(),
+        }];
+        if let Some((c, p)) = &self.socat {
+            v.push(Path {
+                name: "socat".to_string(),
+                port: *p,
+                relay_pids: vec![c.id()],
+            });
         }
-        if let Some((_, p, _)) = &self.rathole {
-            v.push(("rathole".to_string(), *p));
+        if let Some((c, p, _)) = &self.rathole {
+            v.push(Path {
+                name: "rathole".to_string(),
+                port: *p,
+                relay_pids: pids(c),
+            });
         }
-        v.push(("adit".to_string(), self.adit.1));
+        let mut adit = pids(&self.adit.0);
+        adit.push(self.hub.pid());
+        v.push(Path {
+            name: "adit".to_string(),
+            port: self.adit.1,
+            relay_pids: adit,
+        });
         v
     }
 
