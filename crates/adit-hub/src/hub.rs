@@ -360,7 +360,7 @@ impl Hub {
             diagnostics: self.diagnostics.clone(),
             streaming_endpoint: self.streaming_endpoint.clone(),
         };
-        let mqtt_ctx = MqttContext {
+        let mqtt_ctx = Arc::new(MqttContext {
             config: self.config.mqtt.clone(),
             auth: self.auth.clone(),
             registry: self.registry.clone(),
@@ -372,7 +372,7 @@ impl Hub {
             slots: Arc::new(Semaphore::new(self.config.mqtt.max_connections)),
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
-        };
+        });
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
         let router = api::router(state)
             .merge(mqtt::websocket::router(mqtt_ctx.clone()))

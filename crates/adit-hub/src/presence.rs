@@ -15,14 +15,21 @@ use tokio_util::sync::CancellationToken;
 
 /// Something the hub sends down a device's connection.
 #[derive(Debug, Clone)]
+///
+/// Pointer-sized: a session's queue allocates its first block of slots up front, so every
+/// connected device pays for the slot size whether or not anything is ever sent.
 pub enum DeviceCommand {
     /// PUBLISH at QoS 0.
-    Publish {
-        /// Topic.
-        topic: String,
-        /// Payload.
-        payload: Bytes,
-    },
+    Publish(Box<OutgoingPublish>),
+}
+
+/// A PUBLISH the hub sends a device.
+#[derive(Debug, Clone)]
+pub struct OutgoingPublish {
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Bytes,
 }
 
 /// Why a session is being closed from outside.

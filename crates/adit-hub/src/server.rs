@@ -62,7 +62,7 @@ pub async fn accept_tls<F, Fut>(
     tracker: TaskTracker,
     serve: F,
 ) where
-    F: Fn(TlsStream<TcpStream>, SocketAddr) -> Fut + Clone + Send + 'static,
+    F: Fn(Box<TlsStream<TcpStream>>, SocketAddr) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let what = listener
@@ -92,8 +92,10 @@ pub async fn accept_tls<F, Fut>(
             (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
             let _ = stream.set_nodelay(true);
-            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve(tls, peer).await,
+            // Boxed: the handshake state is large and short-lived, and an unboxed one would size
+            // every connection's task for the rest of its life.
+            match tokio::time::timeout(timeout, Box::pin(acceptor.accept(stream))).await {
+                Ok(Ok(tls)) => serve(Box::new(tls), peer).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -104,7 +106,7 @@ pub async fn accept_tls<F, Fut>(
 
 /// Serves HTTP/1.1 (with upgrades) on one TLS connection until it ends or `shutdown`.
 pub async fn serve_http(
-    tls: TlsStream<TcpStream>,
+    tls: Box<TlsStream<TcpStream>>,
     peer: SocketAddr,
     router: Router,
     limits: HttpsLimits,

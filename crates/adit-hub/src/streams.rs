@@ -26,7 +26,7 @@ pub use limits::{StreamLimits, Throttled};
 pub use record::{Outcome, RecordLog, StreamRecord};
 
 use crate::gateway::{Gateway, RelayOutcome, Role};
-use crate::presence::{DeviceCommand, Presence, SessionHandle};
+use crate::presence::{DeviceCommand, OutgoingPublish, Presence, SessionHandle};
 use crate::registry::{Registry, RegistryError};
 
 /// Stream settings.
@@ -285,10 +285,12 @@ impl Streams {
             self.timeout(req.response_timeout, inner.config.default_response_timeout);
         let delivered = tokio::time::timeout(
             response_timeout,
-            session.commands.send(DeviceCommand::Publish {
-                topic,
-                payload: Bytes::new(),
-            }),
+            session
+                .commands
+                .send(DeviceCommand::Publish(Box::new(OutgoingPublish {
+                    topic,
+                    payload: Bytes::new(),
+                }))),
         )
         .await;
         if !matches!(delivered, Ok(Ok(()))) {

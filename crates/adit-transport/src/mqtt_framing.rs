@@ -55,7 +55,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MqttConnection<T> {
         Self {
             io,
             read: BytesMut::with_capacity(512),
-            write: BytesMut::with_capacity(512),
+            // Grown on first use: an idle device is sent only a CONNACK and a SUBACK.
+            write: BytesMut::new(),
             max_packet,
         }
     }

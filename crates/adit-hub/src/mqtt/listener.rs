@@ -1,5 +1,7 @@
 //! MQTT over TLS (Azure's port 8883).
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -7,7 +9,7 @@ use super::{MqttContext, session};
 use crate::server::{Admission, accept_tls};
 
 /// Accepts device connections until the hub shuts down.
-pub async fn run(listener: TcpListener, acceptor: TlsAcceptor, ctx: MqttContext) {
+pub async fn run(listener: TcpListener, acceptor: TlsAcceptor, ctx: Arc<MqttContext>) {
     let admission = Admission {
         slots: ctx.slots.clone(),
         handshake_timeout: ctx.config.connect_timeout,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamResponse};
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::MqttContext;
 use super::connect;
-use crate::presence::{DeviceCommand, KickReason, SessionHandle};
+use crate::presence::{DeviceCommand, KickReason, OutgoingPublish, SessionHandle};
 use crate::registry::ConnectionState;
 use adit_transport::{ConnectionError, MqttConnection as Connection};
 
@@ -62,7 +63,8 @@ impl From<ConnectionError> for End {
 }
 
 /// Runs a session until the device leaves, misbehaves, is replaced, or the hub stops.
-pub async fn run<T>(io: T, peer: SocketAddr, transport: &'static str, ctx: MqttContext)
+/// `ctx` is shared rather than cloned: every idle connection would otherwise carry a copy.
+pub async fn run<T>(io: T, peer: SocketAddr, transport: &'static str, ctx: Arc<MqttContext>)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -96,7 +98,9 @@ where
         }
     };
 
-    let identity = match connect::authenticate(&ctx, &connect, peer.ip()).await {
+    // Database futures are large and every idle connection's task is sized for its largest
+    // await point, so they are boxed: the allocation lives only while the query runs.
+    let identity = match Box::pin(connect::authenticate(&ctx, &connect, peer.ip())).await {
         Ok(identity) => identity,
         Err(refusal) => {
             tracing::warn!(%peer, transport, client_id = %connect.client_id, code = ?refusal.code, reason = %refusal.reason, "CONNECT refused");
@@ -118,10 +122,11 @@ where
     let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone());
     ctx.presence.register(&client_id, handle.clone());
     if is_device
-        && let Err(e) = ctx
-            .registry
-            .set_connection_state(identity.client.device.as_str(), ConnectionState::Connected)
-            .await
+        && let Err(e) = Box::pin(
+            ctx.registry
+                .set_connection_state(identity.client.device.as_str(), ConnectionState::Connected),
+        )
+        .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
@@ -139,13 +144,11 @@ where
 
     if ctx.presence.unregister(&client_id, handle.session_id)
         && is_device
-        && let Err(e) = ctx
-            .registry
-            .set_connection_state(
-                identity.client.device.as_str(),
-                ConnectionState::Disconnected,
-            )
-            .await
+        && let Err(e) = Box::pin(ctx.registry.set_connection_state(
+            identity.client.device.as_str(),
+            ConnectionState::Disconnected,
+        ))
+        .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
@@ -208,7 +211,8 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             packet = conn.read_packet() => Step::Packet(packet),
         };
         let result = match step {
-            Step::Command(DeviceCommand::Publish { topic, payload }) => {
+            Step::Command(DeviceCommand::Publish(publish)) => {
+                let OutgoingPublish { topic, payload } = *publish;
                 write(
                     conn,
                     ctx,

@@ -2,6 +2,7 @@
 //! `mqtt` subprotocol matched case-insensitively and echoed as the client spelled it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use adit_proto::ErrorCode;
 use axum::Router;
@@ -16,14 +17,14 @@ use crate::api::ApiError;
 use crate::ws_upgrade;
 
 /// The route, for merging into the HTTPS router.
-pub fn router(ctx: MqttContext) -> Router {
+pub fn router(ctx: Arc<MqttContext>) -> Router {
     Router::new()
         .route("/$iothub/websocket", get(upgrade))
         .with_state(ctx)
 }
 
 async fn upgrade(
-    State(ctx): State<MqttContext>,
+    State(ctx): State<Arc<MqttContext>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
