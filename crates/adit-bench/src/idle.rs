@@ -7,15 +7,7 @@ use adit_testkit::{RawMqtt, device_token, https_client};
 use tokio::sync::Semaphore;
 
 use crate::paths::Env;
-
-fn rss_kib(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
-}
+use crate::rss::rss_kib;
 
 /// Creates `n` devices, connects them all over MQTT/TLS and leaves them idle; returns the
 /// hub's RSS growth per device in KiB.

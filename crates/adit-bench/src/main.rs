@@ -1,8 +1,10 @@
-//! `adit-bench`: measures Adit against direct TCP and a socat relay in one run, interleaved
-//! (A B C, A B C, ...), and reports medians and ratios. Speed is shown here, never asserted in
-//! tests: these machines are shared and noisy, so only side-by-side ratios mean much.
+//! `adit-bench`: measures Adit against direct TCP, a socat relay and rathole in one run,
+//! interleaved (A B C D, A B C D, ...), and reports medians and ratios. Speed is shown here,
+//! never asserted in tests: these machines are shared and noisy, so only side-by-side ratios
+//! mean much.
 //!
-//! Paths, all on loopback, all ending at the same in-process target server:
+//! Paths, all on loopback, all ending at the same in-process target server (and at an
+//! `iperf3 -s` when iperf3 is installed):
 //! - `direct`: client -> target.
 //! - `socat`: client -> socat (TCP relay) -> target.
 //! - `rathole`: client -> rathole server -> rathole client (plain TCP transport) -> target,
@@ -10,14 +12,19 @@
 //! - `adit`: client -> `adit service-proxy` -> hub gateway (TLS) -> `adit device-proxy`
 //!   (TLS) -> target, exactly as a user runs it.
 //!
-//! Measures: one-way bulk throughput, 64-byte request/response round trips (p50, p99),
-//! connection setup to first echoed byte (p50, p99; for Adit a whole stream handshake), and the
-//! hub's resident memory with N idle connected devices.
+//! Measures, per round and path: one-way bulk throughput and the relay processes' CPU per GiB,
+//! iperf3 with one and four streams in both directions, 64-byte request/response round trips
+//! (p50, p99), connection setup to first echoed byte (p50, p99; for Adit a whole stream
+//! handshake) and the sustained rate of such setups from 16 concurrent clients. Once, at the
+//! end: the hub's resident memory per idle connected device and per open idle stream.
 
 mod cpu;
 mod idle;
+mod iperf;
+mod open_streams;
 mod paths;
 mod probes;
+mod rss;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -40,8 +47,20 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     connects: usize,
     /// Idle devices for the memory measurement (0 skips it).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 10_000)]
     idle_devices: usize,
+    /// Concurrently open idle streams for the memory measurement (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    open_streams: usize,
+    /// Seconds per iperf3 test (0 skips iperf3).
+    #[arg(long, default_value_t = 3)]
+    iperf_seconds: u32,
+    /// Seconds per stream-initiation-rate measurement (0 skips it).
+    #[arg(long, default_value_t = 3.0)]
+    rate_seconds: f64,
+    /// Concurrent clients in the initiation-rate measurement.
+    #[arg(long, default_value_t = 16)]
+    rate_clients: usize,
     /// A quick run that checks the harness works (CI smoke mode), not how fast.
     #[arg(long)]
     smoke: bool,
@@ -72,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
         args.round_trips = 50;
         args.connects = 10;
         args.idle_devices = args.idle_devices.min(20);
+        args.open_streams = args.open_streams.min(20);
+        args.iperf_seconds = args.iperf_seconds.min(1);
+        args.rate_seconds = args.rate_seconds.min(0.5);
     }
     let bin = std::env::current_exe()?
         .parent()
@@ -84,7 +106,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let target = probes::Target::start().await?;
-    let env = paths::Env::start(&bin, target.port).await?;
+    let iperf_server = if args.iperf_seconds > 0 {
+        iperf::Server::start()?
+    } else {
+        None
+    };
+    let env = paths::Env::start(&bin, target.port, iperf_server.as_ref().map(|s| s.port)).await?;
     let paths: Vec<paths::Path> = env
         .paths()
         .into_iter()
@@ -123,12 +150,39 @@ async fn main() -> anyhow::Result<()> {
             let (s50, s99) = probes::setup(*port, args.connects).await?;
             record("setup p50 ms", name, s50);
             record("setup p99 ms", name, s99);
+            if args.rate_seconds > 0.0 {
+                let rate =
+                    probes::initiation_rate(*port, args.rate_clients, args.rate_seconds).await?;
+                record(
+                    &format!("setups/s, {} clients", args.rate_clients),
+                    name,
+                    rate,
+                );
+            }
+            if let Some(iperf_port) = path.iperf_port {
+                for test in iperf::Test::ALL {
+                    let mbps = iperf::run(iperf_port, test, args.iperf_seconds).await?;
+                    record(&test.label(), name, mbps);
+                }
+            }
         }
     }
     if args.idle_devices > 0 {
         let kib = idle::hub_kib_per_device(&env, args.idle_devices).await?;
         record(
             &format!("hub RSS KiB/idle device ({})", args.idle_devices),
+            "adit",
+            kib,
+        );
+    }
+    if args.open_streams > 0 && paths.iter().any(|p| p.name == "adit") {
+        let (hub_pid, port) = (
+            env.hub.pid(),
+            env.paths().last().map(|p| p.port).unwrap_or(0),
+        );
+        let kib = open_streams::hub_kib_per_stream(hub_pid, port, args.open_streams).await?;
+        record(
+            &format!("hub RSS KiB/open stream ({})", args.open_streams),
             "adit",
             kib,
         );

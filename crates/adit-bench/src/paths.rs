@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use adit_testkit::{HubProcess, free_port};
 
-/// One way from the bench's client to its target.
+/// One way from the bench's client to its targets.
 pub struct Path {
     pub name: String,
+    /// Reaches the bench's own target server.
     pub port: u16,
+    /// Reaches the iperf3 server, when there is one.
+    pub iperf_port: Option<u16>,
     /// Processes between client and target (none for `direct`).
     pub relay_pids: Vec<u32>,
 }
@@ -18,9 +21,21 @@ pub struct Path {
 pub struct Env {
     pub hub: HubProcess,
     target: u16,
-    socat: Option<(Child, u16)>,
-    rathole: Option<(Vec<Child>, u16, tempfile::TempDir)>,
-    adit: (Vec<Child>, u16),
+    iperf: Option<u16>,
+    socat: Vec<(Child, u16)>,
+    rathole: Option<Rathole>,
+    /// device-proxy, then one service-proxy per stream name (`echo`, then `iperf`).
+    adit: Vec<Child>,
+    adit_ports: (u16, Option<u16>),
+}
+
+/// A running rathole server and client.
+struct Rathole {
+    children: Vec<Child>,
+    port: u16,
+    iperf_port: Option<u16>,
+    /// Holds the configuration files for as long as rathole runs.
+    _config: tempfile::TempDir,
 }
 
 /// `ADIT_BENCH_RATHOLE`, else `target/bench-tools/bin/rathole` (where `bench/run` installs it
@@ -47,44 +62,79 @@ fn find_rathole() -> Option<PathBuf> {
         .map(|_| PathBuf::from("rathole"))
 }
 
-/// rathole server and client, plain TCP transport, one service forwarding to `target`.
-fn start_rathole(target: u16) -> anyhow::Result<Option<(Vec<Child>, u16, tempfile::TempDir)>> {
+/// rathole server and client, plain TCP transport, one service per target (`bench`, and
+/// `iperf` when given). Returns the processes and the visitor port of each service.
+fn start_rathole(target: u16, iperf: Option<u16>) -> anyhow::Result<Option<Rathole>> {
     let Some(bin) = find_rathole() else {
         eprintln!("rathole not found (bench/run installs it): skipping that path");
         return Ok(None);
     };
     let dir = tempfile::tempdir()?;
-    let (control, visitor) = (free_port(), free_port());
-    let server = dir.path().join("server.toml");
-    let client = dir.path().join("client.toml");
-    std::fs::write(
-        &server,
-        format!(
-            "[server]\nbind_addr = \"127.0.0.1:{control}\"\n[server.services.bench]\ntoken = \"adit-bench\"\nbind_addr = \"127.0.0.1:{visitor}\"\n"
-        ),
-    )?;
-    std::fs::write(
-        &client,
-        format!(
-            "[client]\nremote_addr = \"127.0.0.1:{control}\"\n[client.services.bench]\ntoken = \"adit-bench\"\nlocal_addr = \"127.0.0.1:{target}\"\n"
-        ),
-    )?;
+    let control = free_port();
+    let services: Vec<(&str, u16, u16)> = std::iter::once(("bench", target, free_port()))
+        .chain(iperf.map(|p| ("iperf", p, free_port())))
+        .collect();
+    let mut server = format!("[server]\nbind_addr = \"127.0.0.1:{control}\"\n");
+    let mut client = format!("[client]\nremote_addr = \"127.0.0.1:{control}\"\n");
+    for (name, to, visitor) in &services {
+        server.push_str(&format!(
+            "[server.services.{name}]\ntoken = \"adit-bench\"\nbind_addr = \"127.0.0.1:{visitor}\"\n"
+        ));
+        client.push_str(&format!(
+            "[client.services.{name}]\ntoken = \"adit-bench\"\nlocal_addr = \"127.0.0.1:{to}\"\n"
+        ));
+    }
+    let (server_toml, client_toml) = (
+        dir.path().join("server.toml"),
+        dir.path().join("client.toml"),
+    );
+    std::fs::write(&server_toml, server)?;
+    std::fs::write(&client_toml, client)?;
     let quiet = |c: &mut Command| {
         c.stdout(Stdio::null())
             .stderr(Stdio::null())
             .env("RUST_LOG", "error");
     };
     let mut s = Command::new(&bin);
-    s.arg("--server").arg(&server);
+    s.arg("--server").arg(&server_toml);
     quiet(&mut s);
     let s = s.spawn()?;
     wait_listening(control)?;
     let mut c = Command::new(&bin);
-    c.arg("--client").arg(&client);
+    c.arg("--client").arg(&client_toml);
     quiet(&mut c);
     let c = c.spawn()?;
-    wait_listening(visitor)?;
-    Ok(Some((vec![s, c], visitor, dir)))
+    for (_, _, visitor) in &services {
+        wait_listening(*visitor)?;
+    }
+    Ok(Some(Rathole {
+        children: vec![s, c],
+        port: services[0].2,
+        iperf_port: services.get(1).map(|s| s.2),
+        _config: dir,
+    }))
+}
+
+fn socat_available() -> bool {
+    Command::new("socat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A forking socat relay from a new port to `target`.
+fn start_socat(target: u16) -> anyhow::Result<(Child, u16)> {
+    let port = free_port();
+    let child = Command::new("socat")
+        .arg(format!(
+            "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay"
+        ))
+        .arg(format!("TCP:127.0.0.1:{target},nodelay"))
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_listening(port)?;
+    Ok((child, port))
 }
 
 fn wait_listening(port: u16) -> anyhow::Result<()> {
@@ -97,30 +147,18 @@ fn wait_listening(port: u16) -> anyhow::Result<()> {
 }
 
 impl Env {
-    pub async fn start(bin: &FsPath, target: u16) -> anyhow::Result<Self> {
-        let socat = match Command::new("socat")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .status()
-        {
-            Ok(s) if s.success() => {
-                let port = free_port();
-                let child = Command::new("socat")
-                    .arg(format!(
-                        "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay"
-                    ))
-                    .arg(format!("TCP:127.0.0.1:{target},nodelay"))
-                    .stderr(Stdio::null())
-                    .spawn()?;
-                wait_listening(port)?;
-                Some((child, port))
+    /// Starts every relay towards `target` (and towards `iperf`, when given).
+    pub async fn start(bin: &FsPath, target: u16, iperf: Option<u16>) -> anyhow::Result<Self> {
+        let mut socat = Vec::new();
+        if socat_available() {
+            socat.push(start_socat(target)?);
+            if let Some(p) = iperf {
+                socat.push(start_socat(p)?);
             }
-            _ => {
-                eprintln!("socat not found (apt-get install socat): skipping that path");
-                None
-            }
-        };
-        let rathole = start_rathole(target)?;
+        } else {
+            eprintln!("socat not found (apt-get install socat): skipping that path");
+        }
+        let rathole = start_rathole(target, iperf)?;
         let hub = HubProcess::start(bin);
         let out = hub.cli(&["device", "create", "bench"], &[]);
         anyhow::ensure!(
@@ -136,81 +174,90 @@ impl Env {
         };
         let mut device = Command::new(bin);
         device
-            .args(["device-proxy", "--target", &format!("127.0.0.1:{target}")])
+            .args(["device-proxy", "--map", &format!("echo=127.0.0.1:{target}")])
             .env("ADIT_DEVICE_CONNECTION_STRING", &device_cs)
             .env("ADIT_CA_FILE", hub.ca_path());
+        if let Some(p) = iperf {
+            device.args(["--map", &format!("iperf=127.0.0.1:{p}")]);
+        }
         quiet(&mut device);
-        let device = device.spawn()?;
-        let port = free_port();
-        let mut service = Command::new(bin);
-        service
-            .args([
-                "service-proxy",
-                "--device",
-                "bench",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--connect-timeout",
-                "30",
-            ])
-            .env("ADIT_CONNECTION_STRING", hub.owner_connection_string())
-            .env("ADIT_CA_FILE", hub.ca_path());
-        quiet(&mut service);
-        let service = service.spawn()?;
-        wait_listening(port)?;
+        let mut adit = vec![device.spawn()?];
+        let mut ports = Vec::new();
+        for name in std::iter::once("echo").chain(iperf.map(|_| "iperf")) {
+            let port = free_port();
+            let mut service = Command::new(bin);
+            service
+                .args([
+                    "service-proxy",
+                    "--device",
+                    "bench",
+                    "--stream-name",
+                    name,
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--connect-timeout",
+                    "30",
+                ])
+                .env("ADIT_CONNECTION_STRING", hub.owner_connection_string())
+                .env("ADIT_CA_FILE", hub.ca_path());
+            quiet(&mut service);
+            adit.push(service.spawn()?);
+            wait_listening(port)?;
+            ports.push(port);
+        }
         Ok(Self {
             hub,
             target,
+            iperf,
             socat,
             rathole,
-            adit: (vec![device, service], port),
+            adit,
+            adit_ports: (ports[0], ports.get(1).copied()),
         })
     }
 
-    /// Every path: its name, its port and the processes that relay for it.
+    /// Every path: its name, its ports and the processes that relay for it.
     pub fn paths(&self) -> Vec<Path> {
-        let pids = |children: &[Child]| children.iter().map(Child::id).collect::<Vec<_>>();
         let mut v = vec![Path {
             name: "direct".to_string(),
             port: self.target,
+            iperf_port: self.iperf,
             relay_pids: Vec::new(),
         }];
-        if let Some((c, p)) = &self.socat {
+        if let Some((_, port)) = self.socat.first() {
             v.push(Path {
                 name: "socat".to_string(),
-                port: *p,
-                relay_pids: vec![c.id()],
+                port: *port,
+                iperf_port: self.socat.get(1).map(|(_, p)| *p),
+                relay_pids: self.socat.iter().map(|(c, _)| c.id()).collect(),
             });
         }
-        if let Some((c, p, _)) = &self.rathole {
+        if let Some(r) = &self.rathole {
             v.push(Path {
                 name: "rathole".to_string(),
-                port: *p,
-                relay_pids: pids(c),
+                port: r.port,
+                iperf_port: r.iperf_port,
+                relay_pids: r.children.iter().map(Child::id).collect(),
             });
         }
-        let mut adit = pids(&self.adit.0);
+        let mut adit: Vec<u32> = self.adit.iter().map(Child::id).collect();
         adit.push(self.hub.pid());
         v.push(Path {
             name: "adit".to_string(),
-            port: self.adit.1,
+            port: self.adit_ports.0,
+            iperf_port: self.adit_ports.1,
             relay_pids: adit,
         });
         v
     }
 
     pub fn stop(mut self) {
-        if let Some((mut c, _)) = self.socat.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let mut all: Vec<Child> = self.socat.drain(..).map(|(c, _)| c).collect();
+        if let Some(r) = self.rathole.take() {
+            all.extend(r.children);
         }
-        if let Some((children, _, _)) = &mut self.rathole {
-            for c in children {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-        for c in &mut self.adit.0 {
+        all.append(&mut self.adit);
+        for mut c in all {
             let _ = c.kill();
             let _ = c.wait();
         }

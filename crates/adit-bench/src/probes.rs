@@ -1,4 +1,4 @@
-//! The target server and the three measurements.
+//! The target server and the measurements made through every path.
 
 use std::time::Instant;
 
@@ -114,4 +114,30 @@ pub async fn setup(port: u16, n: usize) -> anyhow::Result<(f64, f64)> {
         samples.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok(percentiles(samples))
+}
+
+/// Streams (connections) per second that `workers` clients sustain for `seconds`, each one
+/// connect, mode byte, first echoed byte, close. Every one must succeed.
+pub async fn initiation_rate(port: u16, workers: usize, seconds: f64) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let deadline = started + std::time::Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let mut s = connect(port).await?;
+                s.write_all(b"E").await?;
+                let mut ack = [0u8; 1];
+                s.read_exact(&mut ack).await?;
+                done += 1;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = 0u64;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
