@@ -1,4 +1,5 @@
-//! Hub memory per idle connected device.
+//! Hub memory per idle connected device, on a hub of its own (a hub that has relayed bulk
+//! data has freed buffers that new sessions would reuse, hiding what they cost).
 
 use std::sync::Arc;
 
@@ -6,13 +7,34 @@ use adit_proto::{ConnectionString, Key, SasToken};
 use adit_testkit::{RawMqtt, device_token, https_client};
 use tokio::sync::Semaphore;
 
-use crate::paths::Env;
 use crate::rss::rss_kib;
 
-/// Creates `n` devices, connects them all over MQTT/TLS and leaves them idle; returns the
-/// hub's RSS growth per device in KiB.
-pub async fn hub_kib_per_device(env: &Env, n: usize) -> anyhow::Result<f64> {
-    let hub = &env.hub;
+/// How the simulated devices connect.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport {
+    /// MQTT over TLS (port 8883 on Azure).
+    Tls,
+    /// MQTT over WebSocket on the HTTPS port (the Adit SDK's default).
+    WebSocket,
+}
+
+impl Transport {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Tls => "MQTT/TLS",
+            Self::WebSocket => "MQTT/WS",
+        }
+    }
+}
+
+/// Starts a fresh hub, creates `n` devices, connects them all and leaves them idle; returns
+/// the hub's RSS growth per device in KiB.
+pub async fn hub_kib_per_device(
+    bin: &std::path::Path,
+    n: usize,
+    transport: Transport,
+) -> anyhow::Result<f64> {
+    let hub = &crate::paths::start_hub(bin);
     let owner: ConnectionString = hub.owner_connection_string().parse()?;
     let owner_key = owner
         .key
@@ -50,11 +72,15 @@ pub async fn hub_kib_per_device(env: &Env, n: usize) -> anyhow::Result<f64> {
     let gate = Arc::new(Semaphore::new(100));
     let mut tasks = Vec::new();
     for (i, key) in keys.into_iter().enumerate() {
-        let (gate, host, mqtt, ca) = (gate.clone(), host.clone(), hub.mqtt_addr, hub.ca_path());
+        let (gate, host, ca) = (gate.clone(), host.clone(), hub.ca_path());
+        let (mqtt, https) = (hub.mqtt_addr, hub.addr);
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.ok()?;
             let id = format!("idle-{i}");
-            let mut c = RawMqtt::tls(mqtt, &ca).await;
+            let mut c = match transport {
+                Transport::Tls => RawMqtt::tls(mqtt, &ca).await,
+                Transport::WebSocket => RawMqtt::websocket(https, &ca, Some("mqtt")).await.ok()?,
+            };
             let username = format!("{host}/{id}/?api-version=1");
             c.connect(&id, &username, &device_token(&host, &id, &key), 600)
                 .await?;

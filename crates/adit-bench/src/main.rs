@@ -126,6 +126,30 @@ async fn main() -> anyhow::Result<()> {
         Some((_, _, v)) => v.push(value),
         None => results.push((metric.to_string(), path.to_string(), vec![value])),
     };
+    // Memory first, while the hubs have relayed nothing: freed relay buffers would be reused
+    // by new sessions and hide what those cost.
+    let mut memory = Vec::new();
+    if args.open_streams > 0 && paths.iter().any(|p| p.name == "adit") {
+        let port = env.paths().last().map(|p| p.port).unwrap_or(0);
+        let kib = open_streams::hub_kib_per_stream(env.hub.pid(), port, args.open_streams).await?;
+        memory.push((
+            format!("hub RSS KiB/open stream ({})", args.open_streams),
+            kib,
+        ));
+    }
+    if args.idle_devices > 0 {
+        for transport in [idle::Transport::Tls, idle::Transport::WebSocket] {
+            let kib = idle::hub_kib_per_device(&bin, args.idle_devices, transport).await?;
+            memory.push((
+                format!(
+                    "hub RSS KiB/idle device, {} ({})",
+                    transport.label(),
+                    args.idle_devices
+                ),
+                kib,
+            ));
+        }
+    }
     for round in 0..args.rounds {
         eprintln!("round {}/{}", round + 1, args.rounds);
         for path in &paths {
@@ -167,29 +191,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    if args.idle_devices > 0 {
-        let kib = idle::hub_kib_per_device(&env, args.idle_devices).await?;
-        record(
-            &format!("hub RSS KiB/idle device ({})", args.idle_devices),
-            "adit",
-            kib,
-        );
-    }
-    if args.open_streams > 0 && paths.iter().any(|p| p.name == "adit") {
-        let (hub_pid, port) = (
-            env.hub.pid(),
-            env.paths().last().map(|p| p.port).unwrap_or(0),
-        );
-        let kib = open_streams::hub_kib_per_stream(hub_pid, port, args.open_streams).await?;
-        record(
-            &format!("hub RSS KiB/open stream ({})", args.open_streams),
-            "adit",
-            kib,
-        );
+    for (metric, kib) in &memory {
+        record(metric, "adit", *kib);
     }
 
     let path_names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
-    let mut table = format!("{:<34}", "metric (median)");
+    let mut table = format!("{:<44}", "metric (median)");
     for p in &path_names {
         table.push_str(&format!("{p:>12}"));
     }
@@ -210,7 +217,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     for m in &metrics {
-        let mut row = format!("{m:<34}");
+        let mut row = format!("{m:<44}");
         let mut med = std::collections::HashMap::new();
         for p in &path_names {
             match results.iter_mut().find(|(mm, pp, _)| mm == m && pp == p) {
@@ -239,6 +246,6 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::File::create(&args.csv)?.write_all(csv.as_bytes())?;
     eprintln!("CSV written to {}", args.csv.display());
-    env.stop();
+    drop(env);
     Ok(())
 }

@@ -115,6 +115,26 @@ fn start_rathole(target: u16, iperf: Option<u16>) -> anyhow::Result<Option<Ratho
     }))
 }
 
+/// A hub on free ports, with room for the bench's open-stream count (1,000 streams to one
+/// device, two HTTPS connections each) and 10,000 WebSocket devices.
+pub fn start_hub(bin: &FsPath) -> HubProcess {
+    HubProcess::start_with_args(
+        bin,
+        &[
+            "--https-port",
+            "0",
+            "--mqtt-port",
+            "0",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--max-connections",
+            "30000",
+            "--max-streams-per-device",
+            "10000",
+        ],
+    )
+}
+
 fn socat_available() -> bool {
     Command::new("socat")
         .arg("-V")
@@ -159,7 +179,7 @@ impl Env {
             eprintln!("socat not found (apt-get install socat): skipping that path");
         }
         let rathole = start_rathole(target, iperf)?;
-        let hub = HubProcess::start(bin);
+        let hub = start_hub(bin);
         let out = hub.cli(&["device", "create", "bench"], &[]);
         anyhow::ensure!(
             out.status.success(),
@@ -250,8 +270,11 @@ impl Env {
         });
         v
     }
+}
 
-    pub fn stop(mut self) {
+/// Stops every relay, also when the bench fails half way.
+impl Drop for Env {
+    fn drop(&mut self) {
         let mut all: Vec<Child> = self.socat.drain(..).map(|(c, _)| c).collect();
         if let Some(r) = self.rathole.take() {
             all.extend(r.children);

@@ -95,6 +95,8 @@ pub async fn accept_tls<F, Fut>(
             // Boxed: the handshake state is large and short-lived, and an unboxed one would size
             // every connection's task for the rest of its life.
             match tokio::time::timeout(timeout, Box::pin(acceptor.accept(stream))).await {
+                // Boxed: a session's task is sized by what it holds inline, and async state
+                // machines can hold a by-value argument more than once.
                 Ok(Ok(tls)) => serve(Box::new(tls), peer).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

@@ -186,9 +186,18 @@ pub struct HubArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "ADIT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Most HTTPS connections served at once.
+    /// Most HTTPS connections served at once (each open stream uses two).
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Most streams in progress on this hub; more get 429 ThrottlingException.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_streams: usize,
+    /// Most streams in progress to one device.
+    #[arg(long, default_value_t = 200)]
+    pub max_streams_per_device: usize,
+    /// Most new streams per second on this hub.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_stream_rate: u32,
 }
 
 /// How a command reaches the hub.

@@ -60,7 +60,10 @@ async fn upgrade(
         let ws = tokio_websockets::ServerBuilder::new()
             .limits(limits)
             .serve(TokioIo::new(upgraded));
-        session::run(adit_transport::WsIo::new(ws), peer, "mqtt-ws", ctx).await;
+        // Boxed for the same reason as the TLS stream (see `server::accept_tls`): an idle
+        // session's task is sized by what it holds inline.
+        let io = Box::new(adit_transport::WsIo::new(ws));
+        session::run(io, peer, "mqtt-ws", ctx).await;
         drop(permit);
     });
     response

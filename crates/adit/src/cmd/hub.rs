@@ -13,6 +13,11 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     config.listen_addr = args.listen_addr;
     config.https_port = args.https_port;
     config.https_limits.max_connections = args.max_connections;
+    config.streams.limits = adit_hub::streams::StreamLimits {
+        max_streams: args.max_streams,
+        max_streams_per_device: args.max_streams_per_device,
+        initiations_per_second: args.max_stream_rate,
+    };
     config.mqtt.port = args.mqtt_port;
     config.mqtt.max_connections = args.max_devices;
     config.admin_addr = args.admin_addr;
