@@ -30,15 +30,10 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "iperf3 -s did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Ok(Some(Self { child, port }))
+        // Dropped (and so killed) if it never listens.
+        let server = Self { child, port };
+        crate::paths::wait_listening(port)?;
+        Ok(Some(server))
     }
 }
 

@@ -118,15 +118,9 @@ fn start_rathole(target: u16, iperf: Option<u16>) -> anyhow::Result<Option<Ratho
 /// A hub on free ports, with room for the bench's open-stream count (1,000 streams to one
 /// device, two HTTPS connections each) and 10,000 WebSocket devices.
 pub fn start_hub(bin: &FsPath) -> HubProcess {
-    HubProcess::start_with_args(
+    HubProcess::start_on_free_ports(
         bin,
         &[
-            "--https-port",
-            "0",
-            "--mqtt-port",
-            "0",
-            "--admin-addr",
-            "127.0.0.1:0",
             "--max-connections",
             "30000",
             "--max-streams-per-device",
@@ -157,7 +151,7 @@ fn start_socat(target: u16) -> anyhow::Result<(Child, u16)> {
     Ok((child, port))
 }
 
-fn wait_listening(port: u16) -> anyhow::Result<()> {
+pub fn wait_listening(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         anyhow::ensure!(Instant::now() < deadline, "nothing listens on {port}");

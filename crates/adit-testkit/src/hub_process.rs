@@ -27,17 +27,21 @@ pub struct HubProcess {
 impl HubProcess {
     /// Starts `bin hub` in a fresh working directory on 127.0.0.1 port 0.
     pub fn start(bin: impl Into<PathBuf>) -> Self {
-        Self::start_with_args(
-            bin,
-            &[
-                "--https-port",
-                "0",
-                "--mqtt-port",
-                "0",
-                "--admin-addr",
-                "127.0.0.1:0",
-            ],
-        )
+        Self::start_on_free_ports(bin, &[])
+    }
+
+    /// Like [`HubProcess::start`], with `extra` hub flags.
+    pub fn start_on_free_ports(bin: impl Into<PathBuf>, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--https-port",
+            "0",
+            "--mqtt-port",
+            "0",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Self::start_with_args(bin, &args)
     }
 
     /// Starts `bin hub ARGS --listen-addr 127.0.0.1` in a fresh working directory.
