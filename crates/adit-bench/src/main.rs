@@ -9,6 +9,8 @@
 //! - `socat`: client -> socat (TCP relay) -> target.
 //! - `rathole`: client -> rathole server -> rathole client (plain TCP transport) -> target,
 //!   when rathole is installed (`bench/run` installs it from crates.io).
+//! - `rathole-noise`: the same with rathole's encrypted Noise transport between server and
+//!   client (ChaCha20-Poly1305), the like-for-like peer for Adit's TLS legs.
 //! - `adit`: client -> `adit service-proxy` -> hub gateway (TLS) -> `adit device-proxy`
 //!   (TLS) -> target, exactly as a user runs it.
 //!
@@ -198,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let path_names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
     let mut table = format!("{:<44}", "metric (median)");
     for p in &path_names {
-        table.push_str(&format!("{p:>12}"));
+        table.push_str(&format!("{p:>14}"));
     }
     let peers: Vec<&str> = path_names
         .iter()
@@ -206,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(|p| *p != "adit")
         .collect();
     for p in &peers {
-        table.push_str(&format!("{:>16}", format!("adit/{p}")));
+        table.push_str(&format!("{:>20}", format!("adit/{p}")));
     }
     table.push('\n');
     let mut csv = String::from("metric,path,median,samples\n");
@@ -224,15 +226,15 @@ async fn main() -> anyhow::Result<()> {
                 Some((_, _, v)) => {
                     let x = median(v);
                     med.insert(*p, x);
-                    row.push_str(&format!("{x:>12.1}"));
+                    row.push_str(&format!("{x:>14.1}"));
                     csv.push_str(&format!("{m},{p},{x:.3},{}\n", v.len()));
                 }
-                None => row.push_str(&format!("{:>12}", "-")),
+                None => row.push_str(&format!("{:>14}", "-")),
             }
         }
         let ratio = |other: &str| match (med.get("adit"), med.get(other)) {
-            (Some(a), Some(o)) if *o != 0.0 => format!("{:>16.2}", a / o),
-            _ => format!("{:>16}", "-"),
+            (Some(a), Some(o)) if *o != 0.0 => format!("{:>20.2}", a / o),
+            _ => format!("{:>20}", "-"),
         };
         for p in &peers {
             row.push_str(&ratio(p));

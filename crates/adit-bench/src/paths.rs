@@ -23,7 +23,8 @@ pub struct Env {
     target: u16,
     iperf: Option<u16>,
     socat: Vec<(Child, u16)>,
-    rathole: Option<Rathole>,
+    /// `rathole` (plain TCP) and `rathole-noise`, where they could start.
+    rathole: Vec<(&'static str, Rathole)>,
     /// device-proxy, then one service-proxy per stream name (`echo`, then `iperf`).
     adit: Vec<Child>,
     adit_ports: (u16, Option<u16>),
@@ -62,20 +63,67 @@ fn find_rathole() -> Option<PathBuf> {
         .map(|_| PathBuf::from("rathole"))
 }
 
-/// rathole server and client, plain TCP transport, one service per target (`bench`, and
-/// `iperf` when given). Returns the processes and the visitor port of each service.
-fn start_rathole(target: u16, iperf: Option<u16>) -> anyhow::Result<Option<Rathole>> {
+/// rathole's transport between its server and client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RatholeTransport {
+    /// Plain TCP: no encryption.
+    Tcp,
+    /// The Noise protocol (`Noise_NK_25519_ChaChaPoly_BLAKE2s`, rathole's encrypted default):
+    /// the like-for-like peer for Adit's TLS legs.
+    Noise,
+}
+
+/// `rathole --genkey`: (private, public), or `None` when this build has no Noise support.
+fn rathole_keypair(bin: &FsPath) -> Option<(String, String)> {
+    let out = Command::new(bin).arg("--genkey").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut keys = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.ends_with(':'));
+    Some((keys.next()?.to_string(), keys.next()?.to_string()))
+}
+
+/// rathole server and client, one service per target (`bench`, and `iperf` when given).
+/// Returns the processes and the visitor port of each service.
+fn start_rathole(
+    target: u16,
+    iperf: Option<u16>,
+    transport: RatholeTransport,
+) -> anyhow::Result<Option<Rathole>> {
     let Some(bin) = find_rathole() else {
         eprintln!("rathole not found (bench/run installs it): skipping that path");
         return Ok(None);
     };
     let dir = tempfile::tempdir()?;
     let control = free_port();
+    let (server_transport, client_transport) = match transport {
+        RatholeTransport::Tcp => (String::new(), String::new()),
+        RatholeTransport::Noise => {
+            let Some((private, public)) = rathole_keypair(&bin) else {
+                eprintln!(
+                    "this rathole has no Noise support (bench/run builds it with the noise feature): skipping rathole-noise"
+                );
+                return Ok(None);
+            };
+            (
+                format!(
+                    "[server.transport]\ntype = \"noise\"\n[server.transport.noise]\nlocal_private_key = \"{private}\"\n"
+                ),
+                format!(
+                    "[client.transport]\ntype = \"noise\"\n[client.transport.noise]\nremote_public_key = \"{public}\"\n"
+                ),
+            )
+        }
+    };
     let services: Vec<(&str, u16, u16)> = std::iter::once(("bench", target, free_port()))
         .chain(iperf.map(|p| ("iperf", p, free_port())))
         .collect();
-    let mut server = format!("[server]\nbind_addr = \"127.0.0.1:{control}\"\n");
-    let mut client = format!("[client]\nremote_addr = \"127.0.0.1:{control}\"\n");
+    let mut server = format!("[server]\nbind_addr = \"127.0.0.1:{control}\"\n{server_transport}");
+    let mut client = format!("[client]\nremote_addr = \"127.0.0.1:{control}\"\n{client_transport}");
     for (name, to, visitor) in &services {
         server.push_str(&format!(
             "[server.services.{name}]\ntoken = \"adit-bench\"\nbind_addr = \"127.0.0.1:{visitor}\"\n"
@@ -175,7 +223,15 @@ impl Env {
         } else {
             eprintln!("socat not found (apt-get install socat): skipping that path");
         }
-        let rathole = start_rathole(target, iperf)?;
+        let mut rathole = Vec::new();
+        for (name, transport) in [
+            ("rathole", RatholeTransport::Tcp),
+            ("rathole-noise", RatholeTransport::Noise),
+        ] {
+            if let Some(r) = start_rathole(target, iperf, transport)? {
+                rathole.push((name, r));
+            }
+        }
         let hub = start_hub(bin);
         let out = hub.cli(&["device", "create", "bench"], &[]);
         anyhow::ensure!(
@@ -249,9 +305,9 @@ impl Env {
                 relay_pids: self.socat.iter().map(|(c, _)| c.id()).collect(),
             });
         }
-        if let Some(r) = &self.rathole {
+        for (name, r) in &self.rathole {
             v.push(Path {
-                name: "rathole".to_string(),
+                name: name.to_string(),
                 port: r.port,
                 iperf_port: r.iperf_port,
                 relay_pids: r.children.iter().map(Child::id).collect(),
@@ -273,7 +329,7 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let mut all: Vec<Child> = self.socat.drain(..).map(|(c, _)| c).collect();
-        if let Some(r) = self.rathole.take() {
+        for (_, r) in self.rathole.drain(..) {
             all.extend(r.children);
         }
         all.append(&mut self.adit);
