@@ -92,9 +92,7 @@ pub async fn accept_tls<F, Fut>(
             (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
             let _ = stream.set_nodelay(true);
-            // Boxed: the handshake state is large and short-lived, and an unboxed one would size
-            // every connection's task for the rest of its life.
-            match tokio::time::timeout(timeout, Box::pin(acceptor.accept(stream))).await {
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 // Boxed: a session's task is sized by what it holds inline, and async state
                 // machines can hold a by-value argument more than once.
                 Ok(Ok(tls)) => serve(Box::new(tls), peer).await,

@@ -98,9 +98,7 @@ where
         }
     };
 
-    // Database futures are large and every idle connection's task is sized for its largest
-    // await point, so they are boxed: the allocation lives only while the query runs.
-    let identity = match Box::pin(connect::authenticate(&ctx, &connect, peer.ip())).await {
+    let identity = match connect::authenticate(&ctx, &connect, peer.ip()).await {
         Ok(identity) => identity,
         Err(refusal) => {
             tracing::warn!(%peer, transport, client_id = %connect.client_id, code = ?refusal.code, reason = %refusal.reason, "CONNECT refused");
@@ -122,11 +120,10 @@ where
     let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone());
     ctx.presence.register(&client_id, handle.clone());
     if is_device
-        && let Err(e) = Box::pin(
-            ctx.registry
-                .set_connection_state(identity.client.device.as_str(), ConnectionState::Connected),
-        )
-        .await
+        && let Err(e) = ctx
+            .registry
+            .set_connection_state(identity.client.device.as_str(), ConnectionState::Connected)
+            .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
@@ -144,11 +141,13 @@ where
 
     if ctx.presence.unregister(&client_id, handle.session_id)
         && is_device
-        && let Err(e) = Box::pin(ctx.registry.set_connection_state(
-            identity.client.device.as_str(),
-            ConnectionState::Disconnected,
-        ))
-        .await
+        && let Err(e) = ctx
+            .registry
+            .set_connection_state(
+                identity.client.device.as_str(),
+                ConnectionState::Disconnected,
+            )
+            .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
