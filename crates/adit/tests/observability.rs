@@ -314,3 +314,63 @@ async fn every_stream_leaves_one_record_and_moves_the_counters() {
         format!("https://localhost:{}", hub.addr.port())
     );
 }
+
+/// `adit hub --max-streams-per-device 1`: a second stream to a device with one open is refused
+/// with 429 ThrottlingException, and once the first ends the next one is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_limit_flags_reach_the_hub() {
+    let hub = HubProcess::start_on_free_ports(ADIT, &["--max-streams-per-device", "1"]);
+    let echo_port = echo_server();
+    assert!(hub.cli(&["device", "create", "one"], &[]).status.success());
+    let cs = String::from_utf8_lossy(&hub.cli(&["device", "connection-string", "one"], &[]).stdout)
+        .trim()
+        .to_string();
+    let proxy = Command::new(ADIT)
+        .args([
+            "device-proxy",
+            "--target",
+            &format!("127.0.0.1:{echo_port}"),
+        ])
+        .env("ADIT_DEVICE_CONNECTION_STRING", &cs)
+        .env("ADIT_CA_FILE", hub.ca_path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("device-proxy");
+    let _proxy = Running(proxy);
+    let service = ServiceClient::from_connection_string(
+        &hub.owner_connection_string(),
+        &TlsOptions::with_ca_file(hub.ca_path()),
+    )
+    .expect("client");
+    let mut wait = StreamOptions::default();
+    wait.connect_timeout = Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut first = loop {
+        match service.open_stream("one", "echo", &wait).await {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => eprintln!("waiting for the proxy: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(matches!(
+        service.open_stream("one", "echo", &wait).await,
+        Err(ServiceError::Throttled)
+    ));
+    first.write_all(b"ping").await.expect("write");
+    let mut back = [0u8; 4];
+    first.read_exact(&mut back).await.expect("echo");
+    let _ = first.close().await;
+    drop(first);
+    // The slot is released when the hub sees the stream end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match service.open_stream("one", "echo", &wait).await {
+            Ok(_) => break,
+            Err(ServiceError::Throttled) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
