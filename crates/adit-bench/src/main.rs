@@ -131,9 +131,11 @@ async fn main() -> anyhow::Result<()> {
     // Memory first, while the hubs have relayed nothing: freed relay buffers would be reused
     // by new sessions and hide what those cost.
     let mut memory = Vec::new();
-    if args.open_streams > 0 && paths.iter().any(|p| p.name == "adit") {
-        let port = env.paths().last().map(|p| p.port).unwrap_or(0);
-        let kib = open_streams::hub_kib_per_stream(env.hub.pid(), port, args.open_streams).await?;
+    if let Some(adit) = paths.iter().find(|p| p.name == "adit")
+        && args.open_streams > 0
+    {
+        let kib =
+            open_streams::hub_kib_per_stream(env.hub.pid(), adit.port, args.open_streams).await?;
         memory.push((
             format!("hub RSS KiB/open stream ({})", args.open_streams),
             kib,

@@ -14,10 +14,10 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Something the hub sends down a device's connection.
-#[derive(Debug, Clone)]
 ///
 /// Pointer-sized: a session's queue allocates its first block of slots up front, so every
 /// connected device pays for the slot size whether or not anything is ever sent.
+#[derive(Debug, Clone)]
 pub enum DeviceCommand {
     /// PUBLISH at QoS 0.
     Publish(Box<OutgoingPublish>),
