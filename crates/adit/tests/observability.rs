@@ -45,6 +45,25 @@ fn echo_server() -> u16 {
     port
 }
 
+/// `adit device-proxy` for `device`, routing streams named `echo` to the echo server.
+fn device_proxy(hub: &HubProcess, device: &str, echo_port: u16) -> Running {
+    let out = hub.cli(&["device", "connection-string", device], &[]);
+    let cs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let proxy = Command::new(ADIT)
+        .args([
+            "device-proxy",
+            "--map",
+            &format!("echo=127.0.0.1:{echo_port}"),
+        ])
+        .env("ADIT_DEVICE_CONNECTION_STRING", &cs)
+        .env("ADIT_CA_FILE", hub.ca_path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("device-proxy");
+    Running(proxy)
+}
+
 fn cli_json_lines(hub: &HubProcess, args: &[&str]) -> Vec<Value> {
     let out = hub.cli(args, &[]);
     assert!(
@@ -95,25 +114,7 @@ async fn every_stream_leaves_one_record_and_moves_the_counters() {
     for id in ["served", "silent", "away"] {
         assert!(hub.cli(&["device", "create", id], &[]).status.success());
     }
-    let served_cs = String::from_utf8_lossy(
-        &hub.cli(&["device", "connection-string", "served"], &[])
-            .stdout,
-    )
-    .trim()
-    .to_string();
-    let proxy = Command::new(ADIT)
-        .args([
-            "device-proxy",
-            "--map",
-            &format!("echo=127.0.0.1:{echo_port}"),
-        ])
-        .env("ADIT_DEVICE_CONNECTION_STRING", &served_cs)
-        .env("ADIT_CA_FILE", hub.ca_path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("device-proxy");
-    let _proxy = Running(proxy);
+    let _proxy = device_proxy(&hub, "served", echo_port);
     // "silent" connects and subscribes but never answers.
     let silent_cs: adit_proto::ConnectionString = String::from_utf8_lossy(
         &hub.cli(&["device", "connection-string", "silent"], &[])
@@ -322,22 +323,7 @@ async fn stream_limit_flags_reach_the_hub() {
     let hub = HubProcess::start_on_free_ports(ADIT, &["--max-streams-per-device", "1"]);
     let echo_port = echo_server();
     assert!(hub.cli(&["device", "create", "one"], &[]).status.success());
-    let cs = String::from_utf8_lossy(&hub.cli(&["device", "connection-string", "one"], &[]).stdout)
-        .trim()
-        .to_string();
-    let proxy = Command::new(ADIT)
-        .args([
-            "device-proxy",
-            "--target",
-            &format!("127.0.0.1:{echo_port}"),
-        ])
-        .env("ADIT_DEVICE_CONNECTION_STRING", &cs)
-        .env("ADIT_CA_FILE", hub.ca_path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("device-proxy");
-    let _proxy = Running(proxy);
+    let _proxy = device_proxy(&hub, "one", echo_port);
     let service = ServiceClient::from_connection_string(
         &hub.owner_connection_string(),
         &TlsOptions::with_ca_file(hub.ca_path()),
