@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
+use std::sync::mpsc;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -49,7 +49,7 @@ pub struct DiagnosticsConfig {
 /// Sends records to the writer task. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Diagnostics {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::SyncSender<String>,
     dropped: Arc<AtomicU64>,
     config: Arc<DiagnosticsConfig>,
 }
@@ -70,16 +70,18 @@ pub fn format_time(t: SystemTime) -> String {
 }
 
 impl Diagnostics {
-    /// Starts the writer on `tracker`; it drains and stops after `shutdown`.
+    /// Starts the writer on a blocking thread of `tracker` (file writes and stdout never block
+    /// the runtime's threads); it drains what is queued and stops after `shutdown`.
     pub fn start(
         config: DiagnosticsConfig,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&config.dir)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         let file = writer::LogFile::open(&config)?;
-        tracker.spawn(writer::run(file, rx, config.stdout, shutdown));
+        let stdout = config.stdout;
+        tracker.spawn_blocking(move || writer::run(file, rx, stdout, &shutdown));
         Ok(Self {
             tx,
             dropped: Arc::default(),
@@ -114,9 +116,15 @@ impl Diagnostics {
                 "Success",
                 "Information",
                 format!(
-                    "stream closed by {}",
-                    r.closed_by.map(|c| c.as_str()).unwrap_or("?")
+                    "stream closed by {} ({})",
+                    r.closed_by.map(|c| c.as_str()).unwrap_or("?"),
+                    r.end_reason.map(|e| e.as_str()).unwrap_or("?")
                 ),
+            ),
+            Outcome::Cancelled => (
+                "Cancelled",
+                "Warning",
+                "the service went away before the device answered".to_string(),
             ),
             Outcome::Rejected => (
                 "Rejected",
@@ -161,6 +169,8 @@ impl Diagnostics {
             "streamId": r.stream_id,
             "outcome": r.outcome.as_str(),
             "closedBy": r.closed_by.map(|c| c.as_str()),
+            "endReason": r.end_reason.map(|e| e.as_str()),
+            "closeCode": r.close_code,
             "bytesDeviceToService": r.bytes_device_to_service,
             "bytesServiceToDevice": r.bytes_service_to_device,
             "handshakeMs": r.handshake.map(|d| d.as_millis() as u64),

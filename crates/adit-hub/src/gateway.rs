@@ -9,6 +9,8 @@
 //! Tokens are 256 random bits, bound to one stream and one role, usable once, and only until
 //! the handshake deadline. They live in memory on the node that runs the rendezvous.
 
+mod close_frame;
+mod liveness;
 mod relay;
 mod upgrade;
 
@@ -29,7 +31,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_websockets::WebSocketStream;
 
-pub use relay::{ClosedBy, RelayOutcome};
+use crate::server::ConnectionSlot;
+
+pub use liveness::Keepalive;
+pub use relay::{ClosedBy, EndReason, RelayOutcome};
 pub use upgrade::router;
 
 /// A gateway WebSocket as the hub holds it.
@@ -80,12 +85,15 @@ impl fmt::Display for Role {
 pub struct GatewayConfig {
     /// Largest WebSocket frame payload relayed (Azure's SDKs send up to 64 KiB).
     pub max_frame: usize,
+    /// Pings to both halves of every stream, and the pong deadline.
+    pub keepalive: Keepalive,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             max_frame: 1024 * 1024,
+            keepalive: Keepalive::default(),
         }
     }
 }
@@ -104,6 +112,8 @@ pub struct Rendezvous {
 /// The other half, handed to the half that arrived first.
 struct Peer {
     ws: WsConn,
+    // Its connection's place under --max-connections, held for as long as the relay runs.
+    slot: Option<ConnectionSlot>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
     arrived: Instant,
 }
@@ -178,7 +188,8 @@ impl fmt::Display for Refused {
 }
 
 impl Gateway {
-    /// A gateway whose tasks run on `tracker` and stop on `shutdown`.
+    /// A gateway whose tasks run on `tracker`; `shutdown` closes every stream (the hub
+    /// cancels it when its shutdown grace is over).
     pub fn new(
         config: GatewayConfig,
         tracker: TaskTracker,
@@ -192,6 +203,11 @@ impl Gateway {
             shutdown,
             metrics,
         }
+    }
+
+    /// Resolves when the hub's shutdown grace is over and every stream is being closed.
+    pub fn aborted(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.shutdown.cancelled()
     }
 
     /// Settings.
@@ -249,7 +265,7 @@ impl Gateway {
     }
 
     /// Runs one admitted half: meets the other, then relays (or gives up at the deadline).
-    async fn join(self, stream_id: String, role: Role, ws: WsConn) {
+    async fn join(self, stream_id: String, role: Role, ws: WsConn, slot: Option<ConnectionSlot>) {
         let arrived = Instant::now();
         let joined = {
             let mut map = self.lock();
@@ -276,6 +292,7 @@ impl Gateway {
             Some(Err((to_first, outcome))) => {
                 if let Err(peer) = to_first.send(Peer {
                     ws,
+                    slot,
                     outcome,
                     arrived,
                 }) {
@@ -305,11 +322,19 @@ impl Gateway {
                     Role::Service => (peer.ws, ws),
                 };
                 let paired_at = peer.arrived.max(arrived);
-                let outcome = relay::run(device, service, paired_at, &self.shutdown).await;
+                let outcome = relay::run(
+                    device,
+                    service,
+                    paired_at,
+                    self.config.keepalive,
+                    &self.shutdown,
+                )
+                .await;
                 tracing::debug!(stream = %stream_id, ?outcome, "relay ended");
                 if let Some(tx) = peer.outcome {
                     let _ = tx.send(outcome);
                 }
+                drop((slot, peer.slot));
             }
         }
     }

@@ -209,9 +209,10 @@ impl Streams {
 
     /// Waits until `client_id` is connected and subscribed to stream requests, or `until`.
     async fn wait_for_device(&self, client_id: &str, until: Instant) -> Option<SessionHandle> {
+        let watch = self.inner.presence.watch(client_id);
         loop {
             // Register for the wake-up before looking, so a change in between is not missed.
-            let changed = self.inner.presence.changed();
+            let changed = watch.changed();
             tokio::pin!(changed);
             changed.as_mut().enable();
             if let Some(session) = self.inner.presence.session(client_id)
@@ -231,23 +232,33 @@ impl Streams {
     }
 
     /// Runs a stream handshake up to the device's answer.
+    ///
+    /// Cancel-safe: if the future is dropped (the service's HTTP request went away), the
+    /// answer waiter and the gateway rendezvous are dropped too and the stream's record says
+    /// `cancelled`.
     pub async fn initiate(&self, req: Initiate) -> Result<Initiated, InitiateError> {
         let inner = &self.inner;
         if !is_valid_stream_name(&req.name) {
             return Err(InitiateError::InvalidName);
         }
         let slot = inner.admission.admit(req.device.as_str())?;
-        let requested = SystemTime::now();
-        let started = Instant::now();
         let client_id = match &req.module {
             Some(m) => format!("{}/{m}", req.device),
             None => req.device.to_string(),
         };
-        let mut record = StreamRecord::new(&req, requested);
-        let finish = |record: StreamRecord| inner.records.push(record);
+        let mut handshake = Handshake {
+            streams: self,
+            record: StreamRecord::new(&req, SystemTime::now()),
+            done: false,
+            started: Instant::now(),
+            client_id: client_id.clone(),
+            rid: None,
+            stream_id: None,
+        };
+        let started = handshake.started;
 
         if inner.registry.device(req.device.as_str()).await?.is_none() {
-            finish(record.ended(Outcome::DeviceNotFound, started));
+            handshake.end(Outcome::DeviceNotFound);
             return Err(InitiateError::DeviceNotFound(req.device.to_string()));
         }
         let connect_timeout =
@@ -256,12 +267,12 @@ impl Streams {
             .wait_for_device(&client_id, started + connect_timeout)
             .await
         else {
-            finish(record.ended(Outcome::DeviceOffline, started));
+            handshake.end(Outcome::DeviceOffline);
             return Err(InitiateError::DeviceNotOnline(client_id));
         };
 
         let stream_id = uuid::Uuid::new_v4().simple().to_string();
-        record.stream_id = stream_id.clone();
+        handshake.set_stream_id(&stream_id);
         let rid = inner.next_rid.fetch_add(1, Ordering::Relaxed).to_string();
         let deadline = Instant::now() + inner.config.handshake_timeout;
         let rendezvous = inner.gateway.open(&stream_id, deadline);
@@ -281,6 +292,7 @@ impl Streams {
         };
         let topic = request.to_topic().map_err(|_| InitiateError::InvalidName)?;
         let answer = self.expect_answer(&client_id, &rid);
+        handshake.rid = Some(rid.clone());
         let response_timeout =
             self.timeout(req.response_timeout, inner.config.default_response_timeout);
         let delivered = tokio::time::timeout(
@@ -294,9 +306,7 @@ impl Streams {
         )
         .await;
         if !matches!(delivered, Ok(Ok(()))) {
-            self.forget(&client_id, &rid);
-            inner.gateway.cancel(&stream_id);
-            finish(record.ended(Outcome::DeviceOffline, started));
+            handshake.end(Outcome::DeviceOffline);
             return Err(InitiateError::DeviceNotOnline(client_id));
         }
         tracing::debug!(stream = %stream_id, device = %client_id, rid = %rid, "stream request delivered");
@@ -304,31 +314,38 @@ impl Streams {
         let accepted = match tokio::time::timeout(response_timeout, answer).await {
             Ok(Ok(accepted)) => accepted,
             _ => {
-                self.forget(&client_id, &rid);
-                inner.gateway.cancel(&stream_id);
-                finish(record.ended(Outcome::TimedOut, started));
+                handshake.end(Outcome::TimedOut);
                 return Err(InitiateError::Timeout);
             }
         };
         if !accepted {
-            inner.gateway.cancel(&stream_id);
-            finish(record.ended(Outcome::Rejected, started));
+            handshake.end(Outcome::Rejected);
             return Ok(Initiated::Rejected);
         }
+        let record = handshake.into_accepted();
 
-        // The data phase is the gateway's; this task only waits for its verdict.
+        // The data phase is the gateway's; this task waits for its verdict, however long the
+        // stream lives, and holds the stream's place in the limits until then.
         let (this, id) = (self.clone(), stream_id.clone());
+        let mut outcome = rendezvous.outcome;
         inner.tracker.spawn(async move {
-            let outcome =
-                tokio::time::timeout_at(deadline + Duration::from_secs(2), rendezvous.outcome)
-                    .await;
-            let outcome = match outcome {
-                Ok(Ok(o)) => o,
-                _ => {
+            let outcome = tokio::select! {
+                o = &mut outcome => o.ok(),
+                // Unpaired at the deadline (a lone half reports by itself at the deadline;
+                // this catches neither half coming). Once paired, the relay holds the sender
+                // and this waits for the stream's real end.
+                () = tokio::time::sleep_until(deadline + Duration::from_secs(2)) => {
                     this.inner.gateway.cancel(&id);
-                    RelayOutcome::handshake_failed(None)
+                    outcome.await.ok()
+                }
+                // The hub's shutdown grace is over: a relay reports its own end; a handshake
+                // still pending ends here.
+                () = this.inner.gateway.aborted() => {
+                    this.inner.gateway.cancel(&id);
+                    Some(outcome.await.unwrap_or_else(|_| RelayOutcome::hub_shutdown_in_handshake()))
                 }
             };
+            let outcome = outcome.unwrap_or_else(|| RelayOutcome::handshake_failed(None));
             this.inner.records.push(record.relayed(&outcome, started));
             drop(slot);
         });
@@ -338,5 +355,65 @@ impl Streams {
             url: service_url,
             token: rendezvous.service_token,
         })
+    }
+}
+
+/// A stream's handshake in progress: writes its record exactly once, and undoes what it set
+/// up when it ends early, including when the future running it is dropped.
+struct Handshake<'a> {
+    streams: &'a Streams,
+    record: StreamRecord,
+    done: bool,
+    started: Instant,
+    client_id: String,
+    rid: Option<String>,
+    stream_id: Option<String>,
+}
+
+impl Handshake<'_> {
+    fn set_stream_id(&mut self, id: &str) {
+        self.stream_id = Some(id.to_string());
+        self.record.stream_id = id.to_string();
+    }
+
+    fn undo(&mut self) {
+        let inner = &self.streams.inner;
+        if let Some(rid) = self.rid.take() {
+            self.streams.forget(&self.client_id, &rid);
+        }
+        if let Some(id) = self.stream_id.take() {
+            inner.gateway.cancel(&id);
+        }
+    }
+
+    /// Ends the handshake with `outcome` and writes the record.
+    fn end(mut self, outcome: Outcome) {
+        self.finish(outcome);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.undo();
+        if !std::mem::replace(&mut self.done, true) {
+            let record = self.record.clone().ended(outcome, self.started);
+            self.streams.inner.records.push(record);
+        }
+    }
+
+    /// The device accepted: the gateway now owns the stream, and its record waits for the
+    /// gateway's verdict.
+    fn into_accepted(mut self) -> StreamRecord {
+        self.rid = None;
+        self.stream_id = None;
+        self.done = true;
+        self.record.clone()
+    }
+}
+
+impl Drop for Handshake<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::info!(device = %self.client_id, "service left before the stream was set up");
+            self.finish(Outcome::Cancelled);
+        }
     }
 }

@@ -3,26 +3,31 @@
 //! Each direction is a loop that reads one message and sends it on, so a reader that does not
 //! keep up stops its writer's socket from being read: backpressure runs end to end, per
 //! stream, and memory per stream is bounded by the WebSocket buffers. When either side closes
-//! (or drops), the other is closed at once, with the same close code where there was one.
+//! (or drops, or stops answering pings), the other is closed at once, with the same close code
+//! where there was one (see [`close_frame`](super::close_frame)).
 //!
 //! Zero-length frames are passed on like any other: Azure's C# samples send one at end of
 //! input, and Adit's SDKs use one as a one-direction end-of-stream (half-close) marker.
 
 use std::time::Duration;
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_websockets::{CloseCode, Message};
+use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
-use super::{Role, WsConn};
+use super::Role;
+use super::close_frame;
+use super::liveness::{self, Activity, Keepalive};
 
 /// Who ended a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClosedBy {
-    /// The device closed or dropped its WebSocket.
+    /// The device closed, dropped or stopped answering its WebSocket.
     Device,
-    /// The service closed or dropped its WebSocket.
+    /// The service closed, dropped or stopped answering its WebSocket.
     Service,
     /// The handshake deadline passed before both halves were connected.
     Deadline,
@@ -40,6 +45,41 @@ impl ClosedBy {
             Self::Hub => "hub",
         }
     }
+
+    fn of(role: Role) -> Self {
+        match role {
+            Role::Device => Self::Device,
+            Role::Service => Self::Service,
+        }
+    }
+}
+
+/// How the side that ended a stream ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// It sent a WebSocket Close frame.
+    CloseFrame,
+    /// Its connection ended without a Close (EOF, reset, a write to it failed).
+    Disconnected,
+    /// It answered no ping within the pong timeout.
+    PingTimeout,
+    /// The hub shut down and its grace period ran out.
+    HubShutdown,
+    /// Both halves were not connected by the handshake deadline.
+    HandshakeDeadline,
+}
+
+impl EndReason {
+    /// snake_case name for logs and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CloseFrame => "close_frame",
+            Self::Disconnected => "disconnected",
+            Self::PingTimeout => "ping_timeout",
+            Self::HubShutdown => "hub_shutdown",
+            Self::HandshakeDeadline => "handshake_deadline",
+        }
+    }
 }
 
 /// How a stream's data phase went.
@@ -49,13 +89,16 @@ pub struct RelayOutcome {
     pub established: bool,
     /// Who ended it.
     pub closed_by: ClosedBy,
+    /// How they ended it.
+    pub reason: EndReason,
     /// The half that was connected when the handshake failed, if one was.
     pub lone_half: Option<Role>,
     /// Payload bytes from device to service.
     pub bytes_device_to_service: u64,
     /// Payload bytes from service to device.
     pub bytes_service_to_device: u64,
-    /// The close code received from the side that ended it, if it sent one.
+    /// The close code received from the side that ended it, if it sent one (1005 when its
+    /// Close had no body).
     pub close_code: Option<u16>,
     /// When both halves were connected.
     pub paired_at: Option<Instant>,
@@ -69,12 +112,24 @@ impl RelayOutcome {
         Self {
             established: false,
             closed_by: ClosedBy::Deadline,
+            reason: EndReason::HandshakeDeadline,
             lone_half,
             bytes_device_to_service: 0,
             bytes_service_to_device: 0,
             close_code: None,
             paired_at: None,
             relay_duration: Duration::ZERO,
+        }
+    }
+}
+
+impl RelayOutcome {
+    /// A handshake ended by the hub's shutdown.
+    pub fn hub_shutdown_in_handshake() -> Self {
+        Self {
+            closed_by: ClosedBy::Hub,
+            reason: EndReason::HubShutdown,
+            ..Self::handshake_failed(None)
         }
     }
 }
@@ -105,23 +160,35 @@ fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -> Step {
             Step::Stop(End::Closed(code, reason))
         }
         Some(Ok(msg)) if msg.is_binary() || msg.is_text() => Step::Forward(msg),
-        // Pings and pongs are answered by each side's WebSocket on its own.
+        // Pings are answered by each side's WebSocket on its own; pongs only show liveness.
         Some(Ok(_)) => Step::Skip,
         Some(Err(_)) | None => Step::Stop(End::Dropped),
     }
 }
 
-async fn pump<R, W>(source: &mut R, sink: &mut W, bytes: &mut u64) -> End
+/// One direction: frames from `source` (whose liveness is `heard`) to `sink` (whose liveness
+/// is `reached`).
+async fn pump<R, W>(
+    source: &mut R,
+    sink: &Mutex<W>,
+    bytes: &mut u64,
+    heard: &Activity,
+    reached: &Activity,
+) -> End
 where
     R: futures_util::Stream<Item = Result<Message, tokio_websockets::Error>> + Unpin,
     W: futures_util::Sink<Message, Error = tokio_websockets::Error> + Unpin,
 {
     use futures_util::FutureExt as _;
     loop {
+        let mut step = classify(source.next().await);
+        heard.mark();
         // Wait for one message, then take every one already decoded without waiting, and
         // flush once: under load a TLS record and a syscall carry many frames, while a lone
-        // small message still goes out at once.
-        let mut step = classify(source.next().await);
+        // small message still goes out at once. The sink is held only while writing, so the
+        // keep-alive can ping between batches.
+        let mut sink = sink.lock().await;
+        let mut forwarded = false;
         loop {
             match step {
                 Step::Stop(end) => {
@@ -130,6 +197,7 @@ where
                 }
                 Step::Forward(msg) => {
                     *bytes += msg.as_payload().len() as u64;
+                    forwarded = true;
                     if sink.feed(msg).await.is_err() {
                         return End::PeerFailed;
                     }
@@ -142,15 +210,23 @@ where
                 None => break,
             }
         }
-        if sink.flush().await.is_err() {
-            return End::PeerFailed;
+        // Only a write that carried data shows the destination is reading; a pong from the
+        // source says nothing about it.
+        if forwarded {
+            if sink.flush().await.is_err() {
+                return End::PeerFailed;
+            }
+            reached.mark();
         }
     }
 }
 
 /// Closes a half that will never be paired, saying why.
-pub async fn refuse(mut ws: WsConn, reason: &str) {
-    let close = Message::close(Some(CloseCode::POLICY_VIOLATION), reason);
+pub async fn refuse<S>(mut ws: WebSocketStream<S>, reason: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let close = close_frame::own(CloseCode::POLICY_VIOLATION, reason);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = ws.send(close).await;
         let _ = ws.close().await;
@@ -158,49 +234,107 @@ pub async fn refuse(mut ws: WsConn, reason: &str) {
     .await;
 }
 
-/// Relays until one side ends, then closes the other.
-pub async fn run(
-    device: WsConn,
-    service: WsConn,
+/// How one leg's end is reported: who, why, and what to tell the other half.
+fn verdict(ended: Role, end: End) -> (ClosedBy, EndReason, Option<u16>, Message) {
+    let other = match ended {
+        Role::Device => Role::Service,
+        Role::Service => Role::Device,
+    };
+    match end {
+        End::Closed(code, reason) => (
+            ClosedBy::of(ended),
+            EndReason::CloseFrame,
+            code.map(u16::from),
+            close_frame::forwardable(code, &reason),
+        ),
+        End::Dropped => (
+            ClosedBy::of(ended),
+            EndReason::Disconnected,
+            None,
+            close_frame::own(CloseCode::GOING_AWAY, &format!("{ended} disconnected")),
+        ),
+        // A write to the other half failed: it is the one that went away.
+        End::PeerFailed => (
+            ClosedBy::of(other),
+            EndReason::Disconnected,
+            None,
+            close_frame::own(CloseCode::GOING_AWAY, &format!("{other} disconnected")),
+        ),
+    }
+}
+
+/// Relays until one side ends (or stops answering pings, or `shutdown`), then closes both.
+pub async fn run<S>(
+    device: WebSocketStream<S>,
+    service: WebSocketStream<S>,
     paired_at: Instant,
+    keepalive: Keepalive,
     shutdown: &CancellationToken,
-) -> RelayOutcome {
-    let (mut device_tx, mut device_rx) = device.split();
-    let (mut service_tx, mut service_rx) = service.split();
+) -> RelayOutcome
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (device_tx, mut device_rx): (SplitSink<_, Message>, SplitStream<_>) = device.split();
+    let (service_tx, mut service_rx) = service.split();
+    let (device_tx, service_tx) = (Mutex::new(device_tx), Mutex::new(service_tx));
+    let (device_alive, service_alive) = (Activity::new(), Activity::new());
     let (mut d2s, mut s2d) = (0u64, 0u64);
     let started = Instant::now();
-    let (closed_by, end) = tokio::select! {
-        e = pump(&mut device_rx, &mut service_tx, &mut d2s) => (ClosedBy::Device, Some(e)),
-        e = pump(&mut service_rx, &mut device_tx, &mut s2d) => (ClosedBy::Service, Some(e)),
-        () = shutdown.cancelled() => (ClosedBy::Hub, None),
-    };
-    let (code, reason) = match &end {
-        Some(End::Closed(code, reason)) => (*code, reason.clone()),
-        Some(End::Dropped | End::PeerFailed) => {
-            (Some(CloseCode::GOING_AWAY), "peer disconnected".to_string())
+    let (closed_by, reason, close_code, close) = tokio::select! {
+        e = pump(&mut device_rx, &service_tx, &mut d2s, &device_alive, &service_alive) => {
+            verdict(Role::Device, e)
         }
-        None => (Some(CloseCode::GOING_AWAY), "hub shutting down".to_string()),
+        e = pump(&mut service_rx, &device_tx, &mut s2d, &service_alive, &device_alive) => {
+            verdict(Role::Service, e)
+        }
+        () = liveness::watch(&device_alive, &device_tx, keepalive) => {
+            unresponsive(Role::Device, keepalive)
+        }
+        () = liveness::watch(&service_alive, &service_tx, keepalive) => {
+            unresponsive(Role::Service, keepalive)
+        }
+        () = shutdown.cancelled() => (
+            ClosedBy::Hub,
+            EndReason::HubShutdown,
+            None,
+            close_frame::own(CloseCode::GOING_AWAY, "hub shutting down"),
+        ),
     };
-    // Close both; a side that is already gone fails quietly. Bounded, so a peer that never
-    // reads cannot hold the task.
-    let closing = async {
-        let _ = device_tx.send(Message::close(code, &reason)).await;
-        let _ = service_tx.send(Message::close(code, &reason)).await;
-        let _ = device_tx.close().await;
-        let _ = service_tx.close().await;
+    // Close both at once; a side that is already gone fails quietly. Bounded, so a peer that
+    // never reads cannot hold the task.
+    let close_one = |tx: Mutex<SplitSink<WebSocketStream<S>, Message>>, msg: Message| async move {
+        let mut tx = tx.into_inner();
+        let _ = tx.send(msg).await;
+        let _ = tx.close().await;
     };
+    let closing = futures_util::future::join(
+        close_one(device_tx, close.clone()),
+        close_one(service_tx, close),
+    );
     let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
     RelayOutcome {
         established: true,
         closed_by,
+        reason,
         lone_half: None,
         bytes_device_to_service: d2s,
         bytes_service_to_device: s2d,
-        close_code: match end {
-            Some(End::Closed(code, _)) => code.map(u16::from),
-            _ => None,
-        },
+        close_code,
         paired_at: Some(paired_at),
         relay_duration: started.elapsed(),
     }
+}
+
+fn unresponsive(role: Role, k: Keepalive) -> (ClosedBy, EndReason, Option<u16>, Message) {
+    let why = format!(
+        "{role} stopped responding (no pong within {} s)",
+        (k.ping_interval + k.pong_timeout).as_secs()
+    );
+    tracing::info!(%role, "stream leg unresponsive; closing the stream");
+    (
+        ClosedBy::of(role),
+        EndReason::PingTimeout,
+        None,
+        close_frame::own(CloseCode::GOING_AWAY, &why),
+    )
 }

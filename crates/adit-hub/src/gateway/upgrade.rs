@@ -16,6 +16,7 @@ use tokio_websockets::Limits;
 
 use super::{Gateway, Role};
 use crate::api::ApiError;
+use crate::server::ConnectionSlot;
 use crate::ws_upgrade;
 
 /// The gateway's route, for merging into the HTTPS router.
@@ -57,6 +58,8 @@ async fn upgrade(
         tracing::info!(%peer, stream = %stream_id, %role, reason = %refused, "gateway: half refused");
         return unauthorized(format!("Unauthorized: {refused}"));
     }
+    // The connection's place under --max-connections goes with the WebSocket.
+    let slot = request.extensions().get::<ConnectionSlot>().cloned();
     let protocol = ws_upgrade::offered_protocols(&request).into_iter().next();
     let (response, on_upgrade) = match ws_upgrade::accept(request, protocol.as_deref()) {
         Ok(accepted) => accepted,
@@ -81,7 +84,7 @@ async fn upgrade(
         let ws = tokio_websockets::ServerBuilder::new()
             .limits(limits)
             .serve(TokioIo::new(upgraded));
-        gateway.join(stream_id, role, ws).await;
+        gateway.join(stream_id, role, ws, slot).await;
     });
     response
 }

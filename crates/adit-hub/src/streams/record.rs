@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::Initiate;
 use crate::diagnostics::Diagnostics;
-use crate::gateway::{ClosedBy, RelayOutcome};
+use crate::gateway::{ClosedBy, EndReason, RelayOutcome};
 use crate::metrics::Metrics;
 
 /// How a stream ended.
@@ -27,6 +27,8 @@ pub enum Outcome {
     DeviceOffline,
     /// No such device.
     DeviceNotFound,
+    /// The service went away (its HTTP request was dropped) before the device answered.
+    Cancelled,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             Self::TimedOut => "timed_out",
             Self::DeviceOffline => "device_offline",
             Self::DeviceNotFound => "device_not_found",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -58,6 +61,11 @@ pub struct StreamRecord {
     pub outcome: Outcome,
     /// Who ended an established stream (or `Deadline`).
     pub closed_by: Option<ClosedBy>,
+    /// How an accepted stream ended (a Close frame, a dropped connection, a ping timeout...).
+    pub end_reason: Option<EndReason>,
+    /// The WebSocket close code of the side that ended it, when it sent a Close (1005 for a
+    /// Close without a body).
+    pub close_code: Option<u16>,
     /// Payload bytes device to service.
     pub bytes_device_to_service: u64,
     /// Payload bytes service to device.
@@ -86,6 +94,8 @@ impl StreamRecord {
             name: req.name.clone(),
             outcome: Outcome::DeviceOffline,
             closed_by: None,
+            end_reason: None,
+            close_code: None,
             bytes_device_to_service: 0,
             bytes_service_to_device: 0,
             requested_at,
@@ -103,6 +113,8 @@ impl StreamRecord {
         self.status_code = match outcome {
             Outcome::DeviceNotFound | Outcome::DeviceOffline => 404,
             Outcome::TimedOut => 504,
+            // nginx's "client closed request": nobody was left to receive a status.
+            Outcome::Cancelled => 499,
             Outcome::Closed | Outcome::HandshakeExpired | Outcome::Rejected => 200,
         };
         self.duration = started.elapsed();
@@ -117,6 +129,8 @@ impl StreamRecord {
             Outcome::HandshakeExpired
         };
         self.closed_by = Some(o.closed_by);
+        self.end_reason = Some(o.reason);
+        self.close_code = o.close_code;
         self.bytes_device_to_service = o.bytes_device_to_service;
         self.bytes_service_to_device = o.bytes_service_to_device;
         self.handshake = o.paired_at.map(|p| p.saturating_duration_since(started));
@@ -156,6 +170,8 @@ impl RecordLog {
             name = %r.name,
             outcome = r.outcome.as_str(),
             closed_by = r.closed_by.map(ClosedBy::as_str),
+            end_reason = r.end_reason.map(EndReason::as_str),
+            close_code = r.close_code,
             bytes_d2s = r.bytes_device_to_service,
             bytes_s2d = r.bytes_service_to_device,
             handshake_ms = r.handshake.map(|d| d.as_millis() as u64),
