@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use adit_proto::ConnectionString;
 use tokio::net::TcpListener;
@@ -101,6 +102,12 @@ pub struct Hub {
     streams: Streams,
     tracker: TaskTracker,
     stop: CancellationToken,
+    // Cancelled when the shutdown grace runs out: closes the streams still open.
+    abort: CancellationToken,
+    // The diagnostics writer outlives every other task, so records written while the hub
+    // drains are kept.
+    log_tracker: TaskTracker,
+    log_stop: CancellationToken,
     metrics: Metrics,
     diagnostics: Diagnostics,
     admin: TcpListener,
@@ -220,6 +227,8 @@ impl Hub {
         // inspected) before run; run links the caller's shutdown token to `stop`.
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
+        let abort = CancellationToken::new();
+        let (log_tracker, log_stop) = (TaskTracker::new(), CancellationToken::new());
         let presence = Presence::default();
         let metrics = Metrics::default();
         let (public_host, public_port) = public_endpoint(&config, https_addr.port())?;
@@ -233,8 +242,8 @@ impl Hub {
                 resource_id: format!("/adit/hubs/{}", config.hostname),
                 location: "self-hosted".to_string(),
             },
-            &tracker,
-            stop.clone(),
+            &log_tracker,
+            log_stop.clone(),
         )
         .map_err(|source| HubError::Log {
             path: log_dir,
@@ -243,7 +252,7 @@ impl Hub {
         let gateway = Gateway::new(
             config.gateway.clone(),
             tracker.clone(),
-            stop.clone(),
+            abort.clone(),
             metrics.clone(),
         );
         let records = RecordLog::new(
@@ -289,6 +298,9 @@ impl Hub {
             streams,
             tracker,
             stop,
+            abort,
+            log_tracker,
+            log_stop,
             metrics,
             diagnostics,
             admin,
@@ -339,14 +351,18 @@ impl Hub {
         &self.registry
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight work finish within the
-    /// configured grace period and closes the registry.
+    /// Serves until `shutdown` is cancelled, then drains: stops accepting connections and
+    /// device sessions at once, lets in-flight requests and open streams run for the grace
+    /// period (`https_limits.shutdown_grace`), closes the streams still open with 1001 Going
+    /// Away (each leaving its record), and closes the registry.
     pub async fn run(self, shutdown: CancellationToken) {
         let (tracker, stop) = (self.tracker.clone(), self.stop.clone());
         let link = stop.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            link.cancel();
+        tracker.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => link.cancel(),
+                () = link.cancelled() => {}
+            }
         });
         let shutdown = stop;
         let throttle = AuthThrottle::new(self.config.auth_throttle);
@@ -390,8 +406,15 @@ impl Hub {
             https_admission,
             shutdown.clone(),
             tracker.clone(),
-            move |tls, peer| {
-                server::serve_http(tls, peer, router.clone(), limits, http_shutdown.clone())
+            move |tls, peer, slot| {
+                server::serve_http(
+                    tls,
+                    peer,
+                    slot,
+                    router.clone(),
+                    limits,
+                    http_shutdown.clone(),
+                )
             },
         );
         let mqtt = mqtt::listener::run(self.mqtt, acceptor, mqtt_ctx);
@@ -403,18 +426,58 @@ impl Hub {
         };
         let admin = admin::serve(self.admin, admin_state, shutdown.clone());
         tokio::join!(https, mqtt, admin);
-        tracker.close();
-        let grace = self.config.https_limits.shutdown_grace;
-        if tokio::time::timeout(grace + std::time::Duration::from_secs(1), tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                tasks = tracker.len(),
-                "shutdown grace period over; dropping remaining connections"
-            );
-        }
+        drain(
+            &self.streams,
+            &self.abort,
+            &self.tracker,
+            self.config.https_limits.shutdown_grace,
+        )
+        .await;
         self.registry.close().await;
+        self.log_stop.cancel();
+        self.log_tracker.close();
+        self.log_tracker.wait().await;
         tracing::info!("hub stopped");
+    }
+}
+
+/// The listeners have stopped: waits for open streams up to the grace period, then closes
+/// the rest, and waits for every task to end.
+async fn drain(
+    streams: &Streams,
+    abort: &CancellationToken,
+    tracker: &TaskTracker,
+    grace: Duration,
+) {
+    let open = streams.active();
+    if open > 0 {
+        tracing::info!(
+            streams = open,
+            grace_s = grace.as_secs(),
+            "draining: open streams may finish"
+        );
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    while streams.active() > 0 && tokio::time::Instant::now() < deadline {
+        // Polled, not notified: a few wake-ups per second for the length of a shutdown
+        // cost less than a notification on every stream's end.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = streams.active();
+    if left > 0 {
+        tracing::warn!(
+            streams = left,
+            "shutdown grace over; closing open streams (1001)"
+        );
+    }
+    abort.cancel();
+    tracker.close();
+    // Relays close within 5 s of the abort; HTTP connections were given the same grace.
+    let bound = Duration::from_secs(10);
+    if tokio::time::timeout(bound, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            tasks = tracker.len(),
+            "tasks still running after the shutdown grace; leaving them"
+        );
     }
 }

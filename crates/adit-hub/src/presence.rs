@@ -88,8 +88,41 @@ pub struct Presence {
     // std Mutex: every critical section is a map operation, never held across an await.
     sessions: Arc<Mutex<HashMap<String, SessionHandle>>>,
     next_id: Arc<AtomicU64>,
-    // Wakes stream requests waiting for a device to connect or subscribe.
-    changed: Arc<Notify>,
+    // Wakes the stream requests waiting for one client id to connect or subscribe; an entry
+    // lives while someone waits, so a connect wakes only the requests for that device.
+    watchers: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+}
+
+/// A stream request's watch on one client id; see [`Presence::watch`].
+#[derive(Debug)]
+pub struct Watch {
+    presence: Presence,
+    client_id: String,
+    notify: Arc<Notify>,
+}
+
+impl Watch {
+    /// Resolves at the next connection or subscription change of the watched client id.
+    /// Enable it (`Notified::enable`) before looking at the state, so a change in between is
+    /// not missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut map = self
+            .presence
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Counted under the lock, where new watches are made: the map's and this one left
+        // means nobody else waits.
+        if Arc::strong_count(&self.notify) <= 2 {
+            map.remove(&self.client_id);
+        }
+    }
 }
 
 impl Presence {
@@ -98,14 +131,41 @@ impl Presence {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Resolves at the next connection or subscription change (see [`Presence::notify`]).
-    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
-        self.changed.notified()
+    /// Starts watching `client_id` for connections and subscriptions.
+    pub fn watch(&self, client_id: &str) -> Watch {
+        let notify = self
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(client_id.to_string())
+            .or_default()
+            .clone();
+        Watch {
+            presence: self.clone(),
+            client_id: client_id.to_string(),
+            notify,
+        }
     }
 
-    /// Wakes everyone waiting in [`Presence::changed`].
-    pub fn notify(&self) {
-        self.changed.notify_waiters();
+    /// Wakes the watches on `client_id` (it connected or subscribed); others sleep on.
+    pub fn notify(&self, client_id: &str) {
+        let notify = self
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .cloned();
+        if let Some(n) = notify {
+            n.notify_waiters();
+        }
+    }
+
+    /// Client ids with a stream request waiting for them (for tests and metrics).
+    pub fn watched(&self) -> usize {
+        self.watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Makes `handle` the current session for `client_id`, kicking any previous one.
@@ -118,7 +178,7 @@ impl Presence {
         if let Some(old) = previous {
             old.kick(KickReason::TakenOver);
         }
-        self.notify();
+        self.notify(client_id);
     }
 
     /// Removes the session if it is still the current one; returns whether it was.
@@ -196,6 +256,32 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert!(p.unregister("d", second.session_id));
         assert!(p.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connect_wakes_only_the_requests_waiting_for_that_device() {
+        let p = Presence::default();
+        let for_a = p.watch("a");
+        let for_b = p.watch("b");
+        let also_a = p.watch("a");
+        {
+            let (wake_a, wake_b, wake_a2) = (for_a.changed(), for_b.changed(), also_a.changed());
+            tokio::pin!(wake_a, wake_b, wake_a2);
+            wake_a.as_mut().enable();
+            wake_b.as_mut().enable();
+            wake_a2.as_mut().enable();
+            let (h, _k) = handle(&p);
+            p.register("a", h);
+            use futures_util::FutureExt as _;
+            assert!(wake_a.now_or_never().is_some());
+            assert!(wake_a2.now_or_never().is_some());
+            assert!(wake_b.now_or_never().is_none(), "b's request slept on");
+        }
+        assert_eq!(p.watched(), 2);
+        drop((for_a, also_a));
+        assert_eq!(p.watched(), 1, "a's entry goes with its last watch");
+        drop(for_b);
+        assert_eq!(p.watched(), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,8 @@ pub struct HttpsLimits {
     pub tls_handshake_timeout: Duration,
     /// Time a client has to send a request's headers (stops slowloris).
     pub header_read_timeout: Duration,
-    /// On shutdown, how long in-flight requests get to finish.
+    /// On shutdown, how long in-flight requests and open streams get to finish before they
+    /// are closed (streams with 1001 Going Away).
     pub shutdown_grace: Duration,
 }
 
@@ -39,9 +40,26 @@ impl Default for HttpsLimits {
             max_connections: 10_000,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
+}
+
+/// One admitted connection's place under the listener's limit. Cloned into the requests it
+/// carries, so a connection upgraded to a WebSocket keeps its place for as long as the
+/// WebSocket lives, not just until the upgrade.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// TCP keepalive on every accepted socket: a peer that vanished without a FIN or RST (power
+/// loss, NAT state dropped) is found by the kernel after about 30 s + 3 x 10 s of silence,
+/// even when no application data is due.
+pub fn set_tcp_keepalive(stream: &TcpStream) -> std::io::Result<()> {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
 }
 
 /// How a TLS listener admits connections.
@@ -62,7 +80,7 @@ pub async fn accept_tls<F, Fut>(
     tracker: TaskTracker,
     serve: F,
 ) where
-    F: Fn(Box<TlsStream<TcpStream>>, SocketAddr) -> Fut + Clone + Send + 'static,
+    F: Fn(Box<TlsStream<TcpStream>>, SocketAddr, ConnectionSlot) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let what = listener
@@ -92,14 +110,17 @@ pub async fn accept_tls<F, Fut>(
             (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
             let _ = stream.set_nodelay(true);
+            if let Err(e) = set_tcp_keepalive(&stream) {
+                tracing::debug!(%peer, error = %e, "cannot enable TCP keepalive");
+            }
+            let slot = ConnectionSlot(Arc::new(permit));
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 // Boxed: a session's task is sized by what it holds inline, and async state
                 // machines can hold a by-value argument more than once.
-                Ok(Ok(tls)) => serve(Box::new(tls), peer).await,
+                Ok(Ok(tls)) => serve(Box::new(tls), peer, slot).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
-            drop(permit);
         });
     }
 }
@@ -108,12 +129,14 @@ pub async fn accept_tls<F, Fut>(
 pub async fn serve_http(
     tls: Box<TlsStream<TcpStream>>,
     peer: SocketAddr,
+    slot: ConnectionSlot,
     router: Router,
     limits: HttpsLimits,
     shutdown: CancellationToken,
 ) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(slot.clone());
         router.clone().call(request)
     });
     let connection = http1::Builder::new()

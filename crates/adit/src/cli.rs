@@ -198,6 +198,18 @@ pub struct HubArgs {
     /// Most new streams per second on this hub.
     #[arg(long, default_value_t = 1_000)]
     pub max_stream_rate: u32,
+    /// Seconds of silence on a stream leg before the hub pings it (keeps idle streams alive
+    /// through load balancers' idle timeouts, commonly 60 s).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ping_interval: u64,
+    /// Seconds after a ping for any sign of life before a stream leg counts as dead and the
+    /// stream is closed (1001).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub pong_timeout: u64,
+    /// On SIGTERM or SIGINT, seconds that open streams and requests get to finish before they
+    /// are closed (streams with 1001 Going Away).
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_grace: u64,
 }
 
 /// How a command reaches the hub.

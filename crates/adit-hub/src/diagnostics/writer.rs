@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use std::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{DiagnosticsConfig, LOG_FILE};
@@ -61,45 +61,44 @@ impl LogFile {
     }
 }
 
-/// Writes until shutdown, then keeps draining until the queue has been quiet for a moment
-/// (streams closed by the shutdown still get their records).
-pub async fn run(
+/// How often a quiet writer looks at its shutdown token.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Writes until `shutdown`, then drains what is queued and stops. Blocking: runs on its own
+/// thread, so a slow disk or a stalled stdout reader costs only queued records (counted as
+/// dropped by the senders), never a runtime thread.
+pub fn run(
     mut file: LogFile,
-    mut rx: mpsc::Receiver<String>,
+    rx: mpsc::Receiver<String>,
     stdout: bool,
-    shutdown: CancellationToken,
+    shutdown: &CancellationToken,
 ) {
-    let mut stopping = false;
+    let mut out = std::io::stdout();
     loop {
-        let line = if stopping {
-            match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-                Ok(Some(line)) => line,
-                _ => break,
-            }
-        } else {
-            tokio::select! {
-                l = rx.recv() => match l {
-                    Some(line) => line,
-                    None => break,
-                },
-                () = shutdown.cancelled() => {
-                    stopping = true;
-                    continue;
-                }
-            }
+        let line = match rx.recv_timeout(POLL) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) if shutdown.is_cancelled() => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        if stdout {
-            println!("{line}");
+        // Take what else is queued, then flush once: batches under load, promptness when idle.
+        for line in std::iter::once(line).chain(rx.try_iter()) {
+            if stdout {
+                let _ = writeln!(out, "{line}");
+            }
+            if let Err(e) = file.write(&line) {
+                tracing::error!(error = %e, "cannot write the diagnostics log");
+            }
         }
-        if let Err(e) = file.write(&line) {
-            tracing::error!(error = %e, "cannot write the diagnostics log");
-        }
-        // Flush when the queue is empty: batches under load, promptness when idle.
-        if rx.is_empty()
-            && let Err(e) = file.out.flush()
-        {
+        if let Err(e) = file.out.flush() {
             tracing::error!(error = %e, "cannot flush the diagnostics log");
         }
+        if stdout {
+            let _ = out.flush();
+        }
+    }
+    for line in rx.try_iter() {
+        let _ = file.write(&line);
     }
     let _ = file.out.flush();
 }

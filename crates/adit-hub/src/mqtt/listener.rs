@@ -21,9 +21,13 @@ pub async fn run(listener: TcpListener, acceptor: TlsAcceptor, ctx: Arc<MqttCont
         admission,
         shutdown,
         tracker,
-        move |tls, peer| {
+        move |tls, peer, slot| {
             let ctx = ctx.clone();
-            async move { session::run(tls, peer, "mqtts", ctx).await }
+            async move {
+                session::run(tls, peer, "mqtts", ctx).await;
+                // The connection's place is held until its session ends.
+                drop(slot);
+            }
         },
     )
     .await;

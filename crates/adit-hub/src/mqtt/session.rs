@@ -257,7 +257,7 @@ async fn handle_packet<T: AsyncRead + AsyncWrite + Unpin>(
                         handle
                             .streams_subscribed
                             .store(true, std::sync::atomic::Ordering::Release);
-                        ctx.presence.notify();
+                        ctx.presence.notify(client_id);
                         SubscribeReasonCode::Success(QoS::AtMostOnce)
                     } else if path.eq_ignore_ascii_case(STREAMS_RES_FILTER) {
                         SubscribeReasonCode::Success(QoS::AtMostOnce)

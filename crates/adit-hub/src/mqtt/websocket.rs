@@ -14,6 +14,7 @@ use tokio_websockets::Limits;
 
 use super::{MqttContext, session};
 use crate::api::ApiError;
+use crate::server::ConnectionSlot;
 use crate::ws_upgrade;
 
 /// The route, for merging into the HTTPS router.
@@ -42,6 +43,8 @@ async fn upgrade(
         return ApiError::new(ErrorCode::ServiceUnavailable, "too many device connections")
             .into_response();
     };
+    // The connection's place under --max-connections goes with the WebSocket.
+    let slot = request.extensions().get::<ConnectionSlot>().cloned();
     let (response, on_upgrade) = match ws_upgrade::accept(request, Some(&protocol)) {
         Ok(accepted) => accepted,
         Err(e) => return e.into_response(),
@@ -64,7 +67,7 @@ async fn upgrade(
         // session's task is sized by what it holds inline.
         let io = Box::new(adit_transport::WsIo::new(ws));
         session::run(io, peer, "mqtt-ws", ctx).await;
-        drop(permit);
+        drop((permit, slot));
     });
     response
 }

@@ -1,5 +1,8 @@
 //! `adit hub`: run a hub until SIGINT or SIGTERM.
 
+use std::time::Duration;
+
+use adit_hub::gateway::Keepalive;
 use adit_hub::tls::TlsSource;
 use adit_hub::{Hub, HubConfig};
 use anyhow::Context as _;
@@ -13,6 +16,11 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     config.listen_addr = args.listen_addr;
     config.https_port = args.https_port;
     config.https_limits.max_connections = args.max_connections;
+    config.https_limits.shutdown_grace = Duration::from_secs(args.shutdown_grace);
+    config.gateway.keepalive = Keepalive {
+        ping_interval: Duration::from_secs(args.ping_interval),
+        pong_timeout: Duration::from_secs(args.pong_timeout),
+    };
     config.streams.limits = adit_hub::streams::StreamLimits {
         max_streams: args.max_streams,
         max_streams_per_device: args.max_streams_per_device,
