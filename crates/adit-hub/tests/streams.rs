@@ -2,168 +2,19 @@
 //! (raw MQTT) gets the request and answers, both halves join the gateway over WebSocket, and
 //! bytes flow. No SDK shortcuts: every step speaks the wire protocol.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use adit_hub::streams::Outcome;
-use adit_proto::Key;
+use adit_testkit::stream_device::{
+    StreamDevice as Device, accepted_pair, answer_next, closed_within, echo, exchange, record,
+    stream_id,
+};
 use adit_testkit::{GatewayWs, RawMqtt, TestHub, device_token, gateway_connect, gateway_status};
 use futures_util::{SinkExt as _, StreamExt as _};
 use rand::RngCore as _;
-use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{Packet, Publish, Subscribe, SubscribeFilter};
 use sha2::{Digest as _, Sha256};
 use tokio_websockets::{CloseCode, Message};
-
-/// A stream request as Azure's C SDK parses it: split the topic on '/', accept 4 or 5 levels,
-/// split each property on '=' into exactly two non-empty parts, URL-decode `$url` only.
-#[derive(Debug, Clone)]
-struct Request {
-    name: String,
-    rid: String,
-    url: String,
-    auth: String,
-}
-
-fn parse_like_c_sdk(topic: &str) -> Request {
-    let levels: Vec<&str> = topic.split('/').collect();
-    assert!(
-        levels.len() == 4 || levels.len() == 5,
-        "C SDK needs 4 or 5 levels: {topic}"
-    );
-    assert_eq!(levels.len(), 5, "C# needs exactly 5 levels: {topic}");
-    assert!(
-        topic
-            .to_ascii_lowercase()
-            .starts_with("$iothub/streams/post/")
-    );
-    let mut props = HashMap::new();
-    for pair in levels[4].trim_start_matches('?').split('&') {
-        let parts: Vec<&str> = pair.split('=').collect();
-        assert_eq!(
-            parts.len(),
-            2,
-            "property {pair:?} must split into exactly two parts"
-        );
-        assert!(
-            !parts[0].is_empty() && !parts[1].is_empty(),
-            "empty part in {pair:?}"
-        );
-        props.insert(parts[0].to_string(), parts[1].to_string());
-    }
-    let url = percent_encoding::percent_decode_str(&props["$url"])
-        .decode_utf8()
-        .expect("UTF-8 URL")
-        .to_string();
-    assert!(url.starts_with("wss://"), "device URL must be wss: {url}");
-    let after_scheme = &url["wss://".len()..];
-    let authority = after_scheme.split('/').next().expect("authority");
-    assert!(
-        authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok()),
-        "explicit port: {url}"
-    );
-    assert!(!url.contains('?'), "no query in the device URL: {url}");
-    let auth = props["$auth"].clone();
-    assert!(
-        auth.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
-        "URL-safe $auth: {auth}"
-    );
-    Request {
-        name: levels[3].to_string(),
-        rid: props["$rid"].clone(),
-        url,
-        auth,
-    }
-}
-
-/// A device on raw MQTT, subscribed to stream requests.
-struct Device {
-    mqtt: RawMqtt,
-}
-
-impl Device {
-    async fn connect(hub: &TestHub, id: &str, key: &Key) -> Self {
-        let mut mqtt = hub.mqtt_device(id, key).await;
-        let mut sub = Subscribe::new_many([
-            SubscribeFilter::new("$iothub/streams/POST/#".into(), QoS::AtMostOnce),
-            SubscribeFilter::new("$iothub/streams/res/#".into(), QoS::AtMostOnce),
-        ]);
-        sub.pkid = 1;
-        mqtt.send(Packet::Subscribe(sub)).await;
-        assert!(matches!(mqtt.recv().await, Some(Packet::SubAck(_))));
-        Self { mqtt }
-    }
-
-    async fn next_request(&mut self) -> Request {
-        match self.mqtt.recv().await {
-            Some(Packet::Publish(p)) => {
-                assert_eq!(p.qos, QoS::AtMostOnce, "requests are delivered at QoS 0");
-                assert!(p.payload.is_empty(), "requests carry no payload");
-                parse_like_c_sdk(&p.topic)
-            }
-            other => panic!("expected a stream request, got {other:?}"),
-        }
-    }
-
-    async fn answer(&mut self, rid: &str, accept: bool) {
-        let status = if accept { 200 } else { 400 };
-        let topic = format!("$iothub/streams/res/{status}/?$rid={rid}");
-        self.mqtt
-            .send(Packet::Publish(Publish::new(
-                topic,
-                QoS::AtMostOnce,
-                Vec::new(),
-            )))
-            .await;
-    }
-}
-
-/// Answers the next stream request in the background; yields the device and the request.
-fn answer_next(mut device: Device, accept: bool) -> tokio::task::JoinHandle<(Device, Request)> {
-    tokio::spawn(async move {
-        let req = device.next_request().await;
-        device.answer(&req.rid, accept).await;
-        (device, req)
-    })
-}
-
-async fn echo(mut ws: GatewayWs) {
-    while let Some(Ok(msg)) = ws.next().await {
-        if msg.is_close() {
-            break;
-        }
-        if (msg.is_binary() || msg.is_text()) && ws.send(msg).await.is_err() {
-            break;
-        }
-    }
-}
-
-async fn record(hub: &TestHub, stream_or_device: &str) -> adit_hub::streams::StreamRecord {
-    for _ in 0..200 {
-        if let Some(r) = hub.streams().records().into_iter().find(|r| {
-            r.stream_id == stream_or_device
-                || (r.stream_id.is_empty() && r.device_id == stream_or_device)
-        }) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "no record for {stream_or_device}: {:?}",
-        hub.streams().records()
-    );
-}
-
-fn stream_id(url: &str) -> String {
-    url.split('/')
-        .nth_back(1)
-        .expect("stream id in URL")
-        .to_string()
-}
 
 /// Service sends `total` random bytes in `frame`-sized frames and reads the echo back,
 /// concurrently; returns (sha256 sent, sha256 received).
@@ -391,60 +242,6 @@ async fn gateway_tokens_are_bound_single_use_and_expiring() {
     );
 }
 
-async fn accepted_pair(
-    hub: &TestHub,
-    device: &mut Device,
-    device_first: bool,
-) -> (GatewayWs, GatewayWs) {
-    let ca = hub.ca_path.clone();
-    let initiate = hub.initiate("d1", "x", None, Some(10.0));
-    let device_part = async {
-        let req = device.next_request().await;
-        if device_first {
-            // As the C sample: open the WebSocket first, then answer.
-            let ws = gateway_connect(&req.url, &req.auth, &ca, None)
-                .await
-                .expect("device joins");
-            device.answer(&req.rid, true).await;
-            (Some(ws), req)
-        } else {
-            device.answer(&req.rid, true).await;
-            (None, req)
-        }
-    };
-    let (reply, (device_ws, req)) = tokio::join!(initiate, device_part);
-    assert_eq!(reply.accepted.as_deref(), Some("True"));
-    let (url, token) = (reply.url.expect("url"), reply.token.expect("token"));
-    match device_ws {
-        Some(d) => {
-            let s = gateway_connect(&url, &token, &ca, Some("amqp"))
-                .await
-                .expect("service joins");
-            (d, s)
-        }
-        None => {
-            let s = gateway_connect(&url, &token, &ca, None)
-                .await
-                .expect("service joins first");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let d = gateway_connect(&req.url, &req.auth, &ca, None)
-                .await
-                .expect("device joins second");
-            (d, s)
-        }
-    }
-}
-
-async fn exchange(a: &mut GatewayWs, b: &mut GatewayWs, payload: &'static [u8]) {
-    a.send(Message::binary(payload)).await.expect("send");
-    let got = tokio::time::timeout(Duration::from_secs(10), b.next())
-        .await
-        .expect("relayed")
-        .expect("open")
-        .expect("frame");
-    assert_eq!(&got.as_payload()[..], payload);
-}
-
 #[tokio::test]
 async fn either_half_may_arrive_first() {
     let hub = TestHub::start().await;
@@ -459,18 +256,6 @@ async fn either_half_may_arrive_first() {
         d.send(Message::binary(Vec::new())).await.expect("send");
         exchange(&mut d, &mut s, b"").await;
         exchange(&mut s, &mut d, b"other way still open").await;
-    }
-}
-
-async fn closed_within(ws: &mut GatewayWs, within: Duration) -> Option<u16> {
-    let end = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(end, ws.next()).await {
-            Err(_) => panic!("not closed within {within:?}"),
-            Ok(None) | Ok(Some(Err(_))) => return None,
-            Ok(Some(Ok(m))) if m.is_close() => return m.as_close().map(|(c, _)| u16::from(c)),
-            Ok(Some(Ok(_))) => {}
-        }
     }
 }
 

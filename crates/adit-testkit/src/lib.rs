@@ -8,6 +8,7 @@ mod mqtt_client;
 mod postgres;
 mod python;
 mod sshd;
+pub mod stream_device;
 mod test_hub;
 
 pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
