@@ -11,7 +11,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         .open_stream(
             &args.device,
             &args.stream.stream_name,
-            &super::pipe::stream_options(args.stream.connect_timeout)?,
+            &super::pipe::stream_options(&args.stream)?,
         )
         .await
         .with_context(|| format!("cannot open a stream to {}", args.device))?;

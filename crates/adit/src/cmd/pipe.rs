@@ -5,13 +5,16 @@ use std::time::Instant;
 use adit_service::ServiceStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::cli::StreamArgs;
+
 /// Stream options from the command line.
-pub fn stream_options(connect_timeout: f64) -> anyhow::Result<adit_service::StreamOptions> {
-    if !(0.0..=300.0).contains(&connect_timeout) {
+pub fn stream_options(args: &StreamArgs) -> anyhow::Result<adit_service::StreamOptions> {
+    if !(0.0..=300.0).contains(&args.connect_timeout) {
         anyhow::bail!("--connect-timeout must be between 0 and 300 seconds");
     }
     let mut options = adit_service::StreamOptions::default();
-    options.connect_timeout = std::time::Duration::from_secs_f64(connect_timeout);
+    options.connect_timeout = std::time::Duration::from_secs_f64(args.connect_timeout);
+    options.keepalive = args.keepalive.keepalive()?;
     Ok(options)
 }
 

@@ -10,7 +10,7 @@ use crate::cli::ServiceProxyArgs;
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
     let service = args.stream.access.service()?;
-    let options = super::pipe::stream_options(args.stream.connect_timeout)?;
+    let options = super::pipe::stream_options(&args.stream)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -34,6 +34,8 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
             () = shutdown.cancelled() => break,
         };
         let _ = tcp.set_nodelay(true);
+        // The local client may vanish without a FIN too (a laptop suspended mid-session).
+        let _ = adit_transport::tcp::set_keepalive(&tcp);
         let (service, device, name, shutdown, options) = (
             service.clone(),
             args.device.clone(),
