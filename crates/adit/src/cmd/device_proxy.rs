@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::pipe::{Until, pipe};
 use crate::cli::DeviceProxyArgs;
 use crate::hub_access::tls_options;
 
@@ -112,8 +113,12 @@ async fn serve(request: IncomingStream, target: String, shutdown: CancellationTo
         }
     };
     tracing::info!(stream = %name, %target, %caller, "stream opened");
+    let (mut tcp_read, mut tcp_write) = tcp.split();
     tokio::select! {
-        piped = super::pipe::pipe(&mut tcp, &mut stream) => tracing::info!(stream = %name, %target, to_service = piped.sent, from_service = piped.received, seconds = piped.seconds, error = ?piped.error.map(|e| e.to_string()), "stream closed"),
+        piped = pipe(&mut tcp_read, &mut tcp_write, &mut stream, Until::BothEnd) => match piped.error {
+            None => tracing::info!(stream = %name, %target, to_service = piped.sent, from_service = piped.received, seconds = piped.seconds, "stream closed"),
+            Some(e) => tracing::warn!(stream = %name, %target, to_service = piped.sent, from_service = piped.received, seconds = piped.seconds, error = %e, "stream ended with an error"),
+        },
         () = shutdown.cancelled() => {}
     }
 }

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use super::pipe::pipe;
+use super::pipe::{Until, pipe};
 use crate::cli::ServiceProxyArgs;
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
@@ -52,8 +52,12 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
                 }
             };
             tracing::info!(%peer, device = %device, "stream opened");
+            let (mut tcp_read, mut tcp_write) = tcp.split();
             tokio::select! {
-                piped = pipe(&mut tcp, &mut stream) => tracing::info!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, error = ?piped.error.map(|e| e.to_string()), "stream closed"),
+                piped = pipe(&mut tcp_read, &mut tcp_write, &mut stream, Until::BothEnd) => match piped.error {
+                    None => tracing::info!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, "stream closed"),
+                    Some(e) => tracing::warn!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, error = %e, "stream ended with an error"),
+                },
                 () = shutdown.cancelled() => {}
             }
         });
