@@ -102,8 +102,13 @@ struct Connect {
 
 impl Connect {
     fn start(hub: &HubProcess) -> Self {
+        Self::start_with(hub, &[])
+    }
+
+    fn start_with(hub: &HubProcess, flags: &[&str]) -> Self {
         let mut child = Command::new(ADIT)
             .args(["connect", DEVICE])
+            .args(flags)
             .env("ADIT_CONNECTION_STRING", hub.owner_connection_string())
             .env("ADIT_CA_FILE", hub.ca_path())
             .stdin(Stdio::piped())
@@ -160,6 +165,31 @@ impl Connect {
         let _ = self.stderr.read_to_string(&mut s);
         s
     }
+}
+
+/// A process stopped with SIGSTOP: its sockets stay open but nothing answers, as when a
+/// network path dies without a FIN. Continued when dropped.
+struct Frozen(u32);
+
+impl Frozen {
+    fn stop(pid: u32) -> Self {
+        signal("-STOP", pid);
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(which: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {pid}");
 }
 
 /// The first line of `log` containing `what`, waiting for it to appear.
@@ -224,5 +254,33 @@ fn connect_exits_0_when_the_device_ends_the_stream_and_the_proxy_logs_it_cleanly
     assert!(!line.contains("error"), "{line}");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!text.contains("ended with an error"), "{text}");
+    drop(hub);
+}
+
+#[test]
+fn connect_gives_up_on_a_hub_that_stops_answering_its_pings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, _proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let mut connect = Connect::start_with(&hub, &["--ping-interval", "1", "--pong-timeout", "1"]);
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"hi\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(connect.line(), "hi\n", "the stream works");
+
+    let frozen = Frozen::stop(hub.pid());
+    let (status, after) = connect
+        .exit()
+        .expect("adit connect gives a silent hub up, stdin still open");
+    drop(frozen);
+    assert!(
+        !status.success(),
+        "a dead connection is a failure: {status}"
+    );
+    assert_eq!(
+        connect.stderr().trim(),
+        "error: stream to dev1 ended: stream failed: no pong from the peer within 1 s of a ping: connection lost"
+    );
+    // 1 s of silence, then 1 s for the pong: about 2 s after the echo, not before the ping.
+    assert!(after >= Duration::from_millis(900), "{after:?}");
     drop(hub);
 }
