@@ -284,3 +284,53 @@ fn connect_gives_up_on_a_hub_that_stops_answering_its_pings() {
     assert!(after >= Duration::from_millis(900), "{after:?}");
     drop(hub);
 }
+
+#[test]
+fn service_proxy_logs_the_bytes_of_a_stream_that_broke() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, mut device_proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let listen = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr")
+    };
+    let log = dir.path().join("sp.log");
+    let service_proxy = Command::new(ADIT)
+        .args([
+            "service-proxy",
+            "--device",
+            DEVICE,
+            "--listen",
+            &listen.to_string(),
+        ])
+        .env("ADIT_CONNECTION_STRING", hub.owner_connection_string())
+        .env("ADIT_CA_FILE", hub.ca_path())
+        .env("ADIT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("service-proxy starts");
+    let _service_proxy = Running(service_proxy);
+    let deadline = Instant::now() + EXIT_WITHIN;
+    let mut tcp = loop {
+        match std::net::TcpStream::connect(listen) {
+            Ok(tcp) => break tcp,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "service-proxy never listened: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    tcp.set_read_timeout(Some(EXIT_WITHIN)).expect("timeout");
+    tcp.write_all(b"hello\n").expect("write");
+    let mut back = [0u8; 6];
+    tcp.read_exact(&mut back).expect("echo");
+    assert_eq!(&back, b"hello\n");
+
+    device_proxy.0.kill().expect("kill the device proxy");
+    let line = log_line(&log, "stream ended with an error");
+    assert!(line.contains("to_device=6"), "{line}");
+    assert!(line.contains("from_device=6"), "{line}");
+    assert!(line.contains("peer disconnected"), "{line}");
+    drop(hub);
+}
