@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use adit_proto::topic::{StreamRequest, StreamResponse};
-use adit_transport::{GatewayStream, connect_gateway};
+use adit_transport::{GatewayStream, Keepalive, connect_gateway};
 use rustls::ClientConfig;
 use tokio::sync::mpsc;
 
@@ -20,6 +20,7 @@ pub struct IncomingStream {
     request: StreamRequest,
     responses: mpsc::Sender<StreamResponse>,
     tls: Arc<ClientConfig>,
+    keepalive: Option<Keepalive>,
 }
 
 impl IncomingStream {
@@ -27,11 +28,13 @@ impl IncomingStream {
         request: StreamRequest,
         responses: mpsc::Sender<StreamResponse>,
         tls: Arc<ClientConfig>,
+        keepalive: Option<Keepalive>,
     ) -> Self {
         Self {
             request,
             responses,
             tls,
+            keepalive,
         }
     }
 
@@ -67,9 +70,17 @@ impl IncomingStream {
     }
 
     /// Joins the gateway, then tells the hub the stream is accepted (the order of Azure's C
-    /// sample). If joining fails, the request is rejected and the error returned.
+    /// sample). If joining fails, the request is rejected and the error returned. The stream
+    /// pings as [`crate::DeviceOptions::ws_keepalive`] says.
     pub async fn accept(self) -> Result<DeviceStream, Error> {
-        match connect_gateway(&self.request.url, &self.request.auth, self.tls.clone()).await {
+        let joined = connect_gateway(
+            &self.request.url,
+            &self.request.auth,
+            self.tls.clone(),
+            self.keepalive,
+        )
+        .await;
+        match joined {
             Ok(stream) => {
                 self.answer(true).await?;
                 Ok(stream)

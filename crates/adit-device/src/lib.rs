@@ -29,7 +29,8 @@
 //! # Layout
 //! - [`DeviceClient`]: the handle; `session` runs the connection in a background task.
 //! - [`IncomingStream`]: one request; [`DeviceStream`]: an accepted stream.
-//! - [`DeviceOptions`]: transport, trust, keep-alive, reconnect backoff.
+//! - [`DeviceOptions`]: transport, trust, keep-alive (MQTT, and WebSocket pings:
+//!   [`Keepalive`]), reconnect backoff.
 #![warn(missing_docs)]
 
 mod backoff;
@@ -39,7 +40,7 @@ mod incoming;
 mod options;
 mod session;
 
-pub use adit_transport::TlsOptions;
+pub use adit_transport::{Keepalive, KeepaliveError, TlsOptions};
 pub use client::{ConnectionState, DeviceClient};
 pub use error::Error;
 pub use incoming::{DeviceStream, IncomingStream};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use adit_transport::TlsOptions;
+use adit_transport::{Keepalive, TlsOptions};
 
 /// How the device reaches the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub struct DeviceOptions {
     pub tls: TlsOptions,
     /// MQTT keep-alive. Default: 60 s.
     pub keep_alive: Duration,
+    /// WebSocket pings on every WebSocket the client opens: MQTT over WebSocket and the
+    /// gateway leg of each accepted stream. `None` turns them off. Default: a ping after 20 s
+    /// without receiving anything, and failure 20 s after an unanswered ping.
+    pub ws_keepalive: Option<Keepalive>,
     /// Lifetime of the SAS tokens the client signs. Default: 1 h.
     pub token_ttl: Duration,
     /// First reconnect delay; doubles (with jitter) up to `max_backoff`. Default: 500 ms.
@@ -42,6 +46,7 @@ impl Default for DeviceOptions {
             mqtt_port: 8883,
             tls: TlsOptions::default(),
             keep_alive: Duration::from_secs(60),
+            ws_keepalive: Some(Keepalive::default()),
             token_ttl: Duration::from_secs(3600),
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),

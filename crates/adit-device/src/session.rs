@@ -16,7 +16,6 @@ use rumqttc::mqttbytes::v4::{
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -130,10 +129,9 @@ impl Session {
         };
         let err =
             |e: &dyn std::fmt::Display| SessionError::Connect(format!("{}:{port}: {e}", s.host));
-        let tcp = TcpStream::connect((s.host.as_str(), port))
+        let tcp = adit_transport::tcp::connect((s.host.as_str(), port))
             .await
             .map_err(|e| err(&e))?;
-        let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(s.host.clone()).map_err(|e| err(&e))?;
         let tls = TlsConnector::from(s.tls.clone())
             .connect(name, tcp)
@@ -154,7 +152,11 @@ impl Session {
                     .connect_on(tls)
                     .await
                     .map_err(|e| err(&e))?;
-                Ok(Box::new(WsIo::new(ws)))
+                let io = match s.options.ws_keepalive {
+                    Some(k) => WsIo::with_keepalive(ws, k),
+                    None => WsIo::new(ws),
+                };
+                Ok(Box::new(io))
             }
         }
     }
@@ -270,7 +272,12 @@ impl Session {
             }
         };
         let rid = request.rid.clone();
-        let incoming = IncomingStream::new(request, responses.clone(), self.settings.tls.clone());
+        let incoming = IncomingStream::new(
+            request,
+            responses.clone(),
+            self.settings.tls.clone(),
+            self.settings.options.ws_keepalive,
+        );
         if let Err(
             mpsc::error::TrySendError::Full(incoming) | mpsc::error::TrySendError::Closed(incoming),
         ) = self.requests.try_send(incoming)

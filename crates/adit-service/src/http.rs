@@ -13,6 +13,10 @@ pub fn client(tls: rustls::ClientConfig, timeout: Duration) -> Result<reqwest::C
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
         .tcp_nodelay(true)
+        // The same TCP keepalive as every other client socket (see adit_transport::tcp).
+        .tcp_keepalive(adit_transport::tcp::KEEPALIVE_TIME)
+        .tcp_keepalive_interval(adit_transport::tcp::KEEPALIVE_INTERVAL)
+        .tcp_keepalive_retries(adit_transport::tcp::KEEPALIVE_RETRIES)
         .build()
         .map_err(Error::Transport)
 }

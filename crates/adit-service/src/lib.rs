@@ -42,7 +42,7 @@ mod registry;
 mod streams;
 
 pub use adit_proto::identity::{AccessPolicy, Device};
-pub use adit_transport::TlsOptions;
+pub use adit_transport::{Keepalive, KeepaliveError, TlsOptions};
 pub use credentials::ServiceCredentials;
 pub use diagnostics::LogQuery;
 pub use error::Error;

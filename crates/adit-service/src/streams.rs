@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use adit_proto::resource::COMPONENT;
 use adit_proto::{DeviceId, ErrorCode, ModuleId};
-use adit_transport::{GatewayStream, connect_gateway};
+use adit_transport::{GatewayStream, Keepalive, connect_gateway};
 use percent_encoding::utf8_percent_encode;
 
 use crate::{Error, ServiceCredentials, TlsOptions};
@@ -25,6 +25,10 @@ pub struct StreamOptions {
     pub connect_timeout: Duration,
     /// How long the hub waits for the device's answer. Default: 30 s.
     pub response_timeout: Duration,
+    /// WebSocket pings on the stream's gateway leg; `None` turns them off. Default: a ping
+    /// after 20 s without receiving anything, and failure (reads and writes end with
+    /// `TimedOut`) 20 s after an unanswered ping.
+    pub keepalive: Option<Keepalive>,
 }
 
 impl Default for StreamOptions {
@@ -33,6 +37,7 @@ impl Default for StreamOptions {
             module: None,
             connect_timeout: Duration::ZERO,
             response_timeout: Duration::from_secs(30),
+            keepalive: Some(Keepalive::default()),
         }
     }
 }
@@ -150,6 +155,6 @@ impl ServiceClient {
                 "accepted without a streaming URL and token".into(),
             ));
         };
-        Ok(connect_gateway(&url, &token, self.tls.clone()).await?)
+        Ok(connect_gateway(&url, &token, self.tls.clone(), options.keepalive).await?)
     }
 }

@@ -1,5 +1,7 @@
 //! Joining the streaming gateway: TLS to the host and port in the URL, then a WebSocket upgrade
-//! with `Authorization: Bearer {token}`, as Azure's device and service SDKs do.
+//! with `Authorization: Bearer {token}`, as Azure's device and service SDKs do. The TCP
+//! connection has keepalive on ([`crate::tcp`]) and the WebSocket pings as told
+//! ([`Keepalive`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::WsIo;
+use crate::{Keepalive, WsIo};
 
 /// How long connecting (TCP, TLS and upgrade) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,22 +39,28 @@ pub enum GatewayError {
 /// A gateway WebSocket seen as a byte stream: what the SDKs hand out as a stream.
 pub type GatewayStream = WsIo<TlsStream<TcpStream>>;
 
-/// Opens the gateway WebSocket at `url` (`wss://host:port/path`) with `token`.
+/// Opens the gateway WebSocket at `url` (`wss://host:port/path`) with `token`; with
+/// `keepalive`, the stream pings the gateway when quiet and fails if it stops answering.
 pub async fn connect_gateway(
     url: &str,
     token: &str,
     tls: Arc<ClientConfig>,
+    keepalive: Option<Keepalive>,
 ) -> Result<GatewayStream, GatewayError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, connect(url, token, tls))
+    let ws = tokio::time::timeout(CONNECT_TIMEOUT, connect(url, token, tls))
         .await
-        .map_err(|_| GatewayError::Timeout)?
+        .map_err(|_| GatewayError::Timeout)??;
+    Ok(match keepalive {
+        Some(k) => WsIo::with_keepalive(ws, k),
+        None => WsIo::new(ws),
+    })
 }
 
 async fn connect(
     url: &str,
     token: &str,
     tls: Arc<ClientConfig>,
-) -> Result<GatewayStream, GatewayError> {
+) -> Result<tokio_websockets::WebSocketStream<TlsStream<TcpStream>>, GatewayError> {
     let bad = || GatewayError::BadUrl(url.to_string());
     let uri: http::Uri = url.parse().map_err(|_| bad())?;
     if uri.scheme_str() != Some("wss") {
@@ -61,10 +69,9 @@ async fn connect(
     let host = uri.host().ok_or_else(bad)?.to_string();
     let port = uri.port_u16().unwrap_or(443);
     // Tries every address the name resolves to (localhost may be ::1 first).
-    let tcp = TcpStream::connect((host.as_str(), port))
+    let tcp = crate::tcp::connect((host.as_str(), port))
         .await
         .map_err(GatewayError::Connect)?;
-    let _ = tcp.set_nodelay(true);
     let name = ServerName::try_from(
         host.trim_start_matches('[')
             .trim_end_matches(']')
@@ -84,5 +91,5 @@ async fn connect(
         .connect_on(stream)
         .await
         .map_err(GatewayError::Upgrade)?;
-    Ok(WsIo::new(ws))
+    Ok(ws)
 }

@@ -4,19 +4,25 @@
 //! # Layout
 //! - [`mqtt_framing`]: MQTT 3.1.1 packets over any byte stream (bounded, cancel-safe reads).
 //! - [`ws_io`]: a WebSocket of binary messages as `AsyncRead + AsyncWrite`, with Adit's
-//!   half-close convention (a zero-length frame is end-of-stream in one direction).
+//!   half-close convention (a zero-length frame is end-of-stream in one direction) and
+//!   optional keep-alive pings ([`keepalive`]).
 //! - [`crypto`]: the TLS crypto provider and cipher order every endpoint uses.
 //! - [`gateway_client`]: joining the streaming gateway as a device or service half.
 //! - [`tls_options`]: which certificate authorities a client trusts.
+//! - [`tcp`]: client TCP connections with `TCP_NODELAY` and TCP keepalive.
+//! - [`keepalive`]: WebSocket keep-alive settings.
 #![warn(missing_docs)]
 
 pub mod crypto;
 pub mod gateway_client;
+pub mod keepalive;
 pub mod mqtt_framing;
+pub mod tcp;
 pub mod tls_options;
 pub mod ws_io;
 
 pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
+pub use keepalive::{Keepalive, KeepaliveError};
 pub use mqtt_framing::{ConnectionError, MqttConnection};
 pub use tls_options::{TlsError, TlsOptions};
 pub use ws_io::WsIo;

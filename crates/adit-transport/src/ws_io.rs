@@ -16,15 +16,30 @@
 //!
 //! A Close with code 1000 reads as EOF; any other close code reads as a `ConnectionAborted`
 //! error naming the code, so an aborted stream is never mistaken for a finished one.
+//!
+//! Keep-alive ([`WsIo::with_keepalive`]): after an interval in which nothing was received, a
+//! Ping goes out; if nothing at all (a pong or any other frame) arrives within the timeout
+//! after it, reads and writes fail with `TimedOut`, and a write blocked on the socket is woken
+//! to fail too. The clock runs inside `poll_read`, so it needs a read pending, which a byte
+//! pump always has while that direction is open: pings go out while the reader waits, and
+//! only a reader can see the pong. A write that was blocked and then moves on counts as a sign
+//! of life, because our ping may sit behind data a slow (but reading) peer has not reached.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf as _, Bytes};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
+
+use crate::Keepalive;
+use liveness::{Due, Liveness};
+
+mod liveness;
+#[cfg(test)]
+mod tests;
 
 /// `AsyncRead + AsyncWrite` over a WebSocket.
 #[derive(Debug)]
@@ -34,6 +49,13 @@ pub struct WsIo<S> {
     read_closed: bool,
     write_closed: bool,
     close: Option<(CloseCode, String)>,
+    liveness: Option<Liveness>,
+    /// Why keep-alive gave the peer up; every later read and write fails with it.
+    dead: Option<String>,
+    /// A write returned `Pending` and has not gone through since.
+    write_blocked: bool,
+    /// The task of that write, woken when keep-alive gives up so it fails at once.
+    write_waker: Option<Waker>,
 }
 
 fn to_io(e: tokio_websockets::Error) -> io::Error {
@@ -44,7 +66,7 @@ fn to_io(e: tokio_websockets::Error) -> io::Error {
 }
 
 impl<S> WsIo<S> {
-    /// Wraps an established WebSocket.
+    /// Wraps an established WebSocket, without keep-alive.
     pub fn new(ws: WebSocketStream<S>) -> Self {
         Self {
             ws,
@@ -52,7 +74,24 @@ impl<S> WsIo<S> {
             read_closed: false,
             write_closed: false,
             close: None,
+            liveness: None,
+            dead: None,
+            write_blocked: false,
+            write_waker: None,
         }
+    }
+
+    /// Wraps an established WebSocket and pings it as `keepalive` says (see the module docs).
+    /// The clock starts now.
+    pub fn with_keepalive(ws: WebSocketStream<S>, keepalive: Keepalive) -> Self {
+        let mut io = Self::new(ws);
+        io.liveness = Some(Liveness::new(keepalive));
+        io
+    }
+
+    /// The keep-alive in force, if any.
+    pub fn keepalive(&self) -> Option<Keepalive> {
+        self.liveness.as_ref().map(Liveness::config)
     }
 
     /// The close code and reason the peer sent, once its Close has been read.
@@ -64,16 +103,67 @@ impl<S> WsIo<S> {
     pub fn get_mut(&mut self) -> &mut WebSocketStream<S> {
         &mut self.ws
     }
+
+    /// The error every operation returns once keep-alive has given the peer up.
+    fn dead_error(&self) -> Option<io::Error> {
+        self.dead
+            .as_ref()
+            .map(|why| io::Error::new(io::ErrorKind::TimedOut, why.clone()))
+    }
+
+    /// A write is waiting for the socket: remember whom to wake if the peer is given up.
+    fn write_pending(&mut self, cx: &Context<'_>) {
+        self.write_blocked = true;
+        if self.liveness.is_some()
+            && !self
+                .write_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            self.write_waker = Some(cx.waker().clone());
+        }
+    }
+
+    /// A write went through; if it had been blocked, the peer is reading.
+    fn write_done(&mut self) {
+        if std::mem::take(&mut self.write_blocked) {
+            self.write_waker = None;
+            if let Some(l) = &mut self.liveness {
+                l.wrote();
+            }
+        }
+    }
+
+    /// Maps a write-side poll result, tracking whether the write is blocked.
+    fn track_write<T>(
+        &mut self,
+        cx: &Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match &poll {
+            Poll::Pending => self.write_pending(cx),
+            Poll::Ready(_) => self.write_done(),
+        }
+        poll
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
-    /// Ends both directions: a Close frame (1000), then the connection.
+    /// Ends both directions: a Close frame (1000), then the connection. Waits for the peer's
+    /// Close in answer, so callers facing an unknown peer should bound it with a timeout.
     pub async fn close(&mut self) -> io::Result<()> {
         use futures_util::SinkExt as _;
-        self.ws
-            .send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
-            .await
-            .map_err(to_io)?;
+        if let Some(e) = self.dead_error() {
+            return Err(e);
+        }
+        // After the peer's Close, tokio-websockets has queued the answer itself; closing the
+        // sink flushes it.
+        if self.close.is_none() {
+            self.ws
+                .send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
+                .await
+                .map_err(to_io)?;
+        }
         self.ws.close().await.map_err(to_io)
     }
 }
@@ -84,6 +174,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.dead_error() {
+            return Poll::Ready(Err(e));
+        }
         loop {
             if !self.pending.is_empty() {
                 let n = self.pending.len().min(buf.remaining());
@@ -94,7 +187,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
             if self.read_closed {
                 return Poll::Ready(Ok(()));
             }
-            match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
+            let item = match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Ready(item) => item,
+                // Nothing to read: the moment to look at the keep-alive clock. Only here, so
+                // frames already received count before the peer could be given up.
+                Poll::Pending => match self.poll_liveness(cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    other => return other,
+                },
+            };
+            if let Some(l) = &mut self.liveness {
+                l.heard();
+            }
+            match item {
                 None => self.read_closed = true,
                 Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
                 Some(Ok(msg)) => {
@@ -130,13 +235,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
+    /// `Ready(Ok)` after queuing a ping (the caller's next `poll_next` flushes it),
+    /// `Ready(Err)` once the peer is given up, `Pending` with the timer registered otherwise.
+    fn poll_liveness(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(liveness) = &mut self.liveness else {
+            return Poll::Pending;
+        };
+        match ready!(liveness.poll_due(cx)) {
+            Due::Ping => {
+                // Queued without `poll_ready`, as tokio-websockets queues its own pongs:
+                // `poll_ready` would flush with the reader's waker and could take over that
+                // of a writer blocked in a flush. A ping is a few bytes; if the WebSocket is
+                // already closing it is not sent, and the deadline still runs.
+                let _ = Pin::new(&mut self.ws).start_send(Message::ping(Bytes::new()));
+                Poll::Ready(Ok(()))
+            }
+            Due::Dead => {
+                let why = format!(
+                    "no pong from the peer within {} s of a ping: connection lost",
+                    liveness.config().timeout().as_secs_f64()
+                );
+                self.dead = Some(why);
+                if let Some(w) = self.write_waker.take() {
+                    w.wake();
+                }
+                Poll::Ready(Err(self
+                    .dead_error()
+                    .unwrap_or_else(|| io::ErrorKind::TimedOut.into())))
+            }
+        }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(to_io)?;
+        if let Some(e) = self.dead_error() {
+            return Poll::Ready(Err(e));
+        }
+        let ready = Pin::new(&mut self.ws).poll_ready(cx).map_err(to_io);
+        ready!(self.track_write(cx, ready))?;
         Pin::new(&mut self.ws)
             .start_send(Message::binary(Bytes::copy_from_slice(buf)))
             .map_err(to_io)?;
@@ -144,18 +286,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io)
+        if let Some(e) = self.dead_error() {
+            return Poll::Ready(Err(e));
+        }
+        let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io);
+        self.track_write(cx, flushed)
     }
 
     /// Half-close: sends the zero-length end-of-input frame once; reading goes on.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.dead_error() {
+            return Poll::Ready(Err(e));
+        }
         if !self.write_closed {
-            ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(to_io)?;
+            let ready = Pin::new(&mut self.ws).poll_ready(cx).map_err(to_io);
+            ready!(self.track_write(cx, ready))?;
             Pin::new(&mut self.ws)
                 .start_send(Message::binary(Bytes::new()))
                 .map_err(to_io)?;
             self.write_closed = true;
         }
-        Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io)
+        let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io);
+        self.track_write(cx, flushed)
     }
 }

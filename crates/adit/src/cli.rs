@@ -109,6 +109,20 @@ pub struct DeviceProxyArgs {
     /// MQTT over TLS port, with --transport mqtt.
     #[arg(long, default_value_t = 8883)]
     pub mqtt_port: u16,
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
+}
+
+/// WebSocket keep-alive of the connections to the hub (stream legs, MQTT over WebSocket).
+#[derive(Debug, Args)]
+pub struct KeepaliveArgs {
+    /// Seconds without receiving anything from the hub after which a WebSocket ping is sent
+    /// (keeps idle streams open through load balancers); 0 turns pings off.
+    #[arg(long, default_value_t = 20.0, value_name = "SECS")]
+    pub ping_interval: f64,
+    /// Seconds the hub has to answer a ping before the connection is given up as dead.
+    #[arg(long, default_value_t = 20.0, value_name = "SECS")]
+    pub pong_timeout: f64,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +154,8 @@ pub struct StreamArgs {
     /// Seconds the hub waits for the device if it is offline (e.g. reconnecting).
     #[arg(long, default_value_t = 5.0)]
     pub connect_timeout: f64,
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
     #[command(flatten)]
     pub access: HubAccess,
 }

@@ -4,6 +4,7 @@ mod connect;
 mod device;
 mod device_proxy;
 mod hub;
+mod keepalive;
 mod logs;
 mod pipe;
 mod policy;

@@ -26,7 +26,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::run(cli)) {
+    // `adit connect` may be blocked reading stdin when its stream ends; tokio reads stdin on
+    // a thread that cannot be cancelled, and dropping the runtime would wait for that read
+    // (for ssh, forever). Its output is flushed by then, so it leaves that thread behind.
+    let leave_blocked_reads = matches!(cli.command, cli::Command::Connect(_));
+    let result = runtime.block_on(cmd::run(cli));
+    if leave_blocked_reads {
+        runtime.shutdown_background();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", adit_hub::report::Report(e.as_ref()));

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use adit_device::{DeviceClient, DeviceOptions, IncomingStream, Transport};
 use anyhow::{Context as _, bail};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::pipe::{Until, pipe};
 use crate::cli::DeviceProxyArgs;
 use crate::hub_access::tls_options;
 
@@ -56,6 +56,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
         Transport::WebSocket
     };
     options.mqtt_port = args.mqtt_port;
+    options.ws_keepalive = args.keepalive.keepalive()?;
     let mut client = DeviceClient::new(&args.connection_string, options)
         .context("cannot start the device client")?;
     println!("Device proxy running; waiting for stream requests");
@@ -90,9 +91,8 @@ async fn serve(request: IncomingStream, target: String, shutdown: CancellationTo
     let name = request.name().to_string();
     let caller = request.caller().unwrap_or("?").to_string();
     // Connect locally first: if the target is down, the service hears "rejected" at once.
-    let mut tcp = match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target))
-        .await
-    {
+    let connecting = adit_transport::tcp::connect(target.as_str());
+    let mut tcp = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
             tracing::warn!(stream = %name, %target, error = %e, "cannot reach the local target; rejecting");
@@ -105,7 +105,6 @@ async fn serve(request: IncomingStream, target: String, shutdown: CancellationTo
             return;
         }
     };
-    let _ = tcp.set_nodelay(true);
     let mut stream = match request.accept().await {
         Ok(s) => s,
         Err(e) => {
@@ -114,8 +113,12 @@ async fn serve(request: IncomingStream, target: String, shutdown: CancellationTo
         }
     };
     tracing::info!(stream = %name, %target, %caller, "stream opened");
+    let (mut tcp_read, mut tcp_write) = tcp.split();
     tokio::select! {
-        piped = super::pipe::pipe(&mut tcp, &mut stream) => tracing::info!(stream = %name, %target, to_service = piped.sent, from_service = piped.received, seconds = piped.seconds, error = ?piped.error.map(|e| e.to_string()), "stream closed"),
+        piped = pipe(&mut tcp_read, &mut tcp_write, &mut stream, Until::BothEnd) => match piped.error {
+            None => tracing::info!(stream = %name, %target, to_service = piped.sent, from_service = piped.received, seconds = piped.seconds, "stream closed"),
+            Some(e) => tracing::warn!(stream = %name, %target, to_service = piped.sent, from_service = piped.received, seconds = piped.seconds, error = %e, "stream ended with an error"),
+        },
         () = shutdown.cancelled() => {}
     }
 }

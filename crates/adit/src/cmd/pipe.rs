@@ -1,56 +1,150 @@
 //! Joining a local byte stream to a device stream, both directions, with half-close.
 
-use std::time::Instant;
+mod one_way;
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use adit_service::ServiceStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::cli::StreamArgs;
+use one_way::{CopyError, OneWay};
+
+/// How long closing the stream may take once piping is over: a peer that stopped answering
+/// must not hold the process.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Stream options from the command line.
-pub fn stream_options(connect_timeout: f64) -> anyhow::Result<adit_service::StreamOptions> {
-    if !(0.0..=300.0).contains(&connect_timeout) {
+pub fn stream_options(args: &StreamArgs) -> anyhow::Result<adit_service::StreamOptions> {
+    if !(0.0..=300.0).contains(&args.connect_timeout) {
         anyhow::bail!("--connect-timeout must be between 0 and 300 seconds");
     }
     let mut options = adit_service::StreamOptions::default();
-    options.connect_timeout = std::time::Duration::from_secs_f64(connect_timeout);
+    options.connect_timeout = Duration::from_secs_f64(args.connect_timeout);
+    options.keepalive = args.keepalive.keepalive()?;
     Ok(options)
 }
+
+/// When piping is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Both directions have ended (each end passed on as a half-close), or the remote side
+    /// closed the whole stream: what a TCP proxy wants, since TCP carries half-close.
+    BothEnd,
+    /// The remote side's direction has ended: what `adit connect` wants, as it cannot pass a
+    /// half-close on to stdout without exiting, and its stdin may never end.
+    StreamEnds,
+}
+
+/// What ended piping early.
+#[derive(Debug)]
+pub enum Failure {
+    /// The stream: the other side went away, the hub stopped answering pings, ...
+    Stream(io::Error),
+    /// The local side (socket reset, stdout closed).
+    Local(io::Error),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stream(e) => write!(f, "stream failed: {e}"),
+            Self::Local(e) => write!(f, "local side failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
 
 /// Bytes moved, and how it ended.
 #[derive(Debug)]
 pub struct Piped {
-    /// Local to stream.
+    /// Local to stream, counted as written, also when piping ended with an error.
     pub sent: u64,
-    /// Stream to local.
+    /// Stream to local, likewise.
     pub received: u64,
     /// Wall time.
     pub seconds: f64,
-    /// An error that ended it early, if any.
-    pub error: Option<std::io::Error>,
+    /// What ended it early, if anything did; `None` for a clean end.
+    pub error: Option<Failure>,
 }
 
-/// Copies both ways until both directions have ended (EOF in one direction is passed on as a
-/// half-close; the other keeps flowing), then closes the stream.
-pub async fn pipe<L>(local: &mut L, stream: &mut ServiceStream) -> Piped
+/// Copies both ways until `until` says it is over (EOF in one direction is passed on as a
+/// half-close), then closes the stream.
+pub async fn pipe<R, W>(
+    local_read: &mut R,
+    local_write: &mut W,
+    stream: &mut ServiceStream,
+    until: Until,
+) -> Piped
 where
-    L: AsyncRead + AsyncWrite + Unpin,
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
 {
     let started = Instant::now();
-    let result =
-        tokio::io::copy_bidirectional_with_sizes(local, stream, 64 * 1024, 64 * 1024).await;
-    let _ = stream.close().await;
-    let seconds = started.elapsed().as_secs_f64();
-    match result {
-        Ok((sent, received)) => Piped {
-            sent,
-            received,
-            seconds,
-            error: None,
-        },
-        Err(e) => Piped {
-            sent: 0,
-            received: 0,
-            seconds,
-            error: Some(e),
-        },
+    let (mut up, mut down) = (OneWay::new(), OneWay::new());
+    let result = std::future::poll_fn(|cx| {
+        poll_pipe(
+            cx,
+            local_read,
+            local_write,
+            stream,
+            &mut up,
+            &mut down,
+            until,
+        )
+    })
+    .await;
+    // Bounded: after a failure the peer may not answer the Close (and WsIo refuses at once
+    // when keep-alive gave it up).
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
+    Piped {
+        sent: up.bytes,
+        received: down.bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        error: result.err(),
+    }
+}
+
+fn poll_pipe<R, W>(
+    cx: &mut Context<'_>,
+    local_read: &mut R,
+    local_write: &mut W,
+    stream: &mut ServiceStream,
+    up: &mut OneWay,
+    down: &mut OneWay,
+    until: Until,
+) -> Poll<Result<(), Failure>>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    // Each direction is polled on every wake-up; a finished one returns at once.
+    match up.poll(cx, Pin::new(&mut *local_read), Pin::new(&mut *stream)) {
+        Poll::Ready(Err(CopyError::Read(e))) => return Poll::Ready(Err(Failure::Local(e))),
+        Poll::Ready(Err(CopyError::Write(e))) => return Poll::Ready(Err(Failure::Stream(e))),
+        Poll::Ready(Ok(())) | Poll::Pending => {}
+    }
+    match down.poll(cx, Pin::new(&mut *stream), Pin::new(&mut *local_write)) {
+        Poll::Ready(Err(CopyError::Read(e))) => return Poll::Ready(Err(Failure::Stream(e))),
+        Poll::Ready(Err(CopyError::Write(e))) => return Poll::Ready(Err(Failure::Local(e))),
+        Poll::Ready(Ok(())) | Poll::Pending => {}
+    }
+    let over = match until {
+        Until::StreamEnds => down.is_done(),
+        // A Close (not just the half-close frame) from the remote side ends both directions:
+        // nothing more can be sent, so waiting for the local side's end would only hang.
+        Until::BothEnd => {
+            (up.is_done() && down.is_done()) || (down.is_done() && stream.peer_close().is_some())
+        }
+    };
+    if over {
+        Poll::Ready(Ok(()))
+    } else {
+        Poll::Pending
     }
 }

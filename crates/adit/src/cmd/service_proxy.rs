@@ -5,12 +5,12 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use super::pipe::pipe;
+use super::pipe::{Until, pipe};
 use crate::cli::ServiceProxyArgs;
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
     let service = args.stream.access.service()?;
-    let options = super::pipe::stream_options(args.stream.connect_timeout)?;
+    let options = super::pipe::stream_options(&args.stream)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -34,6 +34,8 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
             () = shutdown.cancelled() => break,
         };
         let _ = tcp.set_nodelay(true);
+        // The local client may vanish without a FIN too (a laptop suspended mid-session).
+        let _ = adit_transport::tcp::set_keepalive(&tcp);
         let (service, device, name, shutdown, options) = (
             service.clone(),
             args.device.clone(),
@@ -50,8 +52,12 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
                 }
             };
             tracing::info!(%peer, device = %device, "stream opened");
+            let (mut tcp_read, mut tcp_write) = tcp.split();
             tokio::select! {
-                piped = pipe(&mut tcp, &mut stream) => tracing::info!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, error = ?piped.error.map(|e| e.to_string()), "stream closed"),
+                piped = pipe(&mut tcp_read, &mut tcp_write, &mut stream, Until::BothEnd) => match piped.error {
+                    None => tracing::info!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, "stream closed"),
+                    Some(e) => tracing::warn!(%peer, to_device = piped.sent, from_device = piped.received, seconds = piped.seconds, error = %e, "stream ended with an error"),
+                },
                 () = shutdown.cancelled() => {}
             }
         });

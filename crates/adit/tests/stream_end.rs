@@ -1,0 +1,336 @@
+//! How a stream's end reaches `adit connect` (ssh's ProxyCommand) and the device proxy: a real
+//! `adit hub`, a real `adit device-proxy` child, and `adit connect` with its stdin held open and
+//! idle, as ssh holds it while it waits for output.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use adit_testkit::HubProcess;
+
+const ADIT: &str = env!("CARGO_BIN_EXE_adit");
+const DEVICE: &str = "dev1";
+/// Generous for a loaded machine; the behaviour under test is "seconds, not forever".
+const EXIT_WITHIN: Duration = Duration::from_secs(10);
+
+/// A child process killed when the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP server on a thread that runs `serve` for each connection.
+fn server(serve: fn(std::net::TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            std::thread::spawn(move || serve(conn));
+        }
+    });
+    port
+}
+
+fn echo(mut conn: std::net::TcpStream) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 || conn.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// Says goodbye and closes, as sshd does when the session ends.
+fn say_bye(mut conn: std::net::TcpStream) {
+    let _ = conn.write_all(b"bye\n");
+}
+
+/// A hub with device `dev1` served by `adit device-proxy --target 127.0.0.1:PORT`, its log in
+/// `log`.
+fn hub_and_device_proxy(target_port: u16, log: &Path) -> (HubProcess, Running) {
+    let hub = HubProcess::start(ADIT);
+    let out = hub.cli(&["device", "create", DEVICE], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let log = std::fs::File::create(log).expect("log file");
+    let proxy = Command::new(ADIT)
+        .args([
+            "device-proxy",
+            "--target",
+            &format!("127.0.0.1:{target_port}"),
+        ])
+        .env("ADIT_DEVICE_CONNECTION_STRING", &cs)
+        .env("ADIT_CA_FILE", hub.ca_path())
+        .env("ADIT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("device-proxy starts");
+    let proxy = Running(proxy);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = hub.cli(&["device", "show", DEVICE], &[]);
+        let device: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if device["connectionState"] == "Connected" {
+            return (hub, proxy);
+        }
+        assert!(Instant::now() < deadline, "device-proxy never connected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `adit connect dev1` with piped stdio; stdout is read on a thread, line by line.
+struct Connect {
+    child: Running,
+    /// Held open and idle, as ssh does.
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: std::process::ChildStderr,
+}
+
+impl Connect {
+    fn start(hub: &HubProcess) -> Self {
+        Self::start_with(hub, &[])
+    }
+
+    fn start_with(hub: &HubProcess, flags: &[&str]) -> Self {
+        let mut child = Command::new(ADIT)
+            .args(["connect", DEVICE])
+            .args(flags)
+            .env("ADIT_CONNECTION_STRING", hub.owner_connection_string())
+            .env("ADIT_CA_FILE", hub.ca_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("adit connect starts");
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+                while let Some(i) = all.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = all.drain(..=i).collect();
+                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+        });
+        Self {
+            child: Running(child),
+            stdin,
+            lines,
+            stderr,
+        }
+    }
+
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(EXIT_WITHIN)
+            .expect("a line from adit connect")
+    }
+
+    /// Waits for the exit; `None` if it is still running after [`EXIT_WITHIN`].
+    fn exit(&mut self) -> Option<(ExitStatus, Duration)> {
+        let started = Instant::now();
+        while started.elapsed() < EXIT_WITHIN {
+            if let Some(status) = self.child.0.try_wait().expect("try_wait") {
+                return Some((status, started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        let _ = self.stderr.read_to_string(&mut s);
+        s
+    }
+}
+
+/// A process stopped with SIGSTOP: its sockets stay open but nothing answers, as when a
+/// network path dies without a FIN. Continued when dropped.
+struct Frozen(u32);
+
+impl Frozen {
+    fn stop(pid: u32) -> Self {
+        signal("-STOP", pid);
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(which: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {pid}");
+}
+
+/// The first line of `log` containing `what`, waiting for it to appear.
+fn log_line(log: &Path, what: &str) -> String {
+    let deadline = Instant::now() + EXIT_WITHIN;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(what)) {
+            return line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no {what:?} in the log:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn connect_exits_with_a_reason_soon_after_the_device_side_dies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, mut proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let mut connect = Connect::start(&hub);
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"hi\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(connect.line(), "hi\n", "the stream works");
+
+    // The device side goes away; stdin stays open and idle.
+    proxy.0.kill().expect("kill the device proxy");
+    let (status, after) = connect
+        .exit()
+        .expect("adit connect exits soon after the device proxy died, stdin still open");
+    assert!(!status.success(), "a broken stream is a failure: {status}");
+    let stderr = connect.stderr();
+    let message = stderr.trim();
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(
+        message.starts_with("error: stream to dev1 ended: stream failed: ")
+            && message.contains("peer disconnected"),
+        "names why: {message}"
+    );
+    assert!(after < EXIT_WITHIN, "{after:?}");
+    drop(hub);
+}
+
+#[test]
+fn connect_exits_0_when_the_device_ends_the_stream_and_the_proxy_logs_it_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("dp.log");
+    let (hub, _proxy) = hub_and_device_proxy(server(say_bye), &log);
+    let mut connect = Connect::start(&hub);
+    assert_eq!(connect.line(), "bye\n");
+    let (status, _) = connect
+        .exit()
+        .expect("adit connect exits when the device ends the stream, stdin still open");
+    assert!(status.success(), "a clean end is success: {status}");
+    assert_eq!(connect.stderr(), "", "nothing to report");
+    assert!(connect.stdin.is_some(), "stdin was held open throughout");
+
+    // The device proxy saw a clean end, and counts the bytes it carried.
+    let line = log_line(&log, "stream closed");
+    assert!(line.contains("to_service=4"), "{line}");
+    assert!(line.contains("from_service=0"), "{line}");
+    assert!(!line.contains("error"), "{line}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!text.contains("ended with an error"), "{text}");
+    drop(hub);
+}
+
+#[test]
+fn connect_gives_up_on_a_hub_that_stops_answering_its_pings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, _proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let mut connect = Connect::start_with(&hub, &["--ping-interval", "1", "--pong-timeout", "1"]);
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"hi\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(connect.line(), "hi\n", "the stream works");
+
+    let frozen = Frozen::stop(hub.pid());
+    let (status, after) = connect
+        .exit()
+        .expect("adit connect gives a silent hub up, stdin still open");
+    drop(frozen);
+    assert!(
+        !status.success(),
+        "a dead connection is a failure: {status}"
+    );
+    assert_eq!(
+        connect.stderr().trim(),
+        "error: stream to dev1 ended: stream failed: no pong from the peer within 1 s of a ping: connection lost"
+    );
+    // 1 s of silence, then 1 s for the pong: about 2 s after the echo, not before the ping.
+    assert!(after >= Duration::from_millis(900), "{after:?}");
+    drop(hub);
+}
+
+#[test]
+fn service_proxy_logs_the_bytes_of_a_stream_that_broke() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, mut device_proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let listen = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr")
+    };
+    let log = dir.path().join("sp.log");
+    let service_proxy = Command::new(ADIT)
+        .args([
+            "service-proxy",
+            "--device",
+            DEVICE,
+            "--listen",
+            &listen.to_string(),
+        ])
+        .env("ADIT_CONNECTION_STRING", hub.owner_connection_string())
+        .env("ADIT_CA_FILE", hub.ca_path())
+        .env("ADIT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("service-proxy starts");
+    let _service_proxy = Running(service_proxy);
+    let deadline = Instant::now() + EXIT_WITHIN;
+    let mut tcp = loop {
+        match std::net::TcpStream::connect(listen) {
+            Ok(tcp) => break tcp,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "service-proxy never listened: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    tcp.set_read_timeout(Some(EXIT_WITHIN)).expect("timeout");
+    tcp.write_all(b"hello\n").expect("write");
+    let mut back = [0u8; 6];
+    tcp.read_exact(&mut back).expect("echo");
+    assert_eq!(&back, b"hello\n");
+
+    device_proxy.0.kill().expect("kill the device proxy");
+    let line = log_line(&log, "stream ended with an error");
+    assert!(line.contains("to_device=6"), "{line}");
+    assert!(line.contains("from_device=6"), "{line}");
+    assert!(line.contains("peer disconnected"), "{line}");
+    drop(hub);
+}
