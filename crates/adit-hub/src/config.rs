@@ -44,6 +44,11 @@ pub struct HubConfig {
     pub public_url: Option<String>,
     /// Diagnostics log rotation and echo.
     pub log: LogSettings,
+    /// This node's id: recorded with every device connection it holds, and used at start to
+    /// mark the devices a crashed run left `Connected` as disconnected. Must be stable across
+    /// restarts and unique among nodes sharing a registry. Default:
+    /// [`crate::node::default_node_id`] (the host name).
+    pub node_id: String,
 }
 
 /// Diagnostics log settings.
@@ -86,6 +91,7 @@ impl HubConfig {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             public_url: None,
             log: LogSettings::default(),
+            node_id: crate::node::default_node_id(),
         }
     }
 }

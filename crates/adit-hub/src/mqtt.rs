@@ -66,6 +66,8 @@ pub struct MqttContext {
     pub auth: Authenticator,
     /// Connection state in the registry.
     pub registry: Registry,
+    /// This hub node's id, recorded with each connection it holds (see [`crate::node`]).
+    pub node_id: Arc<str>,
     /// Connected sessions.
     pub presence: Presence,
     /// Where devices' stream answers go.

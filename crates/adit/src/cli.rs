@@ -198,6 +198,12 @@ pub struct HubArgs {
     /// Most new streams per second on this hub.
     #[arg(long, default_value_t = 1_000)]
     pub max_stream_rate: u32,
+    /// This node's id, recorded with the device connections it holds; at start the node marks
+    /// the devices it held as Disconnected (after a crash they would stay Connected). Must stay
+    /// the same across restarts and differ between nodes sharing a registry [default: the host
+    /// name].
+    #[arg(long, env = "ADIT_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 /// How a command reaches the hub.

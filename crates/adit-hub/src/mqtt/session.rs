@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use super::MqttContext;
 use super::connect;
 use crate::presence::{DeviceCommand, KickReason, OutgoingPublish, SessionHandle};
-use crate::registry::ConnectionState;
 use adit_transport::{ConnectionError, MqttConnection as Connection};
 
 /// Why a session ended.
@@ -122,7 +121,7 @@ where
     if is_device
         && let Err(e) = ctx
             .registry
-            .set_connection_state(identity.client.device.as_str(), ConnectionState::Connected)
+            .record_connected(identity.client.device.as_str(), &ctx.node_id)
             .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
@@ -143,10 +142,7 @@ where
         && is_device
         && let Err(e) = ctx
             .registry
-            .set_connection_state(
-                identity.client.device.as_str(),
-                ConnectionState::Disconnected,
-            )
+            .record_disconnected(identity.client.device.as_str(), &ctx.node_id)
             .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
