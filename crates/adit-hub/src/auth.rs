@@ -108,6 +108,8 @@ pub struct DeviceIdentity {
     pub client: ClientId,
     /// The policy used, when not the device's own key.
     pub policy: Option<String>,
+    /// The token's `se`, in Unix seconds: the session must end then.
+    pub expires_at: u64,
 }
 
 /// Current time in Unix seconds.
@@ -250,6 +252,7 @@ impl Authenticator {
         Ok(DeviceIdentity {
             client: client.clone(),
             policy,
+            expires_at: token.expiry(),
         })
     }
 }

@@ -7,6 +7,7 @@
 //! `/$iothub/websocket` on the HTTPS port).
 
 pub mod connect;
+pub mod expiry;
 pub mod listener;
 pub mod session;
 pub mod websocket;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamResponse};
 use rumqttc::mqttbytes::v4::{
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::MqttContext;
-use super::connect;
+use super::{connect, expiry};
 use crate::presence::{DeviceCommand, KickReason, OutgoingPublish, SessionHandle};
 use adit_transport::{ConnectionError, MqttConnection as Connection};
 
@@ -28,6 +28,7 @@ enum End {
     KeepAliveExpired,
     TakenOver,
     Revoked,
+    TokenExpired,
     HubShutdown,
     Protocol(String),
     Io(String),
@@ -42,6 +43,7 @@ impl fmt::Display for End {
             Self::KeepAliveExpired => f.write_str("keep-alive expired"),
             Self::TakenOver => f.write_str("another connection with the same client id took over"),
             Self::Revoked => f.write_str("device disabled or deleted"),
+            Self::TokenExpired => f.write_str("the session's SAS token expired"),
             Self::HubShutdown => f.write_str("hub shutting down"),
             Self::Protocol(e) => write!(f, "protocol violation: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
@@ -116,6 +118,8 @@ where
     let (tx, rx) = mpsc::channel(ctx.config.command_queue);
     // A child of the hub's token: hub shutdown, takeover and revocation all end up here.
     let kick = ctx.shutdown.child_token();
+    // The token's lifetime is measured from here, on the monotonic clock.
+    let expires = expiry::deadline(identity.expires_at, SystemTime::now(), Instant::now());
     let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone());
     ctx.presence.register(&client_id, handle.clone());
     if is_device
@@ -134,7 +138,13 @@ where
         .connection(device, module, transport, peer.ip(), true, "connected");
 
     let end = match write_connack(&mut conn, &ctx, ConnectReturnCode::Success).await {
-        Ok(()) => serve(&mut conn, &ctx, &handle, &client_id, rx, &kick, keep_alive).await,
+        Ok(()) => {
+            let limits = Limits {
+                keep_alive,
+                expires,
+            };
+            serve(&mut conn, &ctx, &handle, &client_id, rx, &kick, limits).await
+        }
         Err(e) => e,
     };
 
@@ -185,10 +195,10 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     client_id: &str,
     mut commands: mpsc::Receiver<DeviceCommand>,
     kick: &CancellationToken,
-    keep_alive: Duration,
+    limits: Limits,
 ) -> End {
     // MQTT 3.1.1: the server may close after one and a half keep-alive periods of silence.
-    let grace = keep_alive + keep_alive / 2;
+    let grace = limits.keep_alive + limits.keep_alive / 2;
     let mut last_heard = Instant::now();
     loop {
         let step = tokio::select! {
@@ -200,6 +210,7 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                 };
             }
             () = tokio::time::sleep_until(last_heard + grace) => return End::KeepAliveExpired,
+            () = tokio::time::sleep_until(limits.expires) => return End::TokenExpired,
             // Never None: the presence entry holds a sender while the session is current,
             // and a replaced session is kicked before its entry goes.
             Some(command) = commands.recv() => Step::Command(command),
@@ -226,6 +237,15 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             return end;
         }
     }
+}
+
+/// The timers that bound a session.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Negotiated keep-alive; silence for 1.5 times this ends the session.
+    keep_alive: Duration,
+    /// When the SAS token expires.
+    expires: Instant,
 }
 
 enum Step {
