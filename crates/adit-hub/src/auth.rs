@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use adit_proto::topic::ClientId;
-use adit_proto::{Permissions, SasError, SasToken};
+use adit_proto::{Key, Permissions, SasError, SasToken};
 
 use crate::registry::{PolicyRecord, Registry, RegistryError};
 
@@ -108,6 +108,9 @@ pub struct DeviceIdentity {
     pub client: ClientId,
     /// The policy used, when not the device's own key.
     pub policy: Option<String>,
+    /// The key that signed the token: the device's or the policy's. Kept so that replacing
+    /// exactly that key ends the session, and replacing the other one does not.
+    pub signed_with: Key,
     /// The token's `se`, in Unix seconds: the session must end then.
     pub expires_at: u64,
 }
@@ -212,7 +215,7 @@ impl Authenticator {
             .device(device_id)
             .await?
             .ok_or_else(|| AuthError::UnknownDevice(device_id.to_string()))?;
-        let policy = match token.key_name() {
+        let (policy, signed_with) = match token.key_name() {
             Some(name) => {
                 let policy = self
                     .policy(name)
@@ -224,14 +227,16 @@ impl Authenticator {
                 if !audience.covers(&target) {
                     return Err(AuthError::WrongIdentity(client.to_string()));
                 }
-                token.verify([&policy.primary_key, &policy.secondary_key], now)?;
+                let keys = [&policy.primary_key, &policy.secondary_key];
+                let which = token.verify_which(keys, now)?;
                 if !policy.rights.contains(Permissions::DEVICE_CONNECT) {
                     return Err(AuthError::Forbidden {
                         policy: policy.name,
                         needed: Permissions::DEVICE_CONNECT,
                     });
                 }
-                Some(policy.name)
+                let signed_with = keys.get(which).copied().cloned();
+                (Some(policy.name), signed_with)
             }
             None => {
                 if !audience.is_identity(device_id, module_id) {
@@ -241,10 +246,12 @@ impl Authenticator {
                 if keys.is_empty() {
                     return Err(AuthError::NotSasDevice(device_id.to_string()));
                 }
-                token.verify(keys, now)?;
-                None
+                let which = token.verify_which(keys.iter().copied(), now)?;
+                (None, keys.get(which).copied().cloned())
             }
         };
+        // verify_which returns a position within the keys it was given, so this is always set.
+        let signed_with = signed_with.ok_or(AuthError::Token(SasError::BadSignature))?;
         // Checked after the signature so that an unauthenticated caller cannot probe status.
         if device.status != crate::registry::DeviceStatus::Enabled {
             return Err(AuthError::DeviceDisabled(device_id.to_string()));
@@ -252,6 +259,7 @@ impl Authenticator {
         Ok(DeviceIdentity {
             client: client.clone(),
             policy,
+            signed_with,
             expires_at: token.expiry(),
         })
     }

@@ -33,7 +33,7 @@ pub enum Command {
     /// Manage device identities.
     #[command(subcommand)]
     Device(DeviceCommand),
-    /// Show shared access policies.
+    /// Show shared access policies, or renew their keys.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Device side: serve stream requests by connecting each to a local TCP target (e.g. sshd).
@@ -280,6 +280,18 @@ pub enum PolicyCommand {
         /// Also print each policy's service connection string.
         #[arg(long)]
         show_keys: bool,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// Replace a policy's primary or secondary key, or swap them (needs the owner connection
+    /// string). Holds at once: tokens signed with a replaced key are refused and devices that
+    /// connected with one are disconnected.
+    RenewKey {
+        /// Policy name (iothubowner, service, device, registryRead, registryReadWrite).
+        name: String,
+        /// Which key to replace, or swap the two.
+        #[arg(long, value_parser = ["primary", "secondary", "swap"])]
+        key: String,
         #[command(flatten)]
         access: HubAccess,
     },

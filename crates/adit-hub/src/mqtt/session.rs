@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::MqttContext;
 use super::{connect, expiry};
-use crate::presence::{DeviceCommand, KickReason, OutgoingPublish, SessionHandle};
+use crate::presence::{
+    DeviceCommand, KickReason, OutgoingPublish, SessionCredential, SessionHandle,
+};
 use adit_transport::{ConnectionError, MqttConnection as Connection};
 
 /// Why a session ended.
@@ -28,6 +30,7 @@ enum End {
     KeepAliveExpired,
     TakenOver,
     Revoked,
+    CredentialsChanged,
     TokenExpired,
     HubShutdown,
     Protocol(String),
@@ -43,6 +46,9 @@ impl fmt::Display for End {
             Self::KeepAliveExpired => f.write_str("keep-alive expired"),
             Self::TakenOver => f.write_str("another connection with the same client id took over"),
             Self::Revoked => f.write_str("device disabled or deleted"),
+            Self::CredentialsChanged => {
+                f.write_str("the key that signed the session's SAS token was replaced")
+            }
             Self::TokenExpired => f.write_str("the session's SAS token expired"),
             Self::HubShutdown => f.write_str("hub shutting down"),
             Self::Protocol(e) => write!(f, "protocol violation: {e}"),
@@ -120,7 +126,11 @@ where
     let kick = ctx.shutdown.child_token();
     // The token's lifetime is measured from here, on the monotonic clock.
     let expires = expiry::deadline(identity.expires_at, SystemTime::now(), Instant::now());
-    let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone());
+    let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone())
+        .with_credential(SessionCredential {
+            policy: identity.policy.clone(),
+            key: identity.signed_with.clone(),
+        });
     ctx.presence.register(&client_id, handle.clone());
     if is_device
         && let Err(e) = ctx
@@ -206,6 +216,7 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                 return match handle.kick_reason() {
                     Some(KickReason::TakenOver) => End::TakenOver,
                     Some(KickReason::Revoked) => End::Revoked,
+                    Some(KickReason::CredentialsChanged) => End::CredentialsChanged,
                     None => End::HubShutdown,
                 };
             }
