@@ -109,6 +109,11 @@ pub struct DeviceProxyArgs {
     /// MQTT over TLS port, with --transport mqtt.
     #[arg(long, default_value_t = 8883)]
     pub mqtt_port: u16,
+    /// Lifetime in seconds of the SAS tokens the proxy signs. The hub closes a session when its
+    /// token expires, so the proxy reconnects with a fresh one at 85 % of this; open streams
+    /// are not affected. Short values are for tests.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_ttl: u64,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
         Transport::WebSocket
     };
     options.mqtt_port = args.mqtt_port;
+    options.token_ttl = Duration::from_secs(args.token_ttl);
     let mut client = DeviceClient::new(&args.connection_string, options)
         .context("cannot start the device client")?;
     println!("Device proxy running; waiting for stream requests");
