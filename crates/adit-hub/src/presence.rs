@@ -112,6 +112,8 @@ pub struct Presence {
     next_id: Arc<AtomicU64>,
     // Wakes stream requests waiting for a device to connect or subscribe.
     changed: Arc<Notify>,
+    // Counts credential changes (revocations of any kind); see `credential_changes`.
+    credential_changes: Arc<AtomicU64>,
 }
 
 impl Presence {
@@ -128,6 +130,15 @@ impl Presence {
     /// Wakes everyone waiting in [`Presence::changed`].
     pub fn notify(&self) {
         self.changed.notify_waiters();
+    }
+
+    /// How many credential changes (disable, delete, key changes) have been applied so far.
+    /// A CONNECT reads it before authenticating and again after [`Presence::register`]: a
+    /// change applied in between scanned the sessions before this one was there, so a
+    /// different count means "authenticate again against the new state". Each change is
+    /// counted before its scan, so one that misses the new session is always seen by it.
+    pub fn credential_changes(&self) -> u64 {
+        self.credential_changes.load(Ordering::SeqCst)
     }
 
     /// Makes `handle` the current session for `client_id`, kicking any previous one.
@@ -168,6 +179,7 @@ impl Presence {
 
     /// Closes every session of `device_id` (the device and its modules).
     pub fn revoke_device(&self, device_id: &str) {
+        self.credential_changes.fetch_add(1, Ordering::SeqCst);
         let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let module_prefix = format!("{device_id}/");
         for (client, handle) in map.iter() {
@@ -198,6 +210,7 @@ impl Presence {
     }
 
     fn revoke_where(&self, stale: impl Fn(&str, &SessionCredential) -> bool) -> usize {
+        self.credential_changes.fetch_add(1, Ordering::SeqCst);
         let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let mut revoked = 0;
         for (client, handle) in map.iter() {
@@ -308,7 +321,13 @@ mod tests {
         p.register("b", b);
         p.register("c", c);
         p.register("d", d);
+        let before = p.credential_changes();
         assert_eq!(p.revoke_stale_policy_keys("device", &[&key(2), &key(3)]), 1);
+        assert_eq!(
+            p.credential_changes(),
+            before + 1,
+            "every change is counted"
+        );
         assert!(ka.is_cancelled());
         assert!(!kb.is_cancelled() && !kc.is_cancelled() && !kd.is_cancelled());
     }
@@ -323,6 +342,7 @@ mod tests {
         p.register("d/m", m);
         p.register("dx", other);
         p.revoke_device("d");
+        assert_eq!(p.credential_changes(), 1);
         assert!(dk.is_cancelled() && mk.is_cancelled());
         assert!(!ok.is_cancelled());
     }

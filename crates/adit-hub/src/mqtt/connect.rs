@@ -124,3 +124,19 @@ async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, R
     }
     Ok(identity)
 }
+
+/// True when `connect` still authenticates as `identity` did: same identity, same policy, same
+/// signing key, device still enabled. For the rare CONNECT that raced a registry change.
+pub async fn still_valid(ctx: &MqttContext, connect: &Connect, identity: &DeviceIdentity) -> bool {
+    let Some(login) = connect.login.as_ref() else {
+        return false;
+    };
+    match ctx
+        .auth
+        .authenticate_device(&identity.client, &login.password, unix_now())
+        .await
+    {
+        Ok(again) => again.policy == identity.policy && again.signed_with == identity.signed_with,
+        Err(_) => false,
+    }
+}

@@ -105,6 +105,7 @@ where
         }
     };
 
+    let changes = ctx.presence.credential_changes();
     let identity = match connect::authenticate(&ctx, &connect, peer.ip()).await {
         Ok(identity) => identity,
         Err(refusal) => {
@@ -132,6 +133,18 @@ where
             key: identity.signed_with.clone(),
         });
     ctx.presence.register(&client_id, handle.clone());
+    // A registry change (new keys, disable, delete) that landed while this CONNECT was being
+    // authenticated may have looked for sessions to close before this one was registered:
+    // then judge it again, by the state that change wrote.
+    if ctx.presence.credential_changes() != changes
+        && !connect::still_valid(&ctx, &connect, &identity).await
+    {
+        ctx.presence.unregister(&client_id, handle.session_id);
+        tracing::warn!(%peer, transport, device = %client_id, "CONNECT refused: the credentials changed while it was being authenticated");
+        let _ = write_connack(&mut conn, &ctx, ConnectReturnCode::NotAuthorized).await;
+        conn.shutdown().await;
+        return;
+    }
     if is_device
         && let Err(e) = ctx
             .registry
