@@ -130,6 +130,9 @@ pub struct Authenticator {
     host_names: Arc<Vec<String>>,
     // std RwLock: held only to clone an Arc, never across an await.
     policies: Arc<RwLock<Arc<HashMap<String, PolicyRecord>>>>,
+    // One reload at a time, database read included: a slow read finishing after a newer one
+    // would otherwise put back keys that are gone (and report the new ones as changed).
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Authenticator {
@@ -139,13 +142,17 @@ impl Authenticator {
             registry,
             host_names: Arc::new(host_names),
             policies: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
+            reloading: Arc::default(),
         };
         auth.reload_policies().await?;
         Ok(auth)
     }
 
-    /// Re-reads the policies from the registry.
-    pub async fn reload_policies(&self) -> Result<(), RegistryError> {
+    /// Re-reads the policies from the registry. Returns the policies whose keys changed (or
+    /// that are gone) since the last read, each with the keys valid now (none when gone), so
+    /// the caller can close the sessions signed with a key that no longer is.
+    pub async fn reload_policies(&self) -> Result<Vec<(String, Vec<Key>)>, RegistryError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let map: HashMap<_, _> = self
             .registry
             .policies()
@@ -154,8 +161,24 @@ impl Authenticator {
             .map(|p| (p.name.clone(), p))
             .collect();
         let mut guard = self.policies.write().unwrap_or_else(|e| e.into_inner());
+        let changed = guard
+            .values()
+            .filter_map(|old| match map.get(&old.name) {
+                Some(new)
+                    if new.primary_key == old.primary_key
+                        && new.secondary_key == old.secondary_key =>
+                {
+                    None
+                }
+                Some(new) => Some((
+                    old.name.clone(),
+                    vec![new.primary_key.clone(), new.secondary_key.clone()],
+                )),
+                None => Some((old.name.clone(), Vec::new())),
+            })
+            .collect();
         *guard = Arc::new(map);
-        Ok(())
+        Ok(changed)
     }
 
     fn policy(&self, name: &str) -> Option<PolicyRecord> {

@@ -49,6 +49,10 @@ pub struct HubConfig {
     /// restarts and unique among nodes sharing a registry. Default:
     /// [`crate::node::default_node_id`] (the host name).
     pub node_id: String,
+    /// How often policy keys are re-read from the registry, so that a change made by another
+    /// node (or any other writer) holds here too; the node that serves a renewal applies it
+    /// at once. Default: [`crate::policy_refresh::DEFAULT_INTERVAL`] (30 s).
+    pub policy_refresh: std::time::Duration,
 }
 
 /// Diagnostics log settings.
@@ -92,6 +96,7 @@ impl HubConfig {
             public_url: None,
             log: LogSettings::default(),
             node_id: crate::node::default_node_id(),
+            policy_refresh: crate::policy_refresh::DEFAULT_INTERVAL,
         }
     }
 }

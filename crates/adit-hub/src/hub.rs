@@ -380,6 +380,12 @@ impl Hub {
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
         });
+        tracker.spawn(crate::policy_refresh::run(
+            self.auth.clone(),
+            self.presence.clone(),
+            self.config.policy_refresh,
+            shutdown.clone(),
+        ));
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
         let router = api::router(state)
             .merge(mqtt::websocket::router(mqtt_ctx.clone()))

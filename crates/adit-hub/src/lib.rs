@@ -11,6 +11,7 @@
 //! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS and over WebSocket.
 //! - [`presence`]: connected sessions and how to reach them.
 //! - [`node`]: this node's id, recorded with the connections it holds.
+//! - [`policy_refresh`]: re-reads policy keys, so changes made elsewhere hold here too.
 //! - [`streams`]: stream orchestration (initiate, deliver, answer, records, limits).
 //! - [`gateway`]: the streaming gateway (rendezvous of both halves, relay).
 //! - [`ws_upgrade`]: the server side of the WebSocket handshake.
@@ -29,6 +30,7 @@ pub mod hub;
 pub mod metrics;
 pub mod mqtt;
 pub mod node;
+pub mod policy_refresh;
 pub mod presence;
 pub mod registry;
 pub mod report;
