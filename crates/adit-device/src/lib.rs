@@ -30,7 +30,13 @@
 //! - [`DeviceClient`]: the handle; `session` runs the connection in a background task.
 //! - [`IncomingStream`]: one request; [`DeviceStream`]: an accepted stream.
 //! - [`DeviceOptions`]: transport, trust, keep-alive (MQTT, and WebSocket pings:
-//!   [`Keepalive`]), reconnect backoff.
+//!   [`Keepalive`]), token lifetime, reconnect backoff.
+//!
+//! # Credential lifetime
+//! The hub closes a session when the SAS token it was opened with expires, as Azure IoT Hub
+//! does. The client signs tokens that last [`DeviceOptions::token_ttl`] and reconnects with a
+//! fresh one at 85 % of that, so it stays connected indefinitely; streams already open are
+//! not affected (they run over their own gateway connections).
 #![warn(missing_docs)]
 
 mod backoff;
@@ -38,6 +44,7 @@ mod client;
 mod error;
 mod incoming;
 mod options;
+mod renewal;
 mod session;
 
 pub use adit_transport::{Keepalive, KeepaliveError, TlsOptions};

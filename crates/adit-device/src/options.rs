@@ -31,7 +31,10 @@ pub struct DeviceOptions {
     /// gateway leg of each accepted stream. `None` turns them off. Default: a ping after 20 s
     /// without receiving anything, and failure 20 s after an unanswered ping.
     pub ws_keepalive: Option<Keepalive>,
-    /// Lifetime of the SAS tokens the client signs. Default: 1 h.
+    /// Lifetime of the SAS tokens the client signs. The hub ends a session when its token
+    /// expires, so the client reconnects with a fresh token at 85 % of this (a brief
+    /// reconnect; open streams are not affected). Default: 1 h. Whole seconds are signed,
+    /// rounded up; values under 1 s are treated as 1 s.
     pub token_ttl: Duration,
     /// First reconnect delay; doubles (with jitter) up to `max_backoff`. Default: 500 ms.
     pub min_backoff: Duration,

@@ -2,7 +2,7 @@
 //! requests in and answers out, with keep-alive pings; on any failure, back off and start over.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use adit_proto::resource::{encode_component, identity_uri};
 use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamRequest, StreamResponse};
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::client::ConnectionState;
 use crate::incoming::IncomingStream;
+use crate::renewal;
 use crate::{DeviceOptions, Transport};
 
 const MAX_PACKET: usize = 256 * 1024;
@@ -64,19 +65,15 @@ enum SessionError {
     Lost(String),
     #[error("no traffic from the hub within the keep-alive")]
     KeepAlive,
+    /// Not a failure: the token is due for renewal, so reconnect at once with a fresh one.
+    #[error("SAS token due for renewal")]
+    Renew,
 }
 
 impl From<ConnectionError> for SessionError {
     fn from(e: ConnectionError) -> Self {
         Self::Lost(e.to_string())
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Session {
@@ -101,6 +98,11 @@ impl Session {
                 Ok(()) => {
                     let _ = self.state.send(ConnectionState::Disconnected);
                     return;
+                }
+                Err(SessionError::Renew) => {
+                    // A planned reconnect, not an outage: no backoff, no state change.
+                    tracing::debug!(device = %self.client_id(), "renewing the SAS token");
+                    continue;
                 }
                 Err(SessionError::Refused(code)) => {
                     tracing::warn!(device = %self.client_id(), ?code, "hub refused the connection; will retry");
@@ -161,11 +163,16 @@ impl Session {
         }
     }
 
-    async fn handshake(&self, conn: &mut MqttConnection<Box<dyn Io>>) -> Result<(), SessionError> {
+    /// CONNECT and SUBSCRIBE. Returns how long the signed token lasts from now.
+    async fn handshake(
+        &self,
+        conn: &mut MqttConnection<Box<dyn Io>>,
+    ) -> Result<Duration, SessionError> {
         let s = &self.settings;
         let client_id = self.client_id();
         let module = s.module.as_ref().map(|m| m.as_str());
-        let expiry = unix_now() + s.options.token_ttl.as_secs();
+        let ttl = s.options.token_ttl.max(Duration::from_secs(1));
+        let (expiry, lifetime) = renewal::expiry(SystemTime::now(), ttl);
         let token = SasToken::sign(
             &identity_uri(&s.host_name, s.device.as_str(), module),
             &s.key,
@@ -204,7 +211,7 @@ impl Session {
                     Some(SubscribeReasonCode::Success(_))
                 ) =>
             {
-                Ok(())
+                Ok(lifetime)
             }
             Some(Packet::SubAck(_)) => Err(SessionError::SubscriptionRefused),
             other => Err(SessionError::Lost(format!(
@@ -223,9 +230,12 @@ impl Session {
             .await
             .map_err(|_| SessionError::Connect("timed out".into()))??;
         let mut conn = MqttConnection::new(io, MAX_PACKET);
-        tokio::time::timeout(CONNECT_TIMEOUT, self.handshake(&mut conn))
+        // The token's lifetime counts from signing, just before CONNECT.
+        let signed = Instant::now();
+        let lifetime = tokio::time::timeout(CONNECT_TIMEOUT, self.handshake(&mut conn))
             .await
             .map_err(|_| SessionError::Connect("CONNECT timed out".into()))??;
+        let renew = renewal::renew_at(signed, lifetime);
         backoff.reset();
         let _ = self.state.send(ConnectionState::Connected);
         tracing::info!(device = %self.client_id(), "connected to the hub");
@@ -250,6 +260,12 @@ impl Session {
                 }
                 () = tokio::time::sleep_until(last_heard + keep_alive + keep_alive / 2) => {
                     return Err(SessionError::KeepAlive);
+                }
+                () = tokio::time::sleep_until(renew) => {
+                    // Leave cleanly before the hub would close the session at expiry.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.write_packet(&Packet::Disconnect)).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.shutdown()).await;
+                    return Err(SessionError::Renew);
                 }
                 packet = conn.read_packet() => {
                     last_heard = Instant::now();

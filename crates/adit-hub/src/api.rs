@@ -57,6 +57,10 @@ pub fn router(state: AppState) -> Router {
             get(devices::get).put(devices::put).delete(devices::delete),
         )
         .route("/adit/policies", get(policies::list))
+        .route(
+            "/adit/policies/{name}/renew-key",
+            axum::routing::post(policies::renew_key),
+        )
         .route("/adit/logs", get(diagnostics::logs))
         .route("/adit/devicestreams", get(diagnostics::streaming_endpoints))
         .route(

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use adit_proto::topic::ClientId;
-use adit_proto::{Permissions, SasError, SasToken};
+use adit_proto::{Key, Permissions, SasError, SasToken};
 
 use crate::registry::{PolicyRecord, Registry, RegistryError};
 
@@ -108,6 +108,11 @@ pub struct DeviceIdentity {
     pub client: ClientId,
     /// The policy used, when not the device's own key.
     pub policy: Option<String>,
+    /// The key that signed the token: the device's or the policy's. Kept so that replacing
+    /// exactly that key ends the session, and replacing the other one does not.
+    pub signed_with: Key,
+    /// The token's `se`, in Unix seconds: the session must end then.
+    pub expires_at: u64,
 }
 
 /// Current time in Unix seconds.
@@ -125,6 +130,9 @@ pub struct Authenticator {
     host_names: Arc<Vec<String>>,
     // std RwLock: held only to clone an Arc, never across an await.
     policies: Arc<RwLock<Arc<HashMap<String, PolicyRecord>>>>,
+    // One reload at a time, database read included: a slow read finishing after a newer one
+    // would otherwise put back keys that are gone (and report the new ones as changed).
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Authenticator {
@@ -134,13 +142,17 @@ impl Authenticator {
             registry,
             host_names: Arc::new(host_names),
             policies: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
+            reloading: Arc::default(),
         };
         auth.reload_policies().await?;
         Ok(auth)
     }
 
-    /// Re-reads the policies from the registry.
-    pub async fn reload_policies(&self) -> Result<(), RegistryError> {
+    /// Re-reads the policies from the registry. Returns the policies whose keys changed (or
+    /// that are gone) since the last read, each with the keys valid now (none when gone), so
+    /// the caller can close the sessions signed with a key that no longer is.
+    pub async fn reload_policies(&self) -> Result<Vec<(String, Vec<Key>)>, RegistryError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let map: HashMap<_, _> = self
             .registry
             .policies()
@@ -149,8 +161,24 @@ impl Authenticator {
             .map(|p| (p.name.clone(), p))
             .collect();
         let mut guard = self.policies.write().unwrap_or_else(|e| e.into_inner());
+        let changed = guard
+            .values()
+            .filter_map(|old| match map.get(&old.name) {
+                Some(new)
+                    if new.primary_key == old.primary_key
+                        && new.secondary_key == old.secondary_key =>
+                {
+                    None
+                }
+                Some(new) => Some((
+                    old.name.clone(),
+                    vec![new.primary_key.clone(), new.secondary_key.clone()],
+                )),
+                None => Some((old.name.clone(), Vec::new())),
+            })
+            .collect();
         *guard = Arc::new(map);
-        Ok(())
+        Ok(changed)
     }
 
     fn policy(&self, name: &str) -> Option<PolicyRecord> {
@@ -210,7 +238,7 @@ impl Authenticator {
             .device(device_id)
             .await?
             .ok_or_else(|| AuthError::UnknownDevice(device_id.to_string()))?;
-        let policy = match token.key_name() {
+        let (policy, signed_with) = match token.key_name() {
             Some(name) => {
                 let policy = self
                     .policy(name)
@@ -222,14 +250,16 @@ impl Authenticator {
                 if !audience.covers(&target) {
                     return Err(AuthError::WrongIdentity(client.to_string()));
                 }
-                token.verify([&policy.primary_key, &policy.secondary_key], now)?;
+                let keys = [&policy.primary_key, &policy.secondary_key];
+                let which = token.verify_which(keys, now)?;
                 if !policy.rights.contains(Permissions::DEVICE_CONNECT) {
                     return Err(AuthError::Forbidden {
                         policy: policy.name,
                         needed: Permissions::DEVICE_CONNECT,
                     });
                 }
-                Some(policy.name)
+                let signed_with = keys.get(which).copied().cloned();
+                (Some(policy.name), signed_with)
             }
             None => {
                 if !audience.is_identity(device_id, module_id) {
@@ -239,10 +269,12 @@ impl Authenticator {
                 if keys.is_empty() {
                     return Err(AuthError::NotSasDevice(device_id.to_string()));
                 }
-                token.verify(keys, now)?;
-                None
+                let which = token.verify_which(keys.iter().copied(), now)?;
+                (None, keys.get(which).copied().cloned())
             }
         };
+        // verify_which returns a position within the keys it was given, so this is always set.
+        let signed_with = signed_with.ok_or(AuthError::Token(SasError::BadSignature))?;
         // Checked after the signature so that an unauthenticated caller cannot probe status.
         if device.status != crate::registry::DeviceStatus::Enabled {
             return Err(AuthError::DeviceDisabled(device_id.to_string()));
@@ -250,6 +282,8 @@ impl Authenticator {
         Ok(DeviceIdentity {
             client: client.clone(),
             policy,
+            signed_with,
+            expires_at: token.expiry(),
         })
     }
 }

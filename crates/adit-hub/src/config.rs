@@ -44,6 +44,15 @@ pub struct HubConfig {
     pub public_url: Option<String>,
     /// Diagnostics log rotation and echo.
     pub log: LogSettings,
+    /// This node's id: recorded with every device connection it holds, and used at start to
+    /// mark the devices a crashed run left `Connected` as disconnected. Must be stable across
+    /// restarts and unique among nodes sharing a registry. Default:
+    /// [`crate::node::default_node_id`] (the host name).
+    pub node_id: String,
+    /// How often policy keys are re-read from the registry, so that a change made by another
+    /// node (or any other writer) holds here too; the node that serves a renewal applies it
+    /// at once. Default: [`crate::policy_refresh::DEFAULT_INTERVAL`] (30 s).
+    pub policy_refresh: std::time::Duration,
 }
 
 /// Diagnostics log settings.
@@ -86,6 +95,8 @@ impl HubConfig {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             public_url: None,
             log: LogSettings::default(),
+            node_id: crate::node::default_node_id(),
+            policy_refresh: crate::policy_refresh::DEFAULT_INTERVAL,
         }
     }
 }

@@ -191,6 +191,12 @@ impl Hub {
             None => Registry::open_in_dir(data_dir).await?,
         };
         let first_start = registry.ensure_default_policies().await?;
+        // Before any listener exists: devices this node held when it last ran are gone.
+        crate::node::validate(&config.node_id).map_err(HubError::Config)?;
+        let cleared = registry.clear_node_connections(&config.node_id).await?;
+        if cleared > 0 {
+            tracing::info!(node = %config.node_id, devices = cleared, "marked devices left connected by the previous run as disconnected");
+        }
 
         let mut names = vec![config.hostname.clone()];
         for extra in ["localhost", "127.0.0.1", "::1"] {
@@ -380,6 +386,7 @@ impl Hub {
             config: self.config.mqtt.clone(),
             auth: self.auth.clone(),
             registry: self.registry.clone(),
+            node_id: Arc::from(self.config.node_id.as_str()),
             presence: self.presence.clone(),
             streams: self.streams.clone(),
             metrics: self.metrics.clone(),
@@ -389,6 +396,12 @@ impl Hub {
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
         });
+        tracker.spawn(crate::policy_refresh::run(
+            self.auth.clone(),
+            self.presence.clone(),
+            self.config.policy_refresh,
+            shutdown.clone(),
+        ));
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
         let router = api::router(state)
             .merge(mqtt::websocket::router(mqtt_ctx.clone()))

@@ -10,6 +10,8 @@
 //! - [`server`]: TLS accept loops (bounded, tracked for shutdown) and HTTP/1.1 serving.
 //! - [`mqtt`]: the device endpoint, MQTT 3.1.1 over TLS and over WebSocket.
 //! - [`presence`]: connected sessions and how to reach them.
+//! - [`node`]: this node's id, recorded with the connections it holds.
+//! - [`policy_refresh`]: re-reads policy keys, so changes made elsewhere hold here too.
 //! - [`streams`]: stream orchestration (initiate, deliver, answer, records, limits).
 //! - [`gateway`]: the streaming gateway (rendezvous of both halves, relay).
 //! - [`ws_upgrade`]: the server side of the WebSocket handshake.
@@ -27,6 +29,8 @@ pub mod gateway;
 pub mod hub;
 pub mod metrics;
 pub mod mqtt;
+pub mod node;
+pub mod policy_refresh;
 pub mod presence;
 pub mod registry;
 pub mod report;

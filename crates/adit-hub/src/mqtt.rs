@@ -7,6 +7,7 @@
 //! `/$iothub/websocket` on the HTTPS port).
 
 pub mod connect;
+pub mod expiry;
 pub mod listener;
 pub mod session;
 pub mod websocket;
@@ -66,6 +67,8 @@ pub struct MqttContext {
     pub auth: Authenticator,
     /// Connection state in the registry.
     pub registry: Registry,
+    /// This hub node's id, recorded with each connection it holds (see [`crate::node`]).
+    pub node_id: Arc<str>,
     /// Connected sessions.
     pub presence: Presence,
     /// Where devices' stream answers go.

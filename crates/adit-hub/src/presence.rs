@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use adit_proto::Key;
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,18 @@ pub enum KickReason {
     TakenOver,
     /// The device was disabled or deleted.
     Revoked,
+    /// The key that signed the session's token was replaced (device keys or policy keys).
+    CredentialsChanged,
+}
+
+/// What authenticated a session, so that a registry change can tell whether it invalidates
+/// the session. `Debug` masks the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCredential {
+    /// The shared access policy whose key signed the token; `None` for the device's own key.
+    pub policy: Option<String>,
+    /// The key that signed the token.
+    pub key: Key,
 }
 
 /// One connected session, as seen from outside it.
@@ -52,6 +65,7 @@ pub struct SessionHandle {
     pub streams_subscribed: Arc<AtomicBool>,
     kick: CancellationToken,
     reason: Arc<Mutex<Option<KickReason>>>,
+    credential: Option<Arc<SessionCredential>>,
 }
 
 impl SessionHandle {
@@ -67,7 +81,15 @@ impl SessionHandle {
             streams_subscribed: Arc::new(AtomicBool::new(false)),
             kick,
             reason: Arc::default(),
+            credential: None,
         }
+    }
+
+    /// Records what authenticated the session. A session without one is never ended by key
+    /// changes (only by disable, delete, takeover or shutdown).
+    pub fn with_credential(mut self, credential: SessionCredential) -> Self {
+        self.credential = Some(Arc::new(credential));
+        self
     }
 
     fn kick(&self, reason: KickReason) {
@@ -91,6 +113,8 @@ pub struct Presence {
     // Wakes the stream requests waiting for one client id to connect or subscribe; an entry
     // lives while someone waits, so a connect wakes only the requests for that device.
     watchers: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    // Counts credential changes (revocations of any kind); see `credential_changes`.
+    credential_changes: Arc<AtomicU64>,
 }
 
 /// A stream request's watch on one client id; see [`Presence::watch`].
@@ -168,6 +192,15 @@ impl Presence {
             .len()
     }
 
+    /// How many credential changes (disable, delete, key changes) have been applied so far.
+    /// A CONNECT reads it before authenticating and again after [`Presence::register`]: a
+    /// change applied in between scanned the sessions before this one was there, so a
+    /// different count means "authenticate again against the new state". Each change is
+    /// counted before its scan, so one that misses the new session is always seen by it.
+    pub fn credential_changes(&self) -> u64 {
+        self.credential_changes.load(Ordering::SeqCst)
+    }
+
     /// Makes `handle` the current session for `client_id`, kicking any previous one.
     pub fn register(&self, client_id: &str, handle: SessionHandle) {
         let previous = self
@@ -206,6 +239,7 @@ impl Presence {
 
     /// Closes every session of `device_id` (the device and its modules).
     pub fn revoke_device(&self, device_id: &str) {
+        self.credential_changes.fetch_add(1, Ordering::SeqCst);
         let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let module_prefix = format!("{device_id}/");
         for (client, handle) in map.iter() {
@@ -213,6 +247,41 @@ impl Presence {
                 handle.kick(KickReason::Revoked);
             }
         }
+    }
+
+    /// Closes the sessions of `device_id` (the device and its modules) that authenticated with
+    /// the device's own key when that key is no longer one of `valid` (the device's keys
+    /// after a change). Returns how many were closed.
+    pub fn revoke_stale_device_keys(&self, device_id: &str, valid: &[&Key]) -> usize {
+        let module_prefix = format!("{device_id}/");
+        self.revoke_where(|client, credential| {
+            (client == device_id || client.starts_with(&module_prefix))
+                && credential.policy.is_none()
+                && !valid.contains(&&credential.key)
+        })
+    }
+
+    /// Closes the sessions that authenticated with a key of `policy` that is no longer one of
+    /// `valid` (the policy's keys after a change, none when it is gone). Returns how many.
+    pub fn revoke_stale_policy_keys(&self, policy: &str, valid: &[&Key]) -> usize {
+        self.revoke_where(|_, credential| {
+            credential.policy.as_deref() == Some(policy) && !valid.contains(&&credential.key)
+        })
+    }
+
+    fn revoke_where(&self, stale: impl Fn(&str, &SessionCredential) -> bool) -> usize {
+        self.credential_changes.fetch_add(1, Ordering::SeqCst);
+        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut revoked = 0;
+        for (client, handle) in map.iter() {
+            if let Some(credential) = &handle.credential
+                && stale(client, credential)
+            {
+                handle.kick(KickReason::CredentialsChanged);
+                revoked += 1;
+            }
+        }
+        revoked
     }
 
     /// How many sessions are connected.
@@ -284,6 +353,71 @@ mod tests {
         assert_eq!(p.watched(), 0);
     }
 
+    fn key(byte: u8) -> Key {
+        Key::from_bytes(&[byte; 32]).expect("32 bytes is a valid key")
+    }
+
+    fn with(p: &Presence, policy: Option<&str>, k: Key) -> (SessionHandle, CancellationToken) {
+        let (h, kick) = handle(p);
+        let credential = SessionCredential {
+            policy: policy.map(str::to_string),
+            key: k,
+        };
+        (h.with_credential(credential), kick)
+    }
+
+    #[test]
+    fn device_key_change_kicks_only_sessions_signed_with_a_replaced_device_key() {
+        let p = Presence::default();
+        let (old_primary, k1) = with(&p, None, key(1));
+        let (secondary, k2) = with(&p, None, key(2));
+        let (via_policy, k3) = with(&p, Some("device"), key(1));
+        let (module, k4) = with(&p, None, key(1));
+        let (other, k5) = with(&p, None, key(1));
+        p.register("d", old_primary.clone());
+        p.register("d2", secondary);
+        p.register("d3", via_policy);
+        p.register("d/m", module);
+        p.register("dx", other);
+        // d's primary replaced by 9, secondary kept.
+        assert_eq!(p.revoke_stale_device_keys("d", &[&key(9), &key(2)]), 2);
+        assert!(k1.is_cancelled() && k4.is_cancelled());
+        assert_eq!(
+            old_primary.kick_reason(),
+            Some(KickReason::CredentialsChanged)
+        );
+        assert!(!k5.is_cancelled(), "another device is untouched");
+        assert_eq!(p.revoke_stale_device_keys("d2", &[&key(9), &key(2)]), 0);
+        assert!(!k2.is_cancelled(), "the kept secondary key still holds");
+        assert_eq!(p.revoke_stale_device_keys("d3", &[&key(9)]), 0);
+        assert!(
+            !k3.is_cancelled(),
+            "a policy-signed session is not the device key's"
+        );
+    }
+
+    #[test]
+    fn policy_key_change_kicks_only_that_policys_stale_sessions() {
+        let p = Presence::default();
+        let (a, ka) = with(&p, Some("device"), key(1));
+        let (b, kb) = with(&p, Some("device"), key(2));
+        let (c, kc) = with(&p, Some("other"), key(1));
+        let (d, kd) = with(&p, None, key(1));
+        p.register("a", a);
+        p.register("b", b);
+        p.register("c", c);
+        p.register("d", d);
+        let before = p.credential_changes();
+        assert_eq!(p.revoke_stale_policy_keys("device", &[&key(2), &key(3)]), 1);
+        assert_eq!(
+            p.credential_changes(),
+            before + 1,
+            "every change is counted"
+        );
+        assert!(ka.is_cancelled());
+        assert!(!kb.is_cancelled() && !kc.is_cancelled() && !kd.is_cancelled());
+    }
+
     #[test]
     fn revoke_kicks_device_and_modules_only() {
         let p = Presence::default();
@@ -294,6 +428,7 @@ mod tests {
         p.register("d/m", m);
         p.register("dx", other);
         p.revoke_device("d");
+        assert_eq!(p.credential_changes(), 1);
         assert!(dk.is_cancelled() && mk.is_cancelled());
         assert!(!ok.is_cancelled());
     }

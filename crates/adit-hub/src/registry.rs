@@ -16,7 +16,7 @@ use sqlx::any::AnyPoolOptions;
 pub use devices::{
     AuthKind, ConnectionState, DeviceRecord, DeviceStatus, DeviceUpdate, IfMatch, NewDevice,
 };
-pub use policies::PolicyRecord;
+pub use policies::{KeyRenewal, PolicyRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -35,6 +35,9 @@ pub enum RegistryError {
     /// No device with this id.
     #[error("device {0} not found")]
     DeviceNotFound(String),
+    /// No shared access policy with this name.
+    #[error("shared access policy {0} not found")]
+    PolicyNotFound(String),
     /// A device with this id exists already.
     #[error("device {0} already exists")]
     DeviceAlreadyExists(String),

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable as _, ConstantTimeEq};
 
 use crate::key::Key;
 use crate::resource::{Audience, decode_component, encode_component};
@@ -161,19 +161,35 @@ impl SasToken {
         keys: impl IntoIterator<Item = &'k Key>,
         now: u64,
     ) -> Result<(), SasError> {
+        self.verify_which(keys, now).map(|_| ())
+    }
+
+    /// Like [`SasToken::verify`], and says which key signed: its position in `keys` (0 for the
+    /// first). Callers keep it to notice later when that very key is replaced. Every key is
+    /// tried, so the time taken does not depend on which one matched.
+    pub fn verify_which<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k Key>,
+        now: u64,
+    ) -> Result<usize, SasError> {
         if self.expiry.saturating_add(CLOCK_SKEW_SECS) < now {
             return Err(SasError::Expired);
         }
         let mut matched = subtle::Choice::from(0);
-        for key in keys {
+        let mut which = 0u64;
+        for (index, key) in keys.into_iter().enumerate() {
             let expected = mac(key, &self.raw_sr, &self.se_raw).finalize().into_bytes();
             // Length differences are public (a SHA-256 MAC is always 32 bytes).
             if expected.len() == self.sig.len() {
-                matched |= expected.as_slice().ct_eq(&self.sig);
+                let this = expected.as_slice().ct_eq(&self.sig);
+                // The first matching key wins; later ones cannot overwrite it.
+                let first = this & !matched;
+                which.conditional_assign(&u64::try_from(index).unwrap_or(u64::MAX), first);
+                matched |= this;
             }
         }
         if bool::from(matched) {
-            Ok(())
+            Ok(usize::try_from(which).unwrap_or(usize::MAX))
         } else {
             Err(SasError::BadSignature)
         }

@@ -146,6 +146,24 @@ impl RegistryClient {
         )
     }
 
+    /// Replaces a key of shared access policy `policy`: `which` is `primary`, `secondary` or
+    /// `swap` (as `az iot hub policy renew-key --renew-key`). Needs every right. Returns the
+    /// policy with its new keys. The hub refuses tokens signed with a replaced key from then
+    /// on and closes the device sessions that connected with one.
+    pub async fn renew_policy_key(&self, policy: &str, which: &str) -> Result<AccessPolicy, Error> {
+        let path = format!(
+            "/adit/policies/{}/renew-key",
+            utf8_percent_encode(policy, COMPONENT)
+        );
+        let body = serde_json::json!({ "renewKey": which });
+        Ok(
+            check(self.request(Method::POST, &path).json(&body).send().await?)
+                .await?
+                .json()
+                .await?,
+        )
+    }
+
     /// The connection string a device uses: this hub's `HostName` and the device's primary key.
     pub fn device_connection_string(&self, device: &Device) -> Result<String, Error> {
         let id = DeviceId::new(device.device_id.as_str())

@@ -179,6 +179,24 @@ impl HubProcess {
         }
     }
 
+    /// Kills the hub with SIGKILL (a crash: no shutdown code runs), waits for it to be gone,
+    /// and starts it again on the same data directory with the same flags.
+    pub fn crash_and_restart(mut self) -> Self {
+        let mut child = self.child.take().expect("hub running");
+        let _ = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status();
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "hub died of SIGKILL"
+        );
+        let bin = self.bin.clone();
+        let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("temp dir"));
+        Self::spawn(bin, workdir, self.args.clone())
+    }
+
     /// Stops the hub and starts it again on the same data directory.
     pub fn restart(mut self) -> Self {
         let status = self.stop();

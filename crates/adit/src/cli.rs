@@ -33,7 +33,7 @@ pub enum Command {
     /// Manage device identities.
     #[command(subcommand)]
     Device(DeviceCommand),
-    /// Show shared access policies.
+    /// Show shared access policies, or renew their keys.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Device side: serve stream requests by connecting each to a local TCP target (e.g. sshd).
@@ -109,6 +109,11 @@ pub struct DeviceProxyArgs {
     /// MQTT over TLS port, with --transport mqtt.
     #[arg(long, default_value_t = 8883)]
     pub mqtt_port: u16,
+    /// Lifetime in seconds of the SAS tokens the proxy signs. The hub closes a session when its
+    /// token expires, so the proxy reconnects with a fresh one at 85 % of this; open streams
+    /// are not affected. Short values are for tests.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_ttl: u64,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
 }
@@ -226,6 +231,12 @@ pub struct HubArgs {
     /// are closed (streams with 1001 Going Away).
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
+    /// This node's id, recorded with the device connections it holds; at start the node marks
+    /// the devices it held as Disconnected (after a crash they would stay Connected). Must stay
+    /// the same across restarts and differ between nodes sharing a registry [default: the host
+    /// name].
+    #[arg(long, env = "ADIT_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 /// How a command reaches the hub.
@@ -302,6 +313,18 @@ pub enum PolicyCommand {
         /// Also print each policy's service connection string.
         #[arg(long)]
         show_keys: bool,
+        #[command(flatten)]
+        access: HubAccess,
+    },
+    /// Replace a policy's primary or secondary key, or swap them (needs the owner connection
+    /// string). Holds at once: tokens signed with a replaced key are refused and devices that
+    /// connected with one are disconnected.
+    RenewKey {
+        /// Policy name (iothubowner, service, device, registryRead, registryReadWrite).
+        name: String,
+        /// Which key to replace, or swap the two.
+        #[arg(long, value_parser = ["primary", "secondary", "swap"])]
+        key: String,
         #[command(flatten)]
         access: HubAccess,
     },

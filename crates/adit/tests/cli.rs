@@ -155,6 +155,45 @@ fn policy_list_shows_rights_and_keys() {
 }
 
 #[test]
+fn policy_renew_key_takes_effect_without_a_restart() {
+    let hub = start();
+    let keys = ok(hub.cli(&["policy", "list", "--show-keys"], &[]));
+    let old = keys
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("SharedAccessKeyName=registryRead;"))
+        .expect("registryRead connection string")
+        .to_string();
+    ok(hub.cli(&["device", "list", "--connection-string", &old], &[]));
+    let new = ok(hub.cli(
+        &["policy", "renew-key", "registryRead", "--key", "primary"],
+        &[],
+    ));
+    let new = new.trim();
+    let (old_cs, new_cs): (ConnectionString, ConnectionString) =
+        (old.parse().expect("valid"), new.parse().expect("valid"));
+    assert_eq!(new_cs.key_name.as_deref(), Some("registryRead"));
+    assert_ne!(new_cs.key, old_cs.key, "a new primary key");
+    // The same hub process: the old string is refused at once, the new one works.
+    let err = one_line_error(hub.cli(&["device", "list", "--connection-string", &old], &[]));
+    assert!(err.contains("401"), "{err}");
+    ok(hub.cli(&["device", "list", "--connection-string", new], &[]));
+    let err = one_line_error(hub.cli(
+        &[
+            "policy",
+            "renew-key",
+            "registryRead",
+            "--key",
+            "primary",
+            "--connection-string",
+            new,
+        ],
+        &[],
+    ));
+    assert!(err.contains("401"), "only the owner may renew keys: {err}");
+}
+
+#[test]
 fn flags_and_env_work_from_anywhere() {
     let hub = start();
     let elsewhere = tempfile::tempdir().expect("dir");

@@ -82,8 +82,17 @@ pub async fn put(
         Some(cond) => state.registry.update_device(&spec, &cond).await?,
     };
     tracing::info!(device = %id, policy = %caller.policy, "device identity written");
+    // The write is what invalidates: sessions end only once the new state is stored, so a
+    // device that reconnects at once is judged by it.
     if record.status == crate::registry::DeviceStatus::Disabled {
         state.presence.revoke_device(id.as_str());
+    } else {
+        let closed = state
+            .presence
+            .revoke_stale_device_keys(id.as_str(), &record.keys());
+        if closed > 0 {
+            tracing::info!(device = %id, sessions = closed, "device keys replaced; closed the sessions signed with an old key");
+        }
     }
     Ok(device_response(&record))
 }

@@ -74,6 +74,7 @@ impl From<RegistryError> for ApiError {
         let code = match &e {
             RegistryError::DeviceNotFound(_) => ErrorCode::DeviceNotFound,
             RegistryError::DeviceAlreadyExists(_) => ErrorCode::DeviceAlreadyExists,
+            RegistryError::PolicyNotFound(_) => ErrorCode::NotFound,
             RegistryError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             RegistryError::Database(_) | RegistryError::Migrate(_) | RegistryError::Corrupt(..) => {
                 // Never leak database details to the caller; they are logged in full.

@@ -5,12 +5,13 @@
 //! for that identity. Refusals use MQTT 3.1.1's CONNACK codes.
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use adit_proto::topic::{ClientId, check_username};
 use rumqttc::mqttbytes::Protocol;
 use rumqttc::mqttbytes::v4::{Connect, ConnectReturnCode};
 
-use super::MqttContext;
+use super::{MqttContext, expiry};
 use crate::auth::{AuthError, DeviceIdentity, unix_now};
 
 /// A refused CONNECT: the code to send and the reason to log.
@@ -97,7 +98,8 @@ async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, R
             e.to_string(),
         )
     })?;
-    ctx.auth
+    let identity = ctx
+        .auth
         .authenticate_device(&client, &login.password, unix_now())
         .await
         .map_err(|e| {
@@ -110,5 +112,31 @@ async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, R
                 _ => ConnectReturnCode::NotAuthorized,
             };
             refuse(code, e.label(), e.to_string())
-        })
+        })?;
+    // The verifier tolerates clock skew past `se`; a session does not (see `expiry`), so a
+    // token already past `se` would buy a session that ends at once: refuse it instead.
+    if expiry::remaining(identity.expires_at, SystemTime::now()).is_none() {
+        return Err(refuse(
+            ConnectReturnCode::NotAuthorized,
+            "expired",
+            "token expired",
+        ));
+    }
+    Ok(identity)
+}
+
+/// True when `connect` still authenticates as `identity` did: same identity, same policy, same
+/// signing key, device still enabled. For the rare CONNECT that raced a registry change.
+pub async fn still_valid(ctx: &MqttContext, connect: &Connect, identity: &DeviceIdentity) -> bool {
+    let Some(login) = connect.login.as_ref() else {
+        return false;
+    };
+    match ctx
+        .auth
+        .authenticate_device(&identity.client, &login.password, unix_now())
+        .await
+    {
+        Ok(again) => again.policy == identity.policy && again.signed_with == identity.signed_with,
+        Err(_) => false,
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamResponse};
 use rumqttc::mqttbytes::v4::{
@@ -16,9 +16,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::MqttContext;
-use super::connect;
-use crate::presence::{DeviceCommand, KickReason, OutgoingPublish, SessionHandle};
-use crate::registry::ConnectionState;
+use super::{connect, expiry};
+use crate::presence::{
+    DeviceCommand, KickReason, OutgoingPublish, SessionCredential, SessionHandle,
+};
 use adit_transport::{ConnectionError, MqttConnection as Connection};
 
 /// Why a session ended.
@@ -29,6 +30,8 @@ enum End {
     KeepAliveExpired,
     TakenOver,
     Revoked,
+    CredentialsChanged,
+    TokenExpired,
     HubShutdown,
     Protocol(String),
     Io(String),
@@ -43,6 +46,10 @@ impl fmt::Display for End {
             Self::KeepAliveExpired => f.write_str("keep-alive expired"),
             Self::TakenOver => f.write_str("another connection with the same client id took over"),
             Self::Revoked => f.write_str("device disabled or deleted"),
+            Self::CredentialsChanged => {
+                f.write_str("the key that signed the session's SAS token was replaced")
+            }
+            Self::TokenExpired => f.write_str("the session's SAS token expired"),
             Self::HubShutdown => f.write_str("hub shutting down"),
             Self::Protocol(e) => write!(f, "protocol violation: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
@@ -98,6 +105,7 @@ where
         }
     };
 
+    let changes = ctx.presence.credential_changes();
     let identity = match connect::authenticate(&ctx, &connect, peer.ip()).await {
         Ok(identity) => identity,
         Err(refusal) => {
@@ -117,12 +125,30 @@ where
     let (tx, rx) = mpsc::channel(ctx.config.command_queue);
     // A child of the hub's token: hub shutdown, takeover and revocation all end up here.
     let kick = ctx.shutdown.child_token();
-    let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone());
+    // The token's lifetime is measured from here, on the monotonic clock.
+    let expires = expiry::deadline(identity.expires_at, SystemTime::now(), Instant::now());
+    let handle = SessionHandle::new(ctx.presence.next_session_id(), tx, kick.clone())
+        .with_credential(SessionCredential {
+            policy: identity.policy.clone(),
+            key: identity.signed_with.clone(),
+        });
     ctx.presence.register(&client_id, handle.clone());
+    // A registry change (new keys, disable, delete) that landed while this CONNECT was being
+    // authenticated may have looked for sessions to close before this one was registered:
+    // then judge it again, by the state that change wrote.
+    if ctx.presence.credential_changes() != changes
+        && !connect::still_valid(&ctx, &connect, &identity).await
+    {
+        ctx.presence.unregister(&client_id, handle.session_id);
+        tracing::warn!(%peer, transport, device = %client_id, "CONNECT refused: the credentials changed while it was being authenticated");
+        let _ = write_connack(&mut conn, &ctx, ConnectReturnCode::NotAuthorized).await;
+        conn.shutdown().await;
+        return;
+    }
     if is_device
         && let Err(e) = ctx
             .registry
-            .set_connection_state(identity.client.device.as_str(), ConnectionState::Connected)
+            .record_connected(identity.client.device.as_str(), &ctx.node_id)
             .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
@@ -135,7 +161,13 @@ where
         .connection(device, module, transport, peer.ip(), true, "connected");
 
     let end = match write_connack(&mut conn, &ctx, ConnectReturnCode::Success).await {
-        Ok(()) => serve(&mut conn, &ctx, &handle, &client_id, rx, &kick, keep_alive).await,
+        Ok(()) => {
+            let limits = Limits {
+                keep_alive,
+                expires,
+            };
+            serve(&mut conn, &ctx, &handle, &client_id, rx, &kick, limits).await
+        }
         Err(e) => e,
     };
 
@@ -143,10 +175,7 @@ where
         && is_device
         && let Err(e) = ctx
             .registry
-            .set_connection_state(
-                identity.client.device.as_str(),
-                ConnectionState::Disconnected,
-            )
+            .record_disconnected(identity.client.device.as_str(), &ctx.node_id)
             .await
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
@@ -189,10 +218,10 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     client_id: &str,
     mut commands: mpsc::Receiver<DeviceCommand>,
     kick: &CancellationToken,
-    keep_alive: Duration,
+    limits: Limits,
 ) -> End {
     // MQTT 3.1.1: the server may close after one and a half keep-alive periods of silence.
-    let grace = keep_alive + keep_alive / 2;
+    let grace = limits.keep_alive + limits.keep_alive / 2;
     let mut last_heard = Instant::now();
     loop {
         let step = tokio::select! {
@@ -200,10 +229,12 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                 return match handle.kick_reason() {
                     Some(KickReason::TakenOver) => End::TakenOver,
                     Some(KickReason::Revoked) => End::Revoked,
+                    Some(KickReason::CredentialsChanged) => End::CredentialsChanged,
                     None => End::HubShutdown,
                 };
             }
             () = tokio::time::sleep_until(last_heard + grace) => return End::KeepAliveExpired,
+            () = tokio::time::sleep_until(limits.expires) => return End::TokenExpired,
             // Never None: the presence entry holds a sender while the session is current,
             // and a replaced session is kicked before its entry goes.
             Some(command) = commands.recv() => Step::Command(command),
@@ -230,6 +261,15 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             return end;
         }
     }
+}
+
+/// The timers that bound a session.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Negotiated keep-alive; silence for 1.5 times this ends the session.
+    keep_alive: Duration,
+    /// When the SAS token expires.
+    expires: Instant,
 }
 
 enum Step {

@@ -180,6 +180,8 @@ pub struct DeviceRecord {
     pub connection_state_updated_ms: Option<i64>,
     /// When the device last did anything (Unix ms).
     pub last_activity_ms: Option<i64>,
+    /// The hub node holding the device's connection, while it is connected.
+    pub connection_node: Option<String>,
 }
 
 impl DeviceRecord {
@@ -213,7 +215,7 @@ fn new_generation_id() -> String {
 // A macro rather than a const so the queries stay `&'static str` (sqlx refuses built strings).
 macro_rules! columns {
     () => {
-        "device_id, generation_id, etag, status, status_reason, status_updated_ms, auth_type, primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, device_scope, parent_scopes, connection_state, connection_state_updated_ms, last_activity_ms"
+        "device_id, generation_id, etag, status, status_reason, status_updated_ms, auth_type, primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, device_scope, parent_scopes, connection_state, connection_state_updated_ms, last_activity_ms, connection_node"
     };
 }
 
@@ -261,6 +263,7 @@ fn from_row(row: &AnyRow) -> Result<DeviceRecord, RegistryError> {
         },
         connection_state_updated_ms: row.try_get("connection_state_updated_ms")?,
         last_activity_ms: row.try_get("last_activity_ms")?,
+        connection_node: row.try_get("connection_node")?,
     })
 }
 
@@ -320,7 +323,7 @@ impl Registry {
         let result = sqlx::query(concat!(
             "INSERT INTO devices (",
             columns!(),
-            ", created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ", created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(spec.device_id.as_str().to_string())
         .bind(new_generation_id())
@@ -339,6 +342,7 @@ impl Registry {
         .bind(ConnectionState::Disconnected.as_str())
         .bind(None::<i64>)
         .bind(None::<i64>)
+        .bind(None::<String>)
         .bind(now)
         .execute(&self.pool)
         .await;
@@ -464,23 +468,56 @@ impl Registry {
         })
     }
 
-    /// Records a connection or disconnection (presence). Does not change the etag.
-    pub async fn set_connection_state(
-        &self,
-        id: &str,
-        state: ConnectionState,
-    ) -> Result<(), RegistryError> {
+    /// Records that `node` now holds the device's connection. Does not change the etag.
+    pub async fn record_connected(&self, id: &str, node: &str) -> Result<(), RegistryError> {
         let now = now_ms();
         sqlx::query(
-            "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, last_activity_ms = $3 WHERE device_id = $4",
+            "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, last_activity_ms = $3, connection_node = $4 WHERE device_id = $5",
         )
-        .bind(state.as_str())
+        .bind(ConnectionState::Connected.as_str())
         .bind(now)
         .bind(now)
+        .bind(node.to_string())
         .bind(id.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Records that the device's connection on `node` ended. A no-op when another node has
+    /// taken the device over since (its later connection must not be overwritten). Returns
+    /// whether the row changed. Does not change the etag.
+    pub async fn record_disconnected(&self, id: &str, node: &str) -> Result<bool, RegistryError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, last_activity_ms = $3, connection_node = NULL WHERE device_id = $4 AND connection_node = $5",
+        )
+        .bind(ConnectionState::Disconnected.as_str())
+        .bind(now)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(node.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// At the start of node `node`: every device the registry still shows connected to it is
+    /// marked disconnected as of now, because a starting node holds no connection; they are
+    /// left over from a crash (a clean stop records each disconnection). Devices connected
+    /// with no node recorded (by a hub from before node ids) are cleared too: no running node
+    /// can claim them. Other nodes' devices are left alone. Returns how many were cleared.
+    pub async fn clear_node_connections(&self, node: &str) -> Result<u64, RegistryError> {
+        let done = sqlx::query(
+            "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, connection_node = NULL WHERE connection_state = $3 AND (connection_node = $4 OR connection_node IS NULL)",
+        )
+        .bind(ConnectionState::Disconnected.as_str())
+        .bind(now_ms())
+        .bind(ConnectionState::Connected.as_str())
+        .bind(node.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -21,6 +21,35 @@ pub struct PolicyRecord {
     pub rights: Permissions,
 }
 
+/// Which key of a policy to replace, as `az iot hub policy renew-key --renew-key` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRenewal {
+    /// A new primary key; the secondary is kept.
+    Primary,
+    /// A new secondary key; the primary is kept.
+    Secondary,
+    /// Primary and secondary trade places; no key is new or dropped.
+    Swap,
+}
+
+impl KeyRenewal {
+    /// Parses `primary`, `secondary` or `swap` in any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Primary, Self::Secondary, Self::Swap]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The name `parse` accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Secondary => "secondary",
+            Self::Swap => "swap",
+        }
+    }
+}
+
 /// A fresh random key of Azure's usual length.
 pub fn generate_key() -> Key {
     let mut bytes = [0u8; adit_proto::key::GENERATED_KEY_BYTES];
@@ -80,6 +109,43 @@ impl Registry {
             .iter()
             .map(from_row)
             .collect()
+    }
+
+    /// Replaces a key of policy `name` (or swaps them) and returns the policy as stored.
+    /// Fails with `PolicyNotFound` when there is no such policy. The write only lands if the
+    /// keys are still the ones read, so two concurrent renewals cannot both think they won.
+    pub async fn renew_policy_key(
+        &self,
+        name: &str,
+        which: KeyRenewal,
+    ) -> Result<PolicyRecord, RegistryError> {
+        let current = self
+            .policy(name)
+            .await?
+            .ok_or_else(|| RegistryError::PolicyNotFound(name.to_string()))?;
+        let (primary, secondary) = match which {
+            KeyRenewal::Primary => (generate_key(), current.secondary_key.clone()),
+            KeyRenewal::Secondary => (current.primary_key.clone(), generate_key()),
+            KeyRenewal::Swap => (current.secondary_key.clone(), current.primary_key.clone()),
+        };
+        let done = sqlx::query(
+            "UPDATE shared_access_policies SET primary_key = $1, secondary_key = $2 WHERE name = $3 AND primary_key = $4 AND secondary_key = $5",
+        )
+        .bind(primary.to_base64().to_string())
+        .bind(secondary.to_base64().to_string())
+        .bind(name)
+        .bind(current.primary_key.to_base64().to_string())
+        .bind(current.secondary_key.to_base64().to_string())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(RegistryError::PreconditionFailed(name.to_string()));
+        }
+        Ok(PolicyRecord {
+            primary_key: primary,
+            secondary_key: secondary,
+            ..current
+        })
     }
 
     /// One policy.

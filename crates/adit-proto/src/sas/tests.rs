@@ -68,6 +68,19 @@ fn secondary_key_is_tried_after_primary() {
 }
 
 #[test]
+fn verify_which_names_the_key_that_signed() {
+    let t = SasToken::parse(PY_DEVICE).expect("valid");
+    assert_eq!(t.verify_which([&key(), &other_key()], SE), Ok(0));
+    assert_eq!(t.verify_which([&other_key(), &key()], SE), Ok(1));
+    // The same key twice (primary = secondary): the first position is reported.
+    assert_eq!(t.verify_which([&key(), &key()], SE), Ok(0));
+    assert_eq!(
+        t.verify_which([&other_key()], SE),
+        Err(SasError::BadSignature)
+    );
+}
+
+#[test]
 fn expiry_allows_five_minutes_of_skew() {
     let t = SasToken::parse(PY_DEVICE).expect("valid");
     assert_eq!(t.verify([&key()], SE + CLOCK_SKEW_SECS), Ok(()));

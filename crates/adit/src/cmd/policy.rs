@@ -1,4 +1,4 @@
-//! `adit policy list`.
+//! `adit policy list` and `adit policy renew-key`.
 
 use adit_proto::{ConnectionString, Key};
 use anyhow::Context as _;
@@ -29,6 +29,17 @@ pub async fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        PolicyCommand::RenewKey { name, key, access } => {
+            let cs: ConnectionString = access.connection_string()?.parse()?;
+            let policy = access.registry()?.renew_policy_key(&name, &key).await?;
+            let primary =
+                Key::from_base64(&policy.primary_key).context("hub returned an invalid key")?;
+            // The new string is the only way to learn the new key; it goes to stdout only.
+            println!(
+                "{}",
+                ConnectionString::for_policy(&cs.host, cs.port, &policy.key_name, primary)
+            );
         }
     }
     Ok(())
