@@ -42,6 +42,9 @@ pub struct MqttConfig {
     pub write_timeout: Duration,
     /// Commands queued for one device before senders wait.
     pub command_queue: usize,
+    /// WebSocket pings to devices on MQTT over WebSocket (the same setting as the stream
+    /// legs' by default).
+    pub ws_keepalive: adit_transport::Keepalive,
 }
 
 impl Default for MqttConfig {
@@ -54,6 +57,7 @@ impl Default for MqttConfig {
             max_keep_alive: Duration::from_secs(1177),
             write_timeout: Duration::from_secs(30),
             command_queue: 16,
+            ws_keepalive: adit_transport::Keepalive::default(),
         }
     }
 }

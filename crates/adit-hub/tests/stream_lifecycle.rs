@@ -208,10 +208,7 @@ async fn a_service_that_leaves_mid_handshake_leaves_a_cancelled_record() {
 
 #[tokio::test]
 async fn a_leg_that_stops_answering_pings_is_closed_at_the_pong_deadline() {
-    let keepalive = Keepalive {
-        ping_interval: Duration::from_secs(1),
-        pong_timeout: Duration::from_secs(1),
-    };
+    let keepalive = Keepalive::new(Duration::from_secs(1), Duration::from_secs(1)).expect("valid");
     let hub = TestHub::start_with(|c| c.gateway.keepalive = keepalive).await;
     let key = hub.create_device("d1").await;
     let mut device = StreamDevice::connect(&hub, "d1", &key).await;
@@ -305,10 +302,9 @@ async fn an_idle_stream_survives_a_middlebox_idle_timeout_thanks_to_pings() {
         let port = free_port();
         let hub = TestHub::start_with(|c| {
             c.public_url = Some(format!("https://localhost:{port}"));
-            c.gateway.keepalive = Keepalive {
-                ping_interval: Duration::from_secs(interval),
-                pong_timeout: Duration::from_secs(5),
-            };
+            c.gateway.keepalive =
+                Keepalive::new(Duration::from_secs(interval), Duration::from_secs(5))
+                    .expect("valid");
         })
         .await;
         let _relay = IdleTimeoutRelay::start_on(3, hub.addr, port);

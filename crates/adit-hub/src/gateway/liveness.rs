@@ -2,8 +2,8 @@
 //!
 //! A leg is alive while something shows its peer is there: a frame from it (data, ping, pong,
 //! anything), or a relayed write to it that the socket accepted. A leg that shows nothing for
-//! [`Keepalive::ping_interval`] is pinged; one that still shows nothing
-//! [`Keepalive::pong_timeout`] later is unresponsive, and the relay ends the stream.
+//! [`Keepalive::interval`] is pinged; one that still shows nothing [`Keepalive::timeout`]
+//! later is unresponsive, and the relay ends the stream.
 //!
 //! The ping also keeps middleboxes from cutting an idle stream: load balancers and reverse
 //! proxies commonly drop connections idle for 60 s (nginx's `proxy_read_timeout`, AWS ALB's
@@ -22,23 +22,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_websockets::Message;
 
-/// Keep-alive settings for one WebSocket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Keepalive {
-    /// Silence after which a ping is sent.
-    pub ping_interval: Duration,
-    /// Time after the ping for any sign of life before the leg counts as dead.
-    pub pong_timeout: Duration,
-}
-
-impl Default for Keepalive {
-    fn default() -> Self {
-        Self {
-            ping_interval: Duration::from_secs(20),
-            pong_timeout: Duration::from_secs(20),
-        }
-    }
-}
+pub use adit_transport::Keepalive;
 
 /// When a leg last showed life, as nanoseconds after a fixed origin. Lock-free: the relay
 /// marks it once per batch of frames.
@@ -84,12 +68,12 @@ where
 {
     loop {
         let last = activity.last();
-        let ping_at = last + keepalive.ping_interval;
+        let ping_at = last + keepalive.interval();
         if Instant::now() < ping_at {
             tokio::time::sleep_until(ping_at).await;
             continue;
         }
-        let deadline = ping_at + keepalive.pong_timeout;
+        let deadline = ping_at + keepalive.timeout();
         // The relay may hold the sink while a write to this leg is blocked; the deadline still
         // holds then, since a write that never completes is no sign of life either.
         let _ = tokio::time::timeout_at(deadline, async {
@@ -107,7 +91,7 @@ where
             if now >= deadline {
                 return;
             }
-            tokio::time::sleep_until(deadline.min(now + keepalive.ping_interval)).await;
+            tokio::time::sleep_until(deadline.min(now + keepalive.interval())).await;
         }
     }
 }
@@ -128,10 +112,9 @@ mod tests {
         (server, client)
     }
 
-    const K: Keepalive = Keepalive {
-        ping_interval: Duration::from_secs(20),
-        pong_timeout: Duration::from_secs(10),
-    };
+    fn k() -> Keepalive {
+        Keepalive::new(Duration::from_secs(20), Duration::from_secs(10)).expect("valid")
+    }
 
     #[tokio::test(start_paused = true)]
     async fn pings_after_exactly_the_interval_of_silence() {
@@ -140,14 +123,14 @@ mod tests {
         let sink = Mutex::new(sink);
         let activity = Activity::new();
         let start = Instant::now();
-        let watcher = watch(&activity, &sink, K);
+        let watcher = watch(&activity, &sink, k());
         tokio::pin!(watcher);
         let got = tokio::select! {
             m = client.next() => m,
             () = &mut watcher => panic!("declared dead before any ping"),
         };
         assert!(got.expect("open").expect("frame").is_ping());
-        assert_eq!(start.elapsed(), K.ping_interval);
+        assert_eq!(start.elapsed(), k().interval());
     }
 
     #[tokio::test(start_paused = true)]
@@ -157,8 +140,8 @@ mod tests {
         let sink = Mutex::new(sink);
         let activity = Activity::new();
         let start = Instant::now();
-        let edge = K.ping_interval + K.pong_timeout;
-        let watcher = watch(&activity, &sink, K);
+        let edge = k().interval() + k().timeout();
+        let watcher = watch(&activity, &sink, k());
         tokio::pin!(watcher);
         assert!(
             tokio::time::timeout(edge - Duration::from_millis(1), &mut watcher)
@@ -184,7 +167,7 @@ mod tests {
             }
         };
         let client_reads = async { while let Some(Ok(_)) = client.next().await {} };
-        let watcher = watch(&activity, &sink, K);
+        let watcher = watch(&activity, &sink, k());
         let three_hours = tokio::time::sleep(Duration::from_secs(3 * 3600));
         tokio::select! {
             () = watcher => panic!("a leg that answers pings was declared dead"),
@@ -198,10 +181,7 @@ mod tests {
     async fn an_answered_ping_is_followed_by_the_next_an_interval_later() {
         // A pong deadline longer than the interval must not stretch the ping cadence: a
         // middlebox idle timeout just above the interval still sees traffic.
-        let k = Keepalive {
-            ping_interval: Duration::from_secs(2),
-            pong_timeout: Duration::from_secs(10),
-        };
+        let k = Keepalive::new(Duration::from_secs(2), Duration::from_secs(10)).expect("valid");
         let (server, mut client) = pair().await;
         let (sink, mut stream) = server.split();
         let sink = Mutex::new(sink);
@@ -242,7 +222,7 @@ mod tests {
         let activity = Activity::new();
         let _held = sink.lock().await; // a relayed write that never completes
         let start = Instant::now();
-        watch(&activity, &sink, K).await;
-        assert_eq!(start.elapsed(), K.ping_interval + K.pong_timeout);
+        watch(&activity, &sink, k()).await;
+        assert_eq!(start.elapsed(), k().interval() + k().timeout());
     }
 }

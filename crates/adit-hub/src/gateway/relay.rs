@@ -328,7 +328,7 @@ where
 fn unresponsive(role: Role, k: Keepalive) -> (ClosedBy, EndReason, Option<u16>, Message) {
     let why = format!(
         "{role} stopped responding (no pong within {} s)",
-        (k.ping_interval + k.pong_timeout).as_secs()
+        (k.interval() + k.timeout()).as_secs()
     );
     tracing::info!(%role, "stream leg unresponsive; closing the stream");
     (

@@ -65,7 +65,12 @@ async fn upgrade(
             .serve(TokioIo::new(upgraded));
         // Boxed for the same reason as the TLS stream (see `server::accept_tls`): an idle
         // session's task is sized by what it holds inline.
-        let io = Box::new(adit_transport::WsIo::new(ws));
+        // Pinged like the stream legs: keeps the device's connection open through idle
+        // timeouts, and finds one that went silent before MQTT's keep-alive (1.5x) would.
+        let io = Box::new(adit_transport::WsIo::with_keepalive(
+            ws,
+            ctx.config.ws_keepalive,
+        ));
         session::run(io, peer, "mqtt-ws", ctx).await;
         drop((permit, slot));
     });

@@ -17,10 +17,12 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     config.https_port = args.https_port;
     config.https_limits.max_connections = args.max_connections;
     config.https_limits.shutdown_grace = Duration::from_secs(args.shutdown_grace);
-    config.gateway.keepalive = Keepalive {
-        ping_interval: Duration::from_secs(args.ping_interval),
-        pong_timeout: Duration::from_secs(args.pong_timeout),
-    };
+    let keepalive = Keepalive::new(
+        Duration::from_secs(args.ping_interval),
+        Duration::from_secs(args.pong_timeout),
+    )?;
+    config.gateway.keepalive = keepalive;
+    config.mqtt.ws_keepalive = keepalive;
     config.streams.limits = adit_hub::streams::StreamLimits {
         max_streams: args.max_streams,
         max_streams_per_device: args.max_streams_per_device,
