@@ -160,20 +160,21 @@ impl HubProcess {
         cmd.output().expect("adit runs")
     }
 
-    /// Sends SIGTERM and waits (up to 30 s) for the hub to exit.
+    /// Sends SIGTERM and waits (up to 45 s: the hub's default shutdown grace for open streams
+    /// is 30 s) for the hub to exit.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("hub running");
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(45);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("hub did not exit within 30 s of SIGTERM\n{}", self.log());
+                panic!("hub did not exit within 45 s of SIGTERM\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

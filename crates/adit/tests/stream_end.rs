@@ -56,7 +56,16 @@ fn say_bye(mut conn: std::net::TcpStream) {
 /// A hub with device `dev1` served by `adit device-proxy --target 127.0.0.1:PORT`, its log in
 /// `log`.
 fn hub_and_device_proxy(target_port: u16, log: &Path) -> (HubProcess, Running) {
-    let hub = HubProcess::start(ADIT);
+    hub_with_flags_and_device_proxy(&[], target_port, log)
+}
+
+/// Like [`hub_and_device_proxy`], with `adit hub` flags.
+fn hub_with_flags_and_device_proxy(
+    hub_flags: &[&str],
+    target_port: u16,
+    log: &Path,
+) -> (HubProcess, Running) {
+    let hub = HubProcess::start_on_free_ports(ADIT, hub_flags);
     let out = hub.cli(&["device", "create", DEVICE], &[]);
     assert!(
         out.status.success(),
@@ -226,7 +235,7 @@ fn connect_exits_with_a_reason_soon_after_the_device_side_dies() {
     assert_eq!(message.lines().count(), 1, "one line: {message}");
     assert!(
         message.starts_with("error: stream to dev1 ended: stream failed: ")
-            && message.contains("peer disconnected"),
+            && message.contains("device disconnected"),
         "names why: {message}"
     );
     assert!(after < EXIT_WITHIN, "{after:?}");
@@ -331,6 +340,97 @@ fn service_proxy_logs_the_bytes_of_a_stream_that_broke() {
     let line = log_line(&log, "stream ended with an error");
     assert!(line.contains("to_device=6"), "{line}");
     assert!(line.contains("from_device=6"), "{line}");
-    assert!(line.contains("peer disconnected"), "{line}");
+    assert!(line.contains("device disconnected"), "{line}");
     drop(hub);
+}
+
+#[test]
+fn the_hub_closes_a_stream_whose_device_proxy_is_suspended() {
+    // The device side goes silent without closing anything (its process suspended, as on a
+    // power cut or a dead network path): the hub's pings go unanswered and it closes the
+    // stream, so `adit connect` ends with the reason.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, proxy) = hub_with_flags_and_device_proxy(
+        &["--ping-interval", "1", "--pong-timeout", "1"],
+        server(echo),
+        &dir.path().join("dp.log"),
+    );
+    let mut connect = Connect::start(&hub);
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"hi\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(connect.line(), "hi\n", "the stream works");
+
+    let frozen = Frozen::stop(proxy.0.id());
+    let (status, after) = connect
+        .exit()
+        .expect("the hub closes the stream of a suspended device proxy");
+    drop(frozen);
+    assert!(!status.success(), "{status}");
+    let stderr = connect.stderr();
+    assert!(
+        stderr.contains("1001 device stopped responding"),
+        "names why: {stderr}"
+    );
+    // 1 s of silence, then 1 s for the pong.
+    assert!(after >= Duration::from_millis(1500), "{after:?}");
+    drop(hub);
+}
+
+#[test]
+fn sigterm_lets_a_stream_run_for_the_grace_then_closes_it_with_a_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut hub, _proxy) = hub_with_flags_and_device_proxy(
+        &["--shutdown-grace", "3"],
+        server(echo),
+        &dir.path().join("dp.log"),
+    );
+    let mut connect = Connect::start(&hub);
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"before\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(connect.line(), "before\n");
+
+    let sent = Instant::now();
+    signal("-TERM", hub.pid());
+    std::thread::sleep(Duration::from_millis(500));
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"during the drain\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(
+        connect.line(),
+        "during the drain\n",
+        "streams run on during the grace"
+    );
+
+    let (status, _) = connect.exit().expect("closed when the grace is over");
+    let closed_after = sent.elapsed();
+    assert!(!status.success(), "{status}");
+    let stderr = connect.stderr();
+    assert!(stderr.contains("1001 hub shutting down"), "{stderr}");
+    assert!(
+        closed_after >= Duration::from_secs(3),
+        "not before the grace: {closed_after:?}"
+    );
+    assert!(
+        hub.stop().success(),
+        "the hub exits cleanly after the drain"
+    );
+
+    // The stream's record was written during the drain, and kept.
+    let log = std::fs::read_to_string(hub.data_dir().join("logs/diagnostics.jsonl"))
+        .expect("diagnostics log");
+    let record = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["category"] == "DeviceStreams")
+        .filter_map(|r| {
+            r["properties"]
+                .as_str()
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        })
+        .find(|p| p["endReason"] == "hub_shutdown")
+        .unwrap_or_else(|| panic!("no hub_shutdown record in:\n{log}"));
+    assert_eq!(record["closedBy"], "hub");
+    assert_eq!(record["bytesServiceToDevice"], 24);
 }
