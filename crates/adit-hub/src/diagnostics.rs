@@ -121,6 +121,11 @@ impl Diagnostics {
                     r.end_reason.map(|e| e.as_str()).unwrap_or("?")
                 ),
             ),
+            Outcome::ServerError => (
+                "ServerError",
+                "Error",
+                "the hub could not serve the request (registry unavailable)".to_string(),
+            ),
             Outcome::Cancelled => (
                 "Cancelled",
                 "Warning",

@@ -302,20 +302,34 @@ impl Gateway {
             // First to arrive: wait for the peer until the deadline.
             Some(Ok((from_second, deadline))) => {
                 let peer = tokio::select! {
-                    p = from_second => p.ok(),
-                    () = tokio::time::sleep_until(deadline) => None,
-                    () = self.shutdown.cancelled() => None,
+                    p = from_second => p.map_err(|_| false),
+                    () = tokio::time::sleep_until(deadline) => Err(false),
+                    () = self.shutdown.cancelled() => Err(true),
                 };
-                let Some(peer) = peer else {
-                    let outcome = self
-                        .lock()
-                        .remove(&stream_id)
-                        .and_then(|mut p| p.outcome.take());
-                    if let Some(tx) = outcome {
-                        let _ = tx.send(RelayOutcome::handshake_failed(Some(role)));
+                let peer = match peer {
+                    Ok(peer) => peer,
+                    Err(hub_stopping) => {
+                        let outcome = self
+                            .lock()
+                            .remove(&stream_id)
+                            .and_then(|mut p| p.outcome.take());
+                        let (ended, why) = if hub_stopping {
+                            (
+                                RelayOutcome::hub_shutdown_in_handshake(),
+                                "hub shutting down",
+                            )
+                        } else {
+                            (
+                                RelayOutcome::handshake_failed(Some(role)),
+                                "stream handshake deadline passed",
+                            )
+                        };
+                        if let Some(tx) = outcome {
+                            let _ = tx.send(ended);
+                        }
+                        relay::refuse(ws, why).await;
+                        return;
                     }
-                    relay::refuse(ws, "stream handshake deadline passed").await;
-                    return;
                 };
                 let (device, service) = match role {
                     Role::Device => (ws, peer.ws),

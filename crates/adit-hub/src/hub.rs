@@ -449,7 +449,15 @@ impl Hub {
         self.registry.close().await;
         self.log_stop.cancel();
         self.log_tracker.close();
-        self.log_tracker.wait().await;
+        // Bounded: a writer stuck on a stalled stdout (`--log-stdout | slow reader`) must not
+        // hold the hub's exit; what it had not written is lost, and the binary's runtime
+        // shutdown is bounded too.
+        if tokio::time::timeout(Duration::from_secs(5), self.log_tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the diagnostics writer did not finish within 5 s; leaving it");
+        }
         tracing::info!("hub stopped");
     }
 }

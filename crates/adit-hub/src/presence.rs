@@ -173,13 +173,10 @@ impl Presence {
 
     /// Wakes the watches on `client_id` (it connected or subscribed); others sleep on.
     pub fn notify(&self, client_id: &str) {
-        let notify = self
-            .watchers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(client_id)
-            .cloned();
-        if let Some(n) = notify {
+        // Under the lock (notify_waiters does not block), so a watch dropped meanwhile cannot
+        // see an extra reference and leave its entry behind.
+        let map = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get(client_id) {
             n.notify_waiters();
         }
     }

@@ -257,7 +257,14 @@ impl Streams {
         };
         let started = handshake.started;
 
-        if inner.registry.device(req.device.as_str()).await?.is_none() {
+        let device = match inner.registry.device(req.device.as_str()).await {
+            Ok(device) => device,
+            Err(e) => {
+                handshake.end(Outcome::ServerError);
+                return Err(e.into());
+            }
+        };
+        if device.is_none() {
             handshake.end(Outcome::DeviceNotFound);
             return Err(InitiateError::DeviceNotFound(req.device.to_string()));
         }
@@ -290,7 +297,11 @@ impl Streams {
             auth: rendezvous.device_token.clone(),
             ip: req.caller.map(|ip| ip.to_string()),
         };
-        let topic = request.to_topic().map_err(|_| InitiateError::InvalidName)?;
+        let Ok(topic) = request.to_topic() else {
+            // Unreachable for a name that passed `is_valid_stream_name`; recorded, not assumed.
+            handshake.end(Outcome::ServerError);
+            return Err(InitiateError::InvalidName);
+        };
         let answer = self.expect_answer(&client_id, &rid);
         handshake.rid = Some(rid.clone());
         let response_timeout =

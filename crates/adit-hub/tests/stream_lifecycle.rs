@@ -464,3 +464,52 @@ async fn gateway_websockets_count_toward_max_connections() {
     );
     d2.await.expect("device");
 }
+
+#[tokio::test]
+async fn a_receiver_that_stops_reading_is_the_one_blamed_not_the_sender() {
+    // The device sends in bulk; the service stops reading (its consumer stalled). The relay
+    // is then blocked writing to the service and cannot read the device's pongs: the device
+    // must not be judged for that. The stalled service is the leg that stops responding.
+    let keepalive = Keepalive::new(Duration::from_secs(1), Duration::from_secs(1)).expect("valid");
+    let hub = TestHub::start_with(|c| c.gateway.keepalive = keepalive).await;
+    let key = hub.create_device("d1").await;
+    let mut device = StreamDevice::connect(&hub, "d1", &key).await;
+    let (d, s) = accepted_pair(&hub, &mut device, false).await;
+    let (mut tx, mut rx) = d.split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![7u8; 64 * 1024];
+        while tx.send(Message::binary(chunk.clone())).await.is_ok() {}
+    });
+    // The device keeps reading, so its WebSocket answers pings; it sees the Close.
+    let close = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(m)) = rx.next().await {
+            if m.is_close() {
+                return m.as_close().map(|(c, r)| (u16::from(c), r.to_string()));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stream is closed once the service counts as gone");
+    let (code, reason) = close.expect("a Close");
+    assert_eq!(code, 1001);
+    assert!(reason.contains("service stopped responding"), "{reason}");
+    writer.abort();
+    let mut timed_out = Vec::new();
+    for _ in 0..100 {
+        timed_out = hub
+            .streams()
+            .records()
+            .into_iter()
+            .filter(|r| r.end_reason == Some(EndReason::PingTimeout))
+            .collect();
+        if !timed_out.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(timed_out.len(), 1, "{:?}", hub.streams().records());
+    assert_eq!(timed_out[0].closed_by, Some(ClosedBy::Service));
+    assert!(timed_out[0].bytes_device_to_service > 0);
+    drop(s);
+}

@@ -229,7 +229,7 @@ pub struct HubArgs {
     pub pong_timeout: u64,
     /// On SIGTERM or SIGINT, seconds that open streams and requests get to finish before they
     /// are closed (streams with 1001 Going Away).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub shutdown_grace: u64,
     /// This node's id, recorded with the device connections it holds; at start the node marks
     /// the devices it held as Disconnected (after a crash they would stay Connected). Must stay

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(cmd::run(cli));
     if leave_blocked_reads {
         runtime.shutdown_background();
+    } else {
+        // Bounded for every command: a blocking thread stuck on a stalled pipe (the hub's
+        // `--log-stdout` writer) must not keep the process from exiting.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,

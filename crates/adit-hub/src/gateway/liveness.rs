@@ -13,7 +13,7 @@
 //! process suspended, its network gone) leaves the kernel's buffers accepting bytes for a
 //! while, and only its pong, or its reading our data, proves it is there.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,6 +30,9 @@ pub use adit_transport::Keepalive;
 pub struct Activity {
     origin: Instant,
     last: AtomicU64,
+    // True while the relay has stopped reading this leg because it is blocked writing to the
+    // other one: its pongs are then unread, so its silence proves nothing.
+    parked: AtomicBool,
 }
 
 impl Activity {
@@ -38,7 +41,21 @@ impl Activity {
         Self {
             origin: Instant::now(),
             last: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
         }
+    }
+
+    /// The relay stops (`true`) or resumes (`false`) reading this leg while it writes to the
+    /// other; resuming counts as a sign of life.
+    pub fn park(&self, parked: bool) {
+        self.parked.store(parked, Ordering::Relaxed);
+        if !parked {
+            self.mark();
+        }
+    }
+
+    fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
     }
 
     /// Records a sign of life now.
@@ -88,10 +105,17 @@ where
             if activity.last() > last {
                 break;
             }
-            if now >= deadline {
+            // A parked leg is judged once the relay reads it again (the stalled side is the
+            // other one, and its own watch judges it).
+            if now >= deadline && !activity.is_parked() {
                 return;
             }
-            tokio::time::sleep_until(deadline.min(now + keepalive.interval())).await;
+            let next = if now >= deadline {
+                now + keepalive.interval()
+            } else {
+                deadline.min(now + keepalive.interval())
+            };
+            tokio::time::sleep_until(next).await;
         }
     }
 }
@@ -212,6 +236,26 @@ mod tests {
         // or take the one check per interval.
         assert_eq!(at[0], 2);
         assert!(at[2] <= 8, "{at:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leg_parked_behind_a_stalled_write_is_not_judged_until_it_is_read_again() {
+        let (server, _client) = pair().await; // never answers
+        let (sink, _stream) = server.split();
+        let sink = Mutex::new(sink);
+        let activity = Activity::new();
+        activity.park(true);
+        let watcher = watch(&activity, &sink, k());
+        tokio::pin!(watcher);
+        let an_hour = Duration::from_secs(3600);
+        assert!(
+            tokio::time::timeout(an_hour, &mut watcher).await.is_err(),
+            "not blamed while the relay does not read it"
+        );
+        activity.park(false); // read again: a fresh start
+        let resumed = Instant::now();
+        watcher.await;
+        assert_eq!(resumed.elapsed(), k().interval() + k().timeout());
     }
 
     #[tokio::test(start_paused = true)]

@@ -183,6 +183,8 @@ where
     loop {
         let mut step = classify(source.next().await);
         heard.mark();
+        // From here until the batch is written the source is not read: its pongs wait.
+        heard.park(true);
         // Wait for one message, then take every one already decoded without waiting, and
         // flush once: under load a TLS record and a syscall carry many frames, while a lone
         // small message still goes out at once. The sink is held only while writing, so the
@@ -193,12 +195,14 @@ where
             match step {
                 Step::Stop(end) => {
                     let _ = sink.flush().await;
+                    heard.park(false);
                     return end;
                 }
                 Step::Forward(msg) => {
                     *bytes += msg.as_payload().len() as u64;
                     forwarded = true;
                     if sink.feed(msg).await.is_err() {
+                        heard.park(false);
                         return End::PeerFailed;
                     }
                 }
@@ -214,10 +218,12 @@ where
         // source says nothing about it.
         if forwarded {
             if sink.flush().await.is_err() {
+                heard.park(false);
                 return End::PeerFailed;
             }
             reached.mark();
         }
+        heard.park(false);
     }
 }
 

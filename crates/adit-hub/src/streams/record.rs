@@ -29,6 +29,8 @@ pub enum Outcome {
     DeviceNotFound,
     /// The service went away (its HTTP request was dropped) before the device answered.
     Cancelled,
+    /// The hub failed (its registry was unavailable); the service got 500.
+    ServerError,
 }
 
 impl Outcome {
@@ -42,6 +44,7 @@ impl Outcome {
             Self::DeviceOffline => "device_offline",
             Self::DeviceNotFound => "device_not_found",
             Self::Cancelled => "cancelled",
+            Self::ServerError => "server_error",
         }
     }
 }
@@ -115,6 +118,7 @@ impl StreamRecord {
             Outcome::TimedOut => 504,
             // nginx's "client closed request": nobody was left to receive a status.
             Outcome::Cancelled => 499,
+            Outcome::ServerError => 500,
             Outcome::Closed | Outcome::HandshakeExpired | Outcome::Rejected => 200,
         };
         self.duration = started.elapsed();
