@@ -12,13 +12,18 @@ use tokio::time::Instant;
 /// Share of a token's lifetime after which the client renews it (Azure's SDKs use 85 %).
 pub const RENEW_AT_PERCENT: u32 = 85;
 
-/// The expiry to sign for a token made at `now` that should last `ttl`, and how long it
+/// Longest token lifetime signed: a year. Longer ones are cut to it, so `se` stays a
+/// plausible time that every verifier can hold.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(365 * 86_400);
+
+/// The expiry to sign for a token made at `now` that should last `ttl` (at most
+/// [`MAX_TOKEN_TTL`]), and how long it
 /// really lasts from `now`. `se` is whole Unix seconds, so it is rounded *up*: the token
 /// lasts at least `ttl` (truncating would cut up to a second off, which matters for the
 /// short lifetimes tests use).
 pub fn expiry(now: SystemTime, ttl: Duration) -> (u64, Duration) {
     let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let end = now.saturating_add(ttl);
+    let end = now.saturating_add(ttl.min(MAX_TOKEN_TTL));
     let se = end.as_secs() + u64::from(end.subsec_nanos() > 0);
     let lifetime = Duration::from_secs(se).saturating_sub(now);
     (se, lifetime)
@@ -39,6 +44,14 @@ mod tests {
 
     fn at(unix_ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(unix_ms)
+    }
+
+    #[test]
+    fn a_huge_ttl_is_cut_to_a_year() {
+        let now = at(1_800_000_000_000);
+        let (se, lifetime) = expiry(now, Duration::MAX);
+        assert_eq!(se, 1_800_000_000 + 365 * 86_400);
+        assert_eq!(lifetime, MAX_TOKEN_TTL);
     }
 
     #[test]

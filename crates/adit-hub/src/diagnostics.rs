@@ -154,7 +154,9 @@ impl Diagnostics {
             ),
         };
         let record = json!({
-            "time": format_time(r.requested_at),
+            // When the stream ended (the record is written then): the log stays in time order,
+            // so `adit logs --follow` sees a long stream's record; `durationMs` gives the start.
+            "time": format_time(r.requested_at + r.duration),
             "operationName": "invoke",
             "category": "DeviceStreams",
             "resultType": result,

@@ -115,6 +115,7 @@ struct Peer {
     // Its connection's place under --max-connections, held for as long as the relay runs.
     slot: Option<ConnectionSlot>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
+    revoked: CancellationToken,
     arrived: Instant,
 }
 
@@ -124,6 +125,7 @@ struct Pending {
     deadline: Instant,
     waiting: Option<(Role, oneshot::Sender<Peer>)>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
+    revoked: CancellationToken,
 }
 
 /// The rendezvous table and the relay tasks.
@@ -216,7 +218,13 @@ impl Gateway {
     }
 
     /// Opens a rendezvous for `stream_id` that both halves must join before `deadline`.
-    pub fn open(&self, stream_id: &str, deadline: Instant) -> Rendezvous {
+    /// Cancelling `revoked` ends the stream (its device was disabled or deleted).
+    pub fn open(
+        &self,
+        stream_id: &str,
+        deadline: Instant,
+        revoked: CancellationToken,
+    ) -> Rendezvous {
         let (tx, rx) = oneshot::channel();
         let (device_token, service_token) = (new_token(), new_token());
         self.lock().insert(
@@ -227,6 +235,7 @@ impl Gateway {
                 deadline,
                 waiting: None,
                 outcome: Some(tx),
+                revoked,
             },
         );
         Rendezvous {
@@ -274,8 +283,9 @@ impl Gateway {
                 Some(p) => match p.waiting.take() {
                     Some((_, to_first)) => {
                         let outcome = p.outcome.take();
+                        let revoked = p.revoked.clone();
                         map.remove(&stream_id);
-                        Some(Err((to_first, outcome)))
+                        Some(Err((to_first, outcome, revoked)))
                     }
                     None => {
                         let (tx, rx) = oneshot::channel();
@@ -289,11 +299,12 @@ impl Gateway {
             // Cancelled between admission and upgrade.
             None => relay::refuse(ws, "stream cancelled").await,
             // Second to arrive: hand the socket to the first, whose task relays.
-            Some(Err((to_first, outcome))) => {
+            Some(Err((to_first, outcome, revoked))) => {
                 if let Err(peer) = to_first.send(Peer {
                     ws,
                     slot,
                     outcome,
+                    revoked,
                     arrived,
                 }) {
                     relay::refuse(peer.ws, "peer left").await;
@@ -342,6 +353,7 @@ impl Gateway {
                     paired_at,
                     self.config.keepalive,
                     &self.shutdown,
+                    &peer.revoked,
                 )
                 .await;
                 tracing::debug!(stream = %stream_id, ?outcome, "relay ended");

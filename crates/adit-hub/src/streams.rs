@@ -20,6 +20,7 @@ use adit_proto::{DeviceId, ModuleId};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use limits::{StreamLimits, Throttled};
@@ -138,6 +139,9 @@ struct Inner {
     records: RecordLog,
     next_rid: AtomicU64,
     tracker: TaskTracker,
+    // Streams from delivery to their record, by stream id: their device, and the token that
+    // ends them when the device is disabled or deleted.
+    live: Mutex<HashMap<String, (String, CancellationToken)>>,
 }
 
 impl Streams {
@@ -163,8 +167,32 @@ impl Streams {
                 waiting: Mutex::default(),
                 next_rid: AtomicU64::new(1),
                 tracker,
+                live: Mutex::default(),
             }),
         }
+    }
+
+    /// Ends every stream of `device_id` (and its modules), in handshake or open: the device
+    /// was disabled or deleted. Returns how many.
+    pub fn revoke_device(&self, device_id: &str) -> usize {
+        let live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ended = 0;
+        for (stream_id, (device, revoked)) in live.iter() {
+            if device == device_id {
+                revoked.cancel();
+                self.inner.gateway.cancel(stream_id);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    fn forget_live(&self, stream_id: &str) {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(stream_id);
     }
 
     /// Streams in their handshake or data phase now.
@@ -282,7 +310,13 @@ impl Streams {
         handshake.set_stream_id(&stream_id);
         let rid = inner.next_rid.fetch_add(1, Ordering::Relaxed).to_string();
         let deadline = Instant::now() + inner.config.handshake_timeout;
-        let rendezvous = inner.gateway.open(&stream_id, deadline);
+        let revoked = CancellationToken::new();
+        inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stream_id.clone(), (req.device.to_string(), revoked.clone()));
+        let rendezvous = inner.gateway.open(&stream_id, deadline, revoked);
         let url = |role: Role| {
             format!(
                 "{}/bridges/{stream_id}/{}",
@@ -357,6 +391,7 @@ impl Streams {
                 }
             };
             let outcome = outcome.unwrap_or_else(|| RelayOutcome::handshake_failed(None));
+            this.forget_live(&id);
             this.inner.records.push(record.relayed(&outcome, started));
             drop(slot);
         });
@@ -394,6 +429,7 @@ impl Handshake<'_> {
         }
         if let Some(id) = self.stream_id.take() {
             inner.gateway.cancel(&id);
+            self.streams.forget_live(&id);
         }
     }
 

@@ -513,3 +513,70 @@ async fn a_receiver_that_stops_reading_is_the_one_blamed_not_the_sender() {
     assert!(timed_out[0].bytes_device_to_service > 0);
     drop(s);
 }
+
+#[tokio::test]
+async fn disabling_or_deleting_a_device_closes_its_open_streams() {
+    let hub = TestHub::start().await;
+    let key = hub.create_device("d1").await;
+    let other_key = hub.create_device("d2").await;
+    let mut device = StreamDevice::connect(&hub, "d1", &key).await;
+    let (mut d, mut s) = accepted_pair(&hub, &mut device, true).await;
+    exchange(&mut s, &mut d, b"before").await;
+    // Another device's stream is not touched.
+    let mut other = StreamDevice::connect(&hub, "d2", &other_key).await;
+    let (req, reply) = tokio::join!(
+        answer_next_for(&mut other),
+        hub.initiate("d2", "x", None, Some(5.0))
+    );
+    let mut od = adit_testkit::gateway_connect(&req.url, &req.auth, &hub.ca_path, None)
+        .await
+        .expect("d2 joins");
+    let mut os = adit_testkit::gateway_connect(
+        &reply.url.expect("url"),
+        &reply.token.expect("token"),
+        &hub.ca_path,
+        None,
+    )
+    .await
+    .expect("service joins d2");
+
+    hub.set_device_status("d1", "disabled").await;
+    assert_eq!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        Some(1008)
+    );
+    assert_eq!(
+        closed_within(&mut d, Duration::from_secs(5)).await,
+        Some(1008)
+    );
+    let mut revoked = Vec::new();
+    for _ in 0..100 {
+        revoked = hub
+            .streams()
+            .records()
+            .into_iter()
+            .filter(|r| r.end_reason == Some(EndReason::Revoked))
+            .collect();
+        if !revoked.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].device_id, "d1");
+    assert_eq!(revoked[0].closed_by, Some(ClosedBy::Hub));
+    exchange(&mut os, &mut od, b"d2 still relays").await;
+
+    hub.delete_device("d2").await;
+    assert_eq!(
+        closed_within(&mut os, Duration::from_secs(5)).await,
+        Some(1008)
+    );
+}
+
+/// Answers the next request of `device` with accept; yields the request.
+async fn answer_next_for(device: &mut StreamDevice) -> adit_testkit::stream_device::StreamRequest {
+    let req = device.next_request().await;
+    device.answer(&req.rid, true).await;
+    req
+}

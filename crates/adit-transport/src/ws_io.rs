@@ -60,6 +60,14 @@ pub struct WsIo<S> {
 
 fn to_io(e: tokio_websockets::Error) -> io::Error {
     match e {
+        // rustls says "peer closed connection without sending TLS close_notify" with a link to
+        // its manual; what a user needs to know is that the other end vanished.
+        tokio_websockets::Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection cut without a WebSocket Close (the peer or the network went away)",
+            )
+        }
         tokio_websockets::Error::Io(e) => e,
         other => io::Error::other(other),
     }

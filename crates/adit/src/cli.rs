@@ -112,7 +112,7 @@ pub struct DeviceProxyArgs {
     /// Lifetime in seconds of the SAS tokens the proxy signs. The hub closes a session when its
     /// token expires, so the proxy reconnects with a fresh one at 85 % of this; open streams
     /// are not affected. Short values are for tests.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub token_ttl: u64,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,

@@ -86,6 +86,7 @@ pub async fn put(
     // device that reconnects at once is judged by it.
     if record.status == crate::registry::DeviceStatus::Disabled {
         state.presence.revoke_device(id.as_str());
+        end_streams(&state, id.as_str());
     } else {
         let closed = state
             .presence
@@ -95,6 +96,20 @@ pub async fn put(
         }
     }
     Ok(device_response(&record))
+}
+
+/// A disabled or deleted device keeps no stream: each is closed with 1008 and its record says
+/// `revoked`. (A key change leaves open streams alone: they were opened with single-use stream
+/// tokens, not with the key.)
+fn end_streams(state: &AppState, device: &str) {
+    let ended = state.streams.revoke_device(device);
+    if ended > 0 {
+        tracing::info!(
+            device,
+            streams = ended,
+            "device disabled or deleted; closed its streams"
+        );
+    }
 }
 
 pub async fn delete(
@@ -109,6 +124,7 @@ pub async fn delete(
     state.registry.delete_device(id.as_str(), &cond).await?;
     tracing::info!(device = %id, policy = %caller.policy, "device identity deleted");
     state.presence.revoke_device(id.as_str());
+    end_streams(&state, id.as_str());
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -65,6 +65,8 @@ pub enum EndReason {
     PingTimeout,
     /// The hub shut down and its grace period ran out.
     HubShutdown,
+    /// The device was disabled or deleted while the stream was open.
+    Revoked,
     /// Both halves were not connected by the handshake deadline.
     HandshakeDeadline,
 }
@@ -77,6 +79,7 @@ impl EndReason {
             Self::Disconnected => "disconnected",
             Self::PingTimeout => "ping_timeout",
             Self::HubShutdown => "hub_shutdown",
+            Self::Revoked => "revoked",
             Self::HandshakeDeadline => "handshake_deadline",
         }
     }
@@ -276,6 +279,7 @@ pub async fn run<S>(
     paired_at: Instant,
     keepalive: Keepalive,
     shutdown: &CancellationToken,
+    revoked: &CancellationToken,
 ) -> RelayOutcome
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -305,17 +309,29 @@ where
             None,
             close_frame::own(CloseCode::GOING_AWAY, "hub shutting down"),
         ),
+        () = revoked.cancelled() => (
+            ClosedBy::Hub,
+            EndReason::Revoked,
+            None,
+            close_frame::own(CloseCode::POLICY_VIOLATION, "device disabled or deleted"),
+        ),
     };
     // Close both at once; a side that is already gone fails quietly. Bounded, so a peer that
-    // never reads cannot hold the task.
-    let close_one = |tx: Mutex<SplitSink<WebSocketStream<S>, Message>>, msg: Message| async move {
-        let mut tx = tx.into_inner();
-        let _ = tx.send(msg).await;
-        let _ = tx.close().await;
-    };
+    // never reads cannot hold the task; a leg found unresponsive is not even tried (its
+    // Close would only wait out the bound), its connection is just dropped.
+    let dead = (reason == EndReason::PingTimeout).then_some(closed_by);
+    let close_one =
+        |tx: Mutex<SplitSink<WebSocketStream<S>, Message>>, msg: Message, skip: bool| async move {
+            if skip {
+                return;
+            }
+            let mut tx = tx.into_inner();
+            let _ = tx.send(msg).await;
+            let _ = tx.close().await;
+        };
     let closing = futures_util::future::join(
-        close_one(device_tx, close.clone()),
-        close_one(service_tx, close),
+        close_one(device_tx, close.clone(), dead == Some(ClosedBy::Device)),
+        close_one(service_tx, close, dead == Some(ClosedBy::Service)),
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
     RelayOutcome {
@@ -333,8 +349,8 @@ where
 
 fn unresponsive(role: Role, k: Keepalive) -> (ClosedBy, EndReason, Option<u16>, Message) {
     let why = format!(
-        "{role} stopped responding (no pong within {} s)",
-        (k.interval() + k.timeout()).as_secs()
+        "{role} stopped responding (no pong within {} s of a ping)",
+        k.timeout().as_secs()
     );
     tracing::info!(%role, "stream leg unresponsive; closing the stream");
     (

@@ -64,6 +64,11 @@ impl From<ConnectionError> for End {
             ConnectionError::Protocol(p) => Self::Protocol(p.to_string()),
             ConnectionError::Truncated => Self::ClientClosed,
             ConnectionError::NotConnect => Self::Protocol("packet before CONNECT".into()),
+            // rustls' "peer closed connection without sending TLS close_notify" (with a link to
+            // its manual) means the device vanished without a DISCONNECT; say so plainly.
+            ConnectionError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Self::Io("connection cut without a DISCONNECT (device or network gone)".to_string())
+            }
             ConnectionError::Io(e) => Self::Io(e.to_string()),
         }
     }
