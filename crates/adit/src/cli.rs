@@ -52,14 +52,15 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// DeviceStreams (default), Connections, Authentication, or all.
-    #[arg(long, default_value = "DeviceStreams")]
+    #[arg(long, default_value = "DeviceStreams", ignore_case = true,
+          value_parser = ["DeviceStreams", "Connections", "Authentication", "all"])]
     pub category: String,
     /// Only this device.
     #[arg(long)]
     pub device: Option<String>,
-    /// Only streams with this outcome: closed, rejected, timed_out, device_offline,
-    /// device_not_found, handshake_expired.
-    #[arg(long)]
+    /// Only streams with this outcome.
+    #[arg(long, value_parser = ["closed", "rejected", "timed_out", "device_offline",
+          "device_not_found", "handshake_expired", "cancelled", "server_error"])]
     pub outcome: Option<String>,
     /// From this time: RFC 3339 (2026-11-26T08:00:00Z) or an age (30s, 10m, 2h, 1d).
     #[arg(long)]

@@ -303,3 +303,32 @@ fn sigterm_stops_cleanly_and_restart_keeps_everything() {
     assert!(hub.stop().success());
     assert!(hub.log().contains("hub stopped"), "{}", hub.log());
 }
+
+#[test]
+fn logs_refuses_unknown_filters_and_stops_quietly_when_its_reader_leaves() {
+    let hub = start();
+    ok(hub.cli(&["device", "create", "d"], &[]));
+    // A typo is refused, naming what is allowed, instead of printing an empty table.
+    for bad in [["--outcome", "timedout"], ["--category", "Bogus"]] {
+        let out = hub.cli(&["logs", bad[0], bad[1]], &[]);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("possible values"), "{stderr}");
+    }
+    ok(hub.cli(&["logs", "--category", "connections"], &[]));
+    ok(hub.cli(&["logs", "--outcome", "cancelled"], &[]));
+
+    // `adit logs | head -0`: the reader is gone before the first line; no panic, exit 0.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adit"))
+        .args(["logs", "--category", "all"])
+        .current_dir(hub.workdir())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("adit logs runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}

@@ -39,20 +39,20 @@ fn properties(record: &Value) -> Value {
         .unwrap_or_default()
 }
 
-fn print_header(category: Option<&str>) {
+fn header(category: Option<&str>) -> String {
     match category {
-        Some("DeviceStreams") => println!(
+        Some("DeviceStreams") => format!(
             "{:<24}  {:<16}  {:<10}  {:<18}  {:<8}  {:>12}  {:>12}  {:>8}",
             "TIME", "DEVICE", "NAME", "OUTCOME", "CLOSED BY", "DEV->SVC", "SVC->DEV", "MS"
         ),
-        _ => println!(
+        _ => format!(
             "{:<24}  {:<14}  {:<16}  {:<16}  DETAIL",
             "TIME", "CATEGORY", "OPERATION", "DEVICE"
         ),
     }
 }
 
-fn print_row(category: Option<&str>, r: &Value) {
+fn row(category: Option<&str>, r: &Value) -> String {
     let p = properties(r);
     let s = |v: &Value| {
         v.as_str().map(str::to_string).unwrap_or_else(|| {
@@ -64,7 +64,7 @@ fn print_row(category: Option<&str>, r: &Value) {
         })
     };
     match category {
-        Some("DeviceStreams") => println!(
+        Some("DeviceStreams") => format!(
             "{:<24}  {:<16}  {:<10}  {:<18}  {:<8}  {:>12}  {:>12}  {:>8}",
             s(&r["time"]),
             s(&p["deviceId"]),
@@ -75,7 +75,7 @@ fn print_row(category: Option<&str>, r: &Value) {
             s(&p["bytesServiceToDevice"]),
             s(&r["durationMs"]),
         ),
-        _ => println!(
+        _ => format!(
             "{:<24}  {:<14}  {:<16}  {:<16}  {}",
             s(&r["time"]),
             s(&r["category"]),
@@ -86,9 +86,25 @@ fn print_row(category: Option<&str>, r: &Value) {
     }
 }
 
+/// Writes `line` to stdout; `false` once the reader has gone (`adit logs | head`), which ends
+/// the command quietly instead of panicking as `println!` does on a closed pipe.
+fn emit(line: &str) -> anyhow::Result<bool> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
     let registry = args.access.registry()?;
-    let category = (!args.category.eq_ignore_ascii_case("all")).then(|| args.category.clone());
+    // clap checked the name case-insensitively; the hub matches it exactly.
+    let category = ["DeviceStreams", "Connections", "Authentication"]
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(&args.category))
+        .map(str::to_string);
     let mut query = LogQuery::default();
     query.category = category.clone();
     query.device = args.device.clone();
@@ -96,22 +112,27 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
     query.since = args.since.as_deref().map(parse_time).transpose()?;
     query.until = args.until.as_deref().map(parse_time).transpose()?;
     query.limit = Some(args.limit.clamp(1, 10_000));
-    if !args.json {
-        print_header(category.as_deref());
-    }
     let mut seen: HashSet<String> = HashSet::new();
+    let mut header_due = !args.json;
     loop {
+        // The header only once the hub has answered, so an error is not printed under it.
         let records = registry.logs(&query).await?;
+        if std::mem::take(&mut header_due) && !emit(&header(category.as_deref()))? {
+            return Ok(());
+        }
         for r in &records {
             // Following re-reads from the last time seen; skip what was printed already.
             let line = r.to_string();
             if !seen.insert(line.clone()) {
                 continue;
             }
-            if args.json {
-                println!("{line}");
+            let text = if args.json {
+                line
             } else {
-                print_row(category.as_deref(), r);
+                row(category.as_deref(), r)
+            };
+            if !emit(&text)? {
+                return Ok(());
             }
         }
         if !args.follow {
