@@ -25,4 +25,6 @@ pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
 pub use keepalive::{Keepalive, KeepaliveError};
 pub use mqtt_framing::{ConnectionError, MqttConnection};
 pub use tls_options::{TlsError, TlsOptions};
+/// WebSocket close codes, for [`WsIo::close_with`].
+pub use tokio_websockets::CloseCode;
 pub use ws_io::WsIo;

@@ -160,6 +160,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
     /// Ends both directions: a Close frame (1000), then the connection. Waits for the peer's
     /// Close in answer, so callers facing an unknown peer should bound it with a timeout.
     pub async fn close(&mut self) -> io::Result<()> {
+        self.close_with(CloseCode::NORMAL_CLOSURE, "").await
+    }
+
+    /// Ends both directions with a Close of `code` (1011 for a failure on this side, say) and
+    /// `reason`, cut to the 123 bytes a Close frame carries. Reserved codes (1005, 1006, ...)
+    /// become 1011.
+    pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> io::Result<()> {
         use futures_util::SinkExt as _;
         if let Some(e) = self.dead_error() {
             return Err(e);
@@ -167,8 +174,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
         // After the peer's Close, tokio-websockets has queued the answer itself; closing the
         // sink flushes it.
         if self.close.is_none() {
+            let code = if code.is_reserved() {
+                CloseCode::INTERNAL_SERVER_ERROR
+            } else {
+                code
+            };
+            let mut end = reason.len().min(123);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
             self.ws
-                .send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
+                .send(Message::close(Some(code), &reason[..end]))
                 .await
                 .map_err(to_io)?;
         }

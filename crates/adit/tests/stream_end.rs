@@ -56,12 +56,13 @@ fn say_bye(mut conn: std::net::TcpStream) {
 /// A hub with device `dev1` served by `adit device-proxy --target 127.0.0.1:PORT`, its log in
 /// `log`.
 fn hub_and_device_proxy(target_port: u16, log: &Path) -> (HubProcess, Running) {
-    hub_with_flags_and_device_proxy(&[], target_port, log)
+    hub_with_flags_and_device_proxy(&[], &[], target_port, log)
 }
 
 /// Like [`hub_and_device_proxy`], with `adit hub` flags.
 fn hub_with_flags_and_device_proxy(
     hub_flags: &[&str],
+    proxy_flags: &[&str],
     target_port: u16,
     log: &Path,
 ) -> (HubProcess, Running) {
@@ -80,6 +81,7 @@ fn hub_with_flags_and_device_proxy(
             "--target",
             &format!("127.0.0.1:{target_port}"),
         ])
+        .args(proxy_flags)
         .env("ADIT_DEVICE_CONNECTION_STRING", &cs)
         .env("ADIT_CA_FILE", hub.ca_path())
         .env("ADIT_LOG", "info")
@@ -352,6 +354,7 @@ fn the_hub_closes_a_stream_whose_device_proxy_is_suspended() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (hub, proxy) = hub_with_flags_and_device_proxy(
         &["--ping-interval", "1", "--pong-timeout", "1"],
+        &[],
         server(echo),
         &dir.path().join("dp.log"),
     );
@@ -382,6 +385,7 @@ fn sigterm_lets_a_stream_run_for_the_grace_then_closes_it_with_a_record() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut hub, _proxy) = hub_with_flags_and_device_proxy(
         &["--shutdown-grace", "3"],
+        &[],
         server(echo),
         &dir.path().join("dp.log"),
     );
@@ -433,4 +437,48 @@ fn sigterm_lets_a_stream_run_for_the_grace_then_closes_it_with_a_record() {
         .unwrap_or_else(|| panic!("no hub_shutdown record in:\n{log}"));
     assert_eq!(record["closedBy"], "hub");
     assert_eq!(record["bytesServiceToDevice"], 24);
+}
+
+/// Accepts and never reads, holding the connection open (a hung local service).
+fn never_read(conn: std::net::TcpStream) {
+    std::thread::sleep(Duration::from_secs(60));
+    drop(conn);
+}
+
+#[test]
+fn a_device_proxy_ends_a_stream_whose_local_target_stops_reading() {
+    // The service keeps sending; the device's target takes nothing. The device proxy cannot
+    // pass the bytes on, so it stops reading the stream (and the hub would give it up): it
+    // ends the stream itself after its ping interval + pong timeout, rather than holding
+    // both sockets until the target goes away.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("dp.log");
+    let (hub, _proxy) = hub_with_flags_and_device_proxy(
+        &[],
+        &["--ping-interval", "1", "--pong-timeout", "1"],
+        server(never_read),
+        &log,
+    );
+    let mut connect = Connect::start(&hub);
+    let mut stdin = connect.stdin.take().expect("stdin");
+    std::thread::spawn(move || {
+        let chunk = vec![0u8; 64 * 1024];
+        while stdin.write_all(&chunk).is_ok() {}
+    });
+    let line = log_line(&log, "stream ended with an error");
+    assert!(
+        line.contains("stopped reading (took nothing for 2 s)"),
+        "{line}"
+    );
+    let (status, _) = connect.exit().expect("adit connect ends with the stream");
+    assert!(
+        !status.success(),
+        "a stream broken on the device side is a failure: {status}"
+    );
+    let stderr = connect.stderr();
+    assert!(
+        stderr.contains("1011 local side failed: it stopped reading"),
+        "the service is told why: {stderr}"
+    );
+    drop(hub);
 }

@@ -3,12 +3,14 @@
 mod one_way;
 
 use std::fmt;
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use adit_service::ServiceStream;
+use adit_transport::CloseCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::cli::StreamArgs;
@@ -87,8 +89,14 @@ where
 {
     let started = Instant::now();
     let (mut up, mut down) = (OneWay::new(), OneWay::new());
+    // A local side that takes none of the stream's bytes for as long as the hub waits for a
+    // pong has, by then, been given up by the hub too (we stop reading the stream, so its
+    // pings go unanswered): end here as well, instead of holding both sockets until the local
+    // side goes away. Off when keep-alive is off.
+    let stall_limit = stream.keepalive().map(|k| k.interval() + k.timeout());
+    let mut stalled: Option<(u64, Pin<Box<tokio::time::Sleep>>)> = None;
     let result = std::future::poll_fn(|cx| {
-        poll_pipe(
+        let polled = poll_pipe(
             cx,
             local_read,
             local_write,
@@ -96,12 +104,46 @@ where
             &mut up,
             &mut down,
             until,
-        )
+        );
+        if polled.is_ready() {
+            return polled;
+        }
+        let Some(limit) = stall_limit.filter(|_| down.is_waiting_to_write()) else {
+            stalled = None;
+            return Poll::Pending;
+        };
+        // (Re)armed whenever the local side took something since the last look.
+        if stalled
+            .as_ref()
+            .is_none_or(|(bytes, _)| *bytes != down.bytes)
+        {
+            stalled = Some((down.bytes, Box::pin(tokio::time::sleep(limit))));
+        }
+        let fired = stalled
+            .as_mut()
+            .is_some_and(|(_, timer)| timer.as_mut().poll(cx).is_ready());
+        if fired {
+            return Poll::Ready(Err(Failure::Local(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "it stopped reading (took nothing for {} s)",
+                    limit.as_secs()
+                ),
+            ))));
+        }
+        Poll::Pending
     })
     .await;
     // Bounded: after a failure the peer may not answer the Close (and WsIo refuses at once
     // when keep-alive gave it up).
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
+    // A failure on this side is told to the other as 1011 with the reason, so it does not
+    // read as a finished stream.
+    let (code, reason) = match &result {
+        Ok(()) => (CloseCode::NORMAL_CLOSURE, String::new()),
+        Err(e) => (CloseCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let closing = stream.close_with(code, &reason);
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
     Piped {
         sent: up.bytes,
         received: down.bytes,

@@ -49,6 +49,11 @@ impl OneWay {
         }
     }
 
+    /// True while bytes read from the source wait for the destination to take them.
+    pub fn is_waiting_to_write(&self) -> bool {
+        self.pos < self.cap
+    }
+
     /// True once the destination has been shut down after the source's end.
     pub fn is_done(&self) -> bool {
         self.done
