@@ -86,33 +86,17 @@ async fn owner(
 
 /// The reason of the last disconnect record of `device`, once there is one.
 async fn last_disconnect(hub: &TestHub, device: &str) -> String {
-    let url = format!(
-        "{}/adit/logs?{V}&category=Connections&device={device}",
-        hub.base_url()
-    );
-    for _ in 0..100 {
-        let records: Vec<Value> = https_client(&hub.ca_path)
-            .get(&url)
-            .header("Authorization", hub.owner_token())
-            .send()
-            .await
-            .expect("logs")
-            .json()
-            .await
-            .expect("JSON");
-        if let Some(r) = records
-            .iter()
-            .rev()
-            .find(|r| r["operationName"] == "deviceDisconnect")
-        {
-            return r["resultDescription"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no disconnect record for {device}");
+    let is_disconnect = |r: &Value| r["operationName"] == "deviceDisconnect";
+    let records = hub
+        .connection_records(device, |rs| rs.iter().any(is_disconnect))
+        .await;
+    records
+        .iter()
+        .rev()
+        .find(|r| is_disconnect(r))
+        .and_then(|r| r["resultDescription"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn fresh_key(seed: u8) -> Key {

@@ -2,24 +2,13 @@
 //! a node starting after a crash clears exactly the devices it held, and a node never
 //! overwrites a connection another node holds.
 
-use adit_hub::registry::{AuthKind, ConnectionState, DeviceStatus, NewDevice, Registry};
+use adit_hub::registry::{ConnectionState, NewDevice, Registry};
 use adit_proto::DeviceId;
 use adit_testkit::{RawMqtt, TestDatabase, TestHub, device_token};
 use rumqttc::mqttbytes::v4::ConnectReturnCode;
 
 fn spec(id: &str) -> NewDevice {
-    NewDevice {
-        device_id: DeviceId::new(id).expect("valid id"),
-        status: DeviceStatus::Enabled,
-        status_reason: None,
-        auth: AuthKind::Sas {
-            primary: None,
-            secondary: None,
-        },
-        iot_edge: false,
-        device_scope: None,
-        parent_scopes: Vec::new(),
-    }
+    NewDevice::enabled_sas(DeviceId::new(id).expect("valid id"))
 }
 
 async fn state(registry: &Registry, id: &str) -> (ConnectionState, Option<String>, Option<i64>) {

@@ -12,12 +12,12 @@ use adit_hub::gateway::Gateway;
 use adit_hub::metrics::Metrics;
 use adit_hub::mqtt::{MqttConfig, MqttContext, session};
 use adit_hub::presence::Presence;
-use adit_hub::registry::{AuthKind, DeviceStatus, NewDevice, Registry};
+use adit_hub::registry::{NewDevice, Registry};
 use adit_hub::streams::{RecordLog, Streams};
 use adit_hub::throttle::AuthThrottle;
 use adit_proto::resource::identity_uri;
 use adit_proto::{DeviceId, Key, SasToken};
-use adit_testkit::{RawMqtt, TestHub, https_client};
+use adit_testkit::{RawMqtt, TestHub};
 use adit_transport::MqttConnection;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Login, Packet};
 use serde_json::Value;
@@ -39,18 +39,9 @@ async fn context(dir: &std::path::Path) -> (Arc<MqttContext>, Key) {
     let registry = Registry::open_in_dir(dir).await.expect("registry");
     registry.ensure_default_policies().await.expect("policies");
     let device = registry
-        .create_device(&NewDevice {
-            device_id: DeviceId::new("dev").expect("valid"),
-            status: DeviceStatus::Enabled,
-            status_reason: None,
-            auth: AuthKind::Sas {
-                primary: None,
-                secondary: None,
-            },
-            iot_edge: false,
-            device_scope: None,
-            parent_scopes: Vec::new(),
-        })
+        .create_device(&NewDevice::enabled_sas(
+            DeviceId::new("dev").expect("valid"),
+        ))
         .await
         .expect("device");
     let key = device.keys()[0].clone();
@@ -207,26 +198,7 @@ async fn closed_at(mut c: RawMqtt, within: Duration) -> u64 {
 }
 
 async fn logs(hub: &TestHub, device: &str) -> Vec<Value> {
-    let url = format!(
-        "{}/adit/logs?api-version=2021-04-12&category=Connections&device={device}",
-        hub.base_url()
-    );
-    for _ in 0..100 {
-        let records: Vec<Value> = https_client(&hub.ca_path)
-            .get(&url)
-            .header("Authorization", hub.owner_token())
-            .send()
-            .await
-            .expect("logs")
-            .json()
-            .await
-            .expect("JSON");
-        if records.len() >= 2 {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no disconnect record for {device}");
+    hub.connection_records(device, |rs| rs.len() >= 2).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

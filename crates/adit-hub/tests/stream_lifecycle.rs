@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use adit_hub::gateway::{ClosedBy, EndReason, Keepalive};
-use adit_hub::streams::Outcome;
+use adit_hub::streams::{Outcome, StreamRecord};
 use adit_testkit::stream_device::{
     StreamDevice, accepted_pair, answer_next, closed_within, exchange, next_data, record, stream_id,
 };
@@ -24,6 +24,28 @@ async fn idle_but_reading(ws: &mut GatewayWs, how_long: Duration) {
             Ok(other) => panic!("idle stream got {other:?}"),
         }
     }
+}
+
+/// The hub's records once `ready` holds for them (fails the test after 5 s).
+async fn records_when(hub: &TestHub, ready: impl Fn(&[StreamRecord]) -> bool) -> Vec<StreamRecord> {
+    for _ in 0..100 {
+        let records = hub.streams().records();
+        if ready(&records) {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("records never got there: {:?}", hub.streams().records());
+}
+
+/// The records that ended for `reason`, once there is one.
+async fn ended_for(hub: &TestHub, reason: EndReason) -> Vec<StreamRecord> {
+    let has = |r: &StreamRecord| r.end_reason == Some(reason);
+    records_when(hub, |rs| rs.iter().any(has))
+        .await
+        .into_iter()
+        .filter(has)
+        .collect()
 }
 
 async fn records_of(hub: &TestHub, id: &str) -> usize {
@@ -105,15 +127,9 @@ async fn a_stream_outliving_its_handshake_deadline_stays_counted_limited_and_rec
             closed_within(&mut d, Duration::from_secs(5)).await,
             Some(1000)
         );
-        let mut found = None;
-        for _ in 0..100 {
-            if let Some(r) = hub.streams().records().into_iter().next() {
-                found = Some(r);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        found.expect("one record when the stream ends").stream_id
+        records_when(&hub, |rs| !rs.is_empty()).await[0]
+            .stream_id
+            .clone()
     };
     let r = record(&hub, &id).await;
     assert_eq!(r.outcome, Outcome::Closed);
@@ -155,19 +171,11 @@ async fn an_empty_close_from_either_half_is_passed_on_as_an_empty_close() {
         );
     }
     // Nothing panicked: both records are right and the hub still relays.
-    let mut closers = Vec::new();
-    for _ in 0..100 {
-        closers = hub
-            .streams()
-            .records()
-            .iter()
-            .map(|r| (r.closed_by, r.end_reason, r.close_code))
-            .collect();
-        if closers.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let closers: Vec<_> = records_when(&hub, |rs| rs.len() == 2)
+        .await
+        .iter()
+        .map(|r| (r.closed_by, r.end_reason, r.close_code))
+        .collect();
     let code = Some(1005);
     let reason = Some(EndReason::CloseFrame);
     assert!(
@@ -244,19 +252,7 @@ async fn a_leg_that_stops_answering_pings_is_closed_at_the_pong_deadline() {
         waited >= Duration::from_secs(2) && waited < Duration::from_secs(6),
         "closed after {waited:?}"
     );
-    let mut timed_out = Vec::new();
-    for _ in 0..100 {
-        timed_out = hub
-            .streams()
-            .records()
-            .into_iter()
-            .filter(|r| r.end_reason == Some(EndReason::PingTimeout))
-            .collect();
-        if !timed_out.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let timed_out = ended_for(&hub, EndReason::PingTimeout).await;
     assert_eq!(timed_out.len(), 1, "{:?}", hub.streams().records());
     assert_eq!(timed_out[0].closed_by, Some(ClosedBy::Device));
     assert_eq!(timed_out[0].outcome, Outcome::Closed);
@@ -351,14 +347,7 @@ async fn an_idle_ssh_length_stream_survives_75_s_behind_a_60_s_middlebox_with_de
         closed_within(&mut s, Duration::from_secs(5)).await,
         Some(1000)
     );
-    let mut rs = Vec::new();
-    for _ in 0..100 {
-        rs = hub.streams().records();
-        if !rs.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let rs = records_when(&hub, |rs| !rs.is_empty()).await;
     assert_eq!(rs.len(), 1, "{rs:?}");
     assert_eq!(rs[0].outcome, Outcome::Closed);
     assert_eq!(rs[0].bytes_service_to_device, 15);
@@ -495,19 +484,7 @@ async fn a_receiver_that_stops_reading_is_the_one_blamed_not_the_sender() {
     assert_eq!(code, 1001);
     assert!(reason.contains("service stopped responding"), "{reason}");
     writer.abort();
-    let mut timed_out = Vec::new();
-    for _ in 0..100 {
-        timed_out = hub
-            .streams()
-            .records()
-            .into_iter()
-            .filter(|r| r.end_reason == Some(EndReason::PingTimeout))
-            .collect();
-        if !timed_out.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let timed_out = ended_for(&hub, EndReason::PingTimeout).await;
     assert_eq!(timed_out.len(), 1, "{:?}", hub.streams().records());
     assert_eq!(timed_out[0].closed_by, Some(ClosedBy::Service));
     assert!(timed_out[0].bytes_device_to_service > 0);
@@ -549,19 +526,7 @@ async fn disabling_or_deleting_a_device_closes_its_open_streams() {
         closed_within(&mut d, Duration::from_secs(5)).await,
         Some(1008)
     );
-    let mut revoked = Vec::new();
-    for _ in 0..100 {
-        revoked = hub
-            .streams()
-            .records()
-            .into_iter()
-            .filter(|r| r.end_reason == Some(EndReason::Revoked))
-            .collect();
-        if !revoked.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let revoked = ended_for(&hub, EndReason::Revoked).await;
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].device_id, "d1");
     assert_eq!(revoked[0].closed_by, Some(ClosedBy::Hub));

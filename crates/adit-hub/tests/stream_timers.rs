@@ -11,7 +11,7 @@ use std::time::Duration;
 use adit_hub::gateway::Gateway;
 use adit_hub::metrics::Metrics;
 use adit_hub::presence::{DeviceCommand, Presence, SessionHandle};
-use adit_hub::registry::{AuthKind, DeviceStatus, NewDevice, Registry};
+use adit_hub::registry::{NewDevice, Registry};
 use adit_hub::streams::{
     Initiate, InitiateError, Initiated, Outcome, RecordLog, StreamConfig, Streams,
 };
@@ -34,18 +34,9 @@ async fn rig(config: StreamConfig) -> Rig {
     let dir = tempfile::tempdir().expect("dir");
     let registry = Registry::open_in_dir(dir.path()).await.expect("registry");
     registry
-        .create_device(&NewDevice {
-            device_id: DeviceId::new("dev").expect("valid"),
-            status: DeviceStatus::Enabled,
-            status_reason: None,
-            auth: AuthKind::Sas {
-                primary: None,
-                secondary: None,
-            },
-            iot_edge: false,
-            device_scope: None,
-            parent_scopes: Vec::new(),
-        })
+        .create_device(&NewDevice::enabled_sas(
+            DeviceId::new("dev").expect("valid"),
+        ))
         .await
         .expect("device");
     let (tracker, metrics, presence) =

@@ -9,6 +9,7 @@ mod postgres;
 mod python;
 mod sshd;
 pub mod stream_device;
+mod tcp_server;
 mod test_hub;
 
 pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
@@ -18,6 +19,7 @@ pub use mqtt_client::{RawMqtt, device_token};
 pub use postgres::TestDatabase;
 pub use python::{PythonEnv, python_env};
 pub use sshd::{Sshd, free_port};
+pub use tcp_server::{echo_server, tcp_server};
 pub use test_hub::TestHub;
 
 /// Path of the workspace root (for fixtures such as `tests/python`).

@@ -204,6 +204,35 @@ impl TestHub {
         )
     }
 
+    /// The `Connections` diagnostics records of `device`, oldest first, once `ready` holds
+    /// for them (through `GET /adit/logs`, as an operator reads them; fails after 5 s).
+    pub async fn connection_records(
+        &self,
+        device: &str,
+        ready: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let url = format!(
+            "{}/adit/logs?api-version=2021-04-12&category=Connections&device={device}",
+            self.base_url()
+        );
+        for _ in 0..100 {
+            let records: Vec<serde_json::Value> = crate::https_client(&self.ca_path)
+                .get(&url)
+                .header("Authorization", self.owner_token())
+                .send()
+                .await
+                .expect("logs")
+                .json()
+                .await
+                .expect("JSON");
+            if ready(&records) {
+                return records;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the Connections records of {device} never got there");
+    }
+
     /// Stops the hub and waits for it to finish.
     pub async fn stop(&mut self) {
         self.shutdown.cancel();

@@ -2,12 +2,11 @@
 //! restarted reports its devices Disconnected, and `adit device-proxy` with a token lifetime
 //! of a few seconds stays connected, and serves streams, across many token renewals.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_service::{ServiceClient, StreamOptions, TlsOptions};
+use adit_testkit::echo_server;
 use adit_testkit::{HubProcess, RawMqtt, device_token, https_client};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -94,26 +93,6 @@ async fn after_sigkill_and_restart_the_device_is_disconnected() {
 fn device_json(hub: &HubProcess, id: &str) -> Value {
     let out = hub.cli(&["device", "show", id], &[]);
     serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
-/// A TCP echo server on a thread: what the device proxy forwards to.
-fn echo_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 async fn connection_records(hub: &HubProcess, device: &str) -> Vec<Value> {

@@ -2,12 +2,11 @@
 //! Prometheus counters that move by the right amounts, health, and streaming-endpoint discovery.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_service::{Error as ServiceError, ServiceClient, StreamOptions, TlsOptions};
+use adit_testkit::echo_server;
 use adit_testkit::{HubProcess, RawMqtt, device_token, https_client};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, Subscribe};
@@ -23,26 +22,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A TCP echo server on a thread: what the device proxy forwards to.
-fn echo_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 /// `adit device-proxy` for `device`, routing streams named `echo` to the echo server.

@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use adit_testkit::HubProcess;
+use adit_testkit::{HubProcess, echo_server, tcp_server};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
 const DEVICE: &str = "dev1";
@@ -23,28 +23,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A TCP server on a thread that runs `serve` for each connection.
-fn server(serve: fn(std::net::TcpStream)) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { break };
-            std::thread::spawn(move || serve(conn));
-        }
-    });
-    port
-}
-
-fn echo(mut conn: std::net::TcpStream) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = conn.read(&mut buf) {
-        if n == 0 || conn.write_all(&buf[..n]).is_err() {
-            break;
-        }
     }
 }
 
@@ -219,7 +197,7 @@ fn log_line(log: &Path, what: &str) -> String {
 #[test]
 fn connect_exits_with_a_reason_soon_after_the_device_side_dies() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (hub, mut proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let (hub, mut proxy) = hub_and_device_proxy(echo_server(), &dir.path().join("dp.log"));
     let mut connect = Connect::start(&hub);
     let stdin = connect.stdin.as_mut().expect("stdin");
     stdin.write_all(b"hi\n").expect("write");
@@ -248,7 +226,7 @@ fn connect_exits_with_a_reason_soon_after_the_device_side_dies() {
 fn connect_exits_0_when_the_device_ends_the_stream_and_the_proxy_logs_it_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("dp.log");
-    let (hub, _proxy) = hub_and_device_proxy(server(say_bye), &log);
+    let (hub, _proxy) = hub_and_device_proxy(tcp_server(say_bye), &log);
     let mut connect = Connect::start(&hub);
     assert_eq!(connect.line(), "bye\n");
     let (status, _) = connect
@@ -271,7 +249,7 @@ fn connect_exits_0_when_the_device_ends_the_stream_and_the_proxy_logs_it_cleanly
 #[test]
 fn connect_gives_up_on_a_hub_that_stops_answering_its_pings() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (hub, _proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let (hub, _proxy) = hub_and_device_proxy(echo_server(), &dir.path().join("dp.log"));
     let mut connect = Connect::start_with(&hub, &["--ping-interval", "1", "--pong-timeout", "1"]);
     let stdin = connect.stdin.as_mut().expect("stdin");
     stdin.write_all(b"hi\n").expect("write");
@@ -299,7 +277,7 @@ fn connect_gives_up_on_a_hub_that_stops_answering_its_pings() {
 #[test]
 fn service_proxy_logs_the_bytes_of_a_stream_that_broke() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (hub, mut device_proxy) = hub_and_device_proxy(server(echo), &dir.path().join("dp.log"));
+    let (hub, mut device_proxy) = hub_and_device_proxy(echo_server(), &dir.path().join("dp.log"));
     let listen = {
         let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
         probe.local_addr().expect("addr")
@@ -355,7 +333,7 @@ fn the_hub_closes_a_stream_whose_device_proxy_is_suspended() {
     let (hub, proxy) = hub_with_flags_and_device_proxy(
         &["--ping-interval", "1", "--pong-timeout", "1"],
         &[],
-        server(echo),
+        echo_server(),
         &dir.path().join("dp.log"),
     );
     let mut connect = Connect::start(&hub);
@@ -386,7 +364,7 @@ fn sigterm_lets_a_stream_run_for_the_grace_then_closes_it_with_a_record() {
     let (mut hub, _proxy) = hub_with_flags_and_device_proxy(
         &["--shutdown-grace", "3"],
         &[],
-        server(echo),
+        echo_server(),
         &dir.path().join("dp.log"),
     );
     let mut connect = Connect::start(&hub);
@@ -456,7 +434,7 @@ fn a_device_proxy_ends_a_stream_whose_local_target_stops_reading() {
     let (hub, _proxy) = hub_with_flags_and_device_proxy(
         &[],
         &["--ping-interval", "1", "--pong-timeout", "1"],
-        server(never_read),
+        tcp_server(never_read),
         &log,
     );
     let mut connect = Connect::start(&hub);

@@ -48,10 +48,11 @@ impl Activity {
     /// The relay stops (`true`) or resumes (`false`) reading this leg while it writes to the
     /// other; resuming counts as a sign of life.
     pub fn park(&self, parked: bool) {
-        self.parked.store(parked, Ordering::Relaxed);
+        // Marked before unparking, so a watch never sees it unparked with an old mark.
         if !parked {
             self.mark();
         }
+        self.parked.store(parked, Ordering::Relaxed);
     }
 
     fn is_parked(&self) -> bool {

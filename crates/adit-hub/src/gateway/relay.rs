@@ -185,8 +185,8 @@ where
     use futures_util::FutureExt as _;
     loop {
         let mut step = classify(source.next().await);
-        heard.mark();
-        // From here until the batch is written the source is not read: its pongs wait.
+        // From here until the batch is written the source is not read: its pongs wait. It
+        // is not judged meanwhile, and unparking marks it heard (one clock read per batch).
         heard.park(true);
         // Wait for one message, then take every one already decoded without waiting, and
         // flush once: under load a TLS record and a syscall carry many frames, while a lone

@@ -115,6 +115,25 @@ pub struct NewDevice {
     pub parent_scopes: Vec<String>,
 }
 
+impl NewDevice {
+    /// An enabled, non-Edge device whose two SAS keys the registry generates: what
+    /// `adit device create ID` makes.
+    pub fn enabled_sas(device_id: DeviceId) -> Self {
+        Self {
+            device_id,
+            status: DeviceStatus::Enabled,
+            status_reason: None,
+            auth: AuthKind::Sas {
+                primary: None,
+                secondary: None,
+            },
+            iot_edge: false,
+            device_scope: None,
+            parent_scopes: Vec::new(),
+        }
+    }
+}
+
 /// An update is a full replacement.
 pub type DeviceUpdate = NewDevice;
 
