@@ -51,17 +51,6 @@ impl Default for HttpsLimits {
 #[derive(Debug, Clone)]
 pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
-/// TCP keepalive on every accepted socket: a peer that vanished without a FIN or RST (power
-/// loss, NAT state dropped) is found by the kernel after about 30 s + 3 x 10 s of silence,
-/// even when no application data is due.
-pub fn set_tcp_keepalive(stream: &TcpStream) -> std::io::Result<()> {
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(30))
-        .with_interval(Duration::from_secs(10))
-        .with_retries(3);
-    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
-}
-
 /// How a TLS listener admits connections.
 #[derive(Debug, Clone)]
 pub struct Admission {
@@ -110,7 +99,9 @@ pub async fn accept_tls<F, Fut>(
             (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
             let _ = stream.set_nodelay(true);
-            if let Err(e) = set_tcp_keepalive(&stream) {
+            // The clients' timings: a peer that vanished without a FIN or RST is found after
+            // about a minute of silence, even when no application data is due.
+            if let Err(e) = adit_transport::tcp::set_keepalive(&stream) {
                 tracing::debug!(%peer, error = %e, "cannot enable TCP keepalive");
             }
             let slot = ConnectionSlot(Arc::new(permit));
