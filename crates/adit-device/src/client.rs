@@ -86,6 +86,12 @@ impl DeviceClient {
         self.state.borrow().clone()
     }
 
+    /// A receiver that sees every change of the connection state, for reporting progress
+    /// without borrowing the client.
+    pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
+        self.state.clone()
+    }
+
     /// Waits until the client is connected and subscribed (or shut down).
     pub async fn connected(&mut self) {
         let _ = self

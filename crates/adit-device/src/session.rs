@@ -57,6 +57,9 @@ pub struct Session {
 enum SessionError {
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// A configuration fault, not an outage: retried, but logged as a warning with the fix.
+    #[error("the hub's TLS certificate was refused: {0}")]
+    Certificate(String),
     #[error("hub refused the connection: {0:?}")]
     Refused(ConnectReturnCode),
     #[error("hub refused the stream subscription")]
@@ -105,10 +108,14 @@ impl Session {
                     continue;
                 }
                 Err(SessionError::Refused(code)) => {
-                    tracing::warn!(device = %self.client_id(), ?code, "hub refused the connection; will retry");
+                    tracing::warn!(device = %self.client_id(), ?code, hint = refusal_hint(code), "hub refused the connection; will retry");
                     let _ = self
                         .state
                         .send(ConnectionState::Refused(format!("{code:?}")));
+                }
+                Err(e @ SessionError::Certificate(_)) => {
+                    tracing::warn!(device = %self.client_id(), error = %e, "cannot connect to the hub; will retry");
+                    let _ = self.state.send(ConnectionState::Disconnected);
                 }
                 Err(e) => {
                     tracing::info!(device = %self.client_id(), error = %e, "disconnected from the hub; will reconnect");
@@ -138,7 +145,10 @@ impl Session {
         let tls = TlsConnector::from(s.tls.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| match adit_transport::certificate_hint(&e) {
+                Some(hint) => SessionError::Certificate(format!("{}:{port}: {e}; {hint}", s.host)),
+                None => err(&e),
+            })?;
         match s.options.transport {
             Transport::Tls => Ok(Box::new(tls)),
             Transport::WebSocket => {
@@ -309,5 +319,19 @@ impl Session {
                 rid,
             });
         }
+    }
+}
+
+/// What the user can do about a CONNACK refusal.
+fn refusal_hint(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
+            "the hub does not accept this device's credentials: check that the device exists and \
+             is enabled, and that the connection string is current (keys may have been renewed; \
+             `adit device connection-string ID` prints the current one)"
+        }
+        ConnectReturnCode::ServiceUnavailable => "the hub is busy or throttling; retrying",
+        ConnectReturnCode::BadClientId => "the hub refused the device or module id",
+        _ => "the hub does not accept this client's MQTT settings",
     }
 }

@@ -1,4 +1,4 @@
-//! Authentication of services (and later devices) by SAS token.
+//! Authentication of services and devices by SAS token.
 //!
 //! Every endpoint goes through [`Authenticator`], which goes through the one SAS verifier in
 //! `adit-proto`: parse, check the audience names this hub, find the key(s), verify in

@@ -22,7 +22,7 @@ pub struct HubConfig {
     pub hostname: String,
     /// Address the listeners bind.
     pub listen_addr: IpAddr,
-    /// HTTPS port (service API, and later MQTT over WebSocket and the streaming gateway).
+    /// HTTPS port: service API, MQTT over WebSocket and the streaming gateway.
     pub https_port: u16,
     /// Where the TLS certificate comes from.
     pub tls: TlsSource,

@@ -1,6 +1,5 @@
 //! Wiring: open the registry, set up TLS, bind the listeners, serve until told to stop.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,23 +160,6 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
     Ok((listener, bound))
 }
 
-fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        options.mode(0o600);
-        // `mode` applies only when creating; tighten a file left by an older run too.
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")
-}
-
 impl Hub {
     /// Opens the registry, prepares TLS and binds the listeners. Port 0 picks a free port.
     pub async fn bind(config: HubConfig) -> Result<Self, HubError> {
@@ -219,7 +201,7 @@ impl Hub {
             ConnectionString::for_policy(&config.hostname, port, "iothubowner", owner.primary_key);
         let connection_string_file = data_dir.join(OWNER_CONNECTION_STRING_FILE);
         // Rewritten on every start so that it always names the port the hub listens on.
-        write_secret(
+        crate::secret_file::write_secret_file(
             &connection_string_file,
             &owner_connection_string.to_string(),
         )

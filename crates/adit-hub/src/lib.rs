@@ -1,5 +1,5 @@
 //! The Adit hub: one server process that owns the identity registry, authenticates devices and
-//! services, and (in later parts) delivers stream requests and relays stream bytes.
+//! services, delivers stream requests and relays stream bytes.
 //!
 //! # Layout
 //! - [`config`]: [`HubConfig`], plain data with defaults that need no setup.
@@ -17,6 +17,7 @@
 //! - [`ws_upgrade`]: the server side of the WebSocket handshake.
 //! - [`tls`]: configured certificates, or a dev CA that issues one.
 //! - [`report`]: one-line error chains for logs.
+//! - [`secret_file`]: files holding a secret, created owner-only.
 //! - [`diagnostics`]: the DeviceStreams / Connections / Authentication log (JSON lines).
 //! - [`metrics`]: Prometheus counters; [`admin`]: the loopback `/metrics` and `/healthz`.
 
@@ -34,6 +35,7 @@ pub mod policy_refresh;
 pub mod presence;
 pub mod registry;
 pub mod report;
+pub mod secret_file;
 pub mod server;
 pub mod streams;
 pub mod throttle;

@@ -108,8 +108,14 @@ pub enum InitiateError {
     #[error("device {0} not found")]
     DeviceNotFound(String),
     /// The device was not connected and subscribed to streams within the connect timeout.
-    #[error("device {0} is not online")]
+    #[error(
+        "device {0} is not online: its device client (e.g. adit device-proxy) is not connected to this hub"
+    )]
     DeviceNotOnline(String),
+    /// The device is disabled in the registry, so it cannot connect. Answered with Azure's
+    /// DeviceNotOnline code (what Azure's SDKs expect for a device that cannot take a stream).
+    #[error("device {0} is disabled; enable it to open streams to it")]
+    DeviceDisabled(String),
     /// The device did not answer within the response timeout.
     #[error("Timed out waiting for the response from device.")]
     Timeout,
@@ -292,9 +298,14 @@ impl Streams {
                 return Err(e.into());
             }
         };
-        if device.is_none() {
+        let Some(device) = device else {
             handshake.end(Outcome::DeviceNotFound);
             return Err(InitiateError::DeviceNotFound(req.device.to_string()));
+        };
+        // A disabled device cannot connect, so waiting for it would only delay the answer.
+        if device.status == crate::registry::DeviceStatus::Disabled {
+            handshake.end(Outcome::DeviceOffline);
+            return Err(InitiateError::DeviceDisabled(req.device.to_string()));
         }
         let connect_timeout =
             self.timeout(req.connect_timeout, inner.config.default_connect_timeout);

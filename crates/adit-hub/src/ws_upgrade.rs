@@ -1,5 +1,5 @@
 //! Server side of the WebSocket handshake (RFC 6455) on top of hyper's upgrade, shared by
-//! MQTT over WebSocket and (later) the streaming gateway.
+//! MQTT over WebSocket and the streaming gateway.
 
 use adit_proto::ErrorCode;
 use axum::extract::Request;

@@ -50,6 +50,12 @@ pub enum ConnectionStringError {
     /// A service connection string needs `SharedAccessKeyName`.
     #[error("service connection string has no SharedAccessKeyName")]
     MissingKeyName,
+    /// A device (or module) connection string was given where a service one is needed; holds
+    /// the device id, which is not a secret.
+    #[error(
+        "this is the device connection string of {0:?}; a service connection string names a shared access policy (SharedAccessKeyName=iothubowner, service, ...) instead of a DeviceId"
+    )]
+    DeviceStringForService(String),
     /// `DeviceId` or `ModuleId` is not a valid id.
     #[error("invalid id in connection string")]
     BadId(#[from] IdError),
@@ -137,6 +143,11 @@ impl ConnectionString {
     pub fn parse_service(s: &str) -> Result<Self, ConnectionStringError> {
         let cs: Self = s.parse()?;
         if cs.key_name.is_none() && cs.signature.is_none() {
+            if let Some(device) = &cs.device_id {
+                return Err(ConnectionStringError::DeviceStringForService(
+                    device.to_string(),
+                ));
+            }
             return Err(ConnectionStringError::MissingKeyName);
         }
         Ok(cs)
@@ -393,6 +404,11 @@ mod tests {
             ConnectionString::parse_service(&no_policy),
             Err(E::MissingKeyName)
         );
+        let device = format!("HostName=h;DeviceId=pi;SharedAccessKey={k}");
+        let err = ConnectionString::parse_service(&device).expect_err("a device string");
+        assert_eq!(err, E::DeviceStringForService("pi".into()));
+        assert!(err.to_string().contains("SharedAccessKeyName"), "{err}");
+        assert!(!err.to_string().contains(k), "{err}");
         assert_eq!(
             "x".repeat(5000).parse::<ConnectionString>(),
             Err(E::TooLong)

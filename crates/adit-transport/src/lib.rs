@@ -9,10 +9,12 @@
 //! - [`crypto`]: the TLS crypto provider and cipher order every endpoint uses.
 //! - [`gateway_client`]: joining the streaming gateway as a device or service half.
 //! - [`tls_options`]: which certificate authorities a client trusts.
+//! - [`certificate_hint`]: what to do when the hub's certificate is refused.
 //! - [`tcp`]: client TCP connections with `TCP_NODELAY` and TCP keepalive.
 //! - [`keepalive`]: WebSocket keep-alive settings.
 #![warn(missing_docs)]
 
+pub mod certificate_hint;
 pub mod crypto;
 pub mod gateway_client;
 pub mod keepalive;
@@ -21,6 +23,7 @@ pub mod tcp;
 pub mod tls_options;
 pub mod ws_io;
 
+pub use certificate_hint::certificate_hint;
 pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
 pub use keepalive::{Keepalive, KeepaliveError};
 pub use mqtt_framing::{ConnectionError, MqttConnection};

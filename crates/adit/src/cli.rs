@@ -180,7 +180,7 @@ pub struct HubArgs {
     /// Address to listen on.
     #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0")]
     pub listen_addr: IpAddr,
-    /// HTTPS port: service API, MQTT over WebSocket (and, later, the streaming gateway).
+    /// HTTPS port: service API, MQTT over WebSocket and the streaming gateway.
     #[arg(long, env = "ADIT_HTTPS_PORT", default_value_t = 8443)]
     pub https_port: u16,
     /// Device port: MQTT 3.1.1 over TLS (devices may also use MQTT over WebSocket on the HTTPS port).
@@ -253,13 +253,16 @@ pub struct HubAccess {
 
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
-    /// Create a device with generated keys and print its connection string.
+    /// Create a device with generated keys and print its connection string (or write it to
+    /// --output).
     Create {
         /// Device id.
         id: String,
         /// Create it disabled.
         #[arg(long)]
         disabled: bool,
+        #[command(flatten)]
+        output: SecretOutput,
         #[command(flatten)]
         access: HubAccess,
     },
@@ -288,10 +291,12 @@ pub enum DeviceCommand {
         #[command(flatten)]
         access: HubAccess,
     },
-    /// Print a device's connection string.
+    /// Print a device's connection string (or write it to --output).
     ConnectionString {
         /// Device id.
         id: String,
+        #[command(flatten)]
+        output: SecretOutput,
         #[command(flatten)]
         access: HubAccess,
     },
@@ -305,6 +310,15 @@ pub enum DeviceCommand {
         #[command(flatten)]
         access: HubAccess,
     },
+}
+
+/// Where a command puts a secret it prints.
+#[derive(Debug, Args)]
+pub struct SecretOutput {
+    /// Write it to FILE, readable only by you (mode 0600), instead of printing it. Prefer this
+    /// to `> FILE`, which leaves the secret as readable as your umask allows.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod device_proxy;
 mod hub;
 mod keepalive;
 mod logs;
+mod offline_hint;
 mod pipe;
 mod policy;
 mod service_proxy;

@@ -41,7 +41,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", adit_hub::report::Report(e.as_ref()));
+            // One line, with what to do when the failure is a certificate the user can fix.
+            match adit_transport::certificate_hint(e.as_ref()) {
+                Some(hint) => eprintln!("error: {}; {hint}", adit_hub::report::Report(e.as_ref())),
+                None => eprintln!("error: {}", adit_hub::report::Report(e.as_ref())),
+            }
             ExitCode::FAILURE
         }
     }

@@ -100,7 +100,9 @@ async fn initiate(
             InitiateError::InvalidName => ErrorCode::ArgumentInvalid,
             InitiateError::Throttled(_) => ErrorCode::ThrottlingException,
             InitiateError::DeviceNotFound(_) => ErrorCode::DeviceNotFound,
-            InitiateError::DeviceNotOnline(_) => ErrorCode::DeviceNotOnline,
+            InitiateError::DeviceNotOnline(_) | InitiateError::DeviceDisabled(_) => {
+                ErrorCode::DeviceNotOnline
+            }
             InitiateError::Timeout => ErrorCode::GatewayTimeout,
             InitiateError::Registry(r) => {
                 tracing::error!(error = %crate::report::Report(r), "registry failure during stream initiation");

@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use tokio::io::AsyncWriteExt as _;
 
+use super::offline_hint::offline_hint;
 use super::pipe::{Until, pipe, stream_options};
 use crate::cli::ConnectArgs;
 
@@ -19,14 +20,23 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let service = args.stream.access.service()?;
-    let mut stream = service
+    let opened = service
         .open_stream(
             &args.device,
             &args.stream.stream_name,
             &stream_options(&args.stream)?,
         )
-        .await
-        .with_context(|| format!("cannot open a stream to {}", args.device))?;
+        .await;
+    let mut stream = match opened {
+        Ok(stream) => stream,
+        Err(e) => {
+            let registry = args.stream.access.registry().ok();
+            if let Some(hint) = offline_hint(&e, registry.as_ref(), &args.device).await {
+                bail!("cannot open a stream to {}: {hint}", args.device);
+            }
+            return Err(e).with_context(|| format!("cannot open a stream to {}", args.device));
+        }
+    };
     let (mut stdin, mut stdout) = (tokio::io::stdin(), tokio::io::stdout());
     let piped = pipe(&mut stdin, &mut stdout, &mut stream, Until::StreamEnds).await;
     // What the device sent before the end must reach stdout, also after a failure.

@@ -1,14 +1,16 @@
 //! `adit device ...`: the identity registry from the command line.
 
 use adit_service::Device;
+use anyhow::Context as _;
 
-use crate::cli::DeviceCommand;
+use crate::cli::{DeviceCommand, SecretOutput};
 
 pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
     match cmd {
         DeviceCommand::Create {
             id,
             disabled,
+            output,
             access,
         } => {
             let registry = access.registry()?;
@@ -20,7 +22,7 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                     .put_device(&id.parse()?, &device, etag.as_deref().or(Some("*")))
                     .await?;
             }
-            println!("{}", registry.device_connection_string(&device)?);
+            emit_connection_string(&id, &registry.device_connection_string(&device)?, &output)?;
         }
         DeviceCommand::List { json, top, access } => {
             let devices = access.registry()?.list_devices(top).await?;
@@ -38,10 +40,10 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
             access.registry()?.delete_device(&id).await?;
             println!("deleted {id}");
         }
-        DeviceCommand::ConnectionString { id, access } => {
+        DeviceCommand::ConnectionString { id, output, access } => {
             let registry = access.registry()?;
             let device = registry.get_device(&id).await?;
-            println!("{}", registry.device_connection_string(&device)?);
+            emit_connection_string(&id, &registry.device_connection_string(&device)?, &output)?;
         }
         DeviceCommand::SetStatus { id, status, access } => {
             let registry = access.registry()?;
@@ -52,6 +54,22 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 .put_device(&id.parse()?, &device, etag.as_deref().or(Some("*")))
                 .await?;
             println!("{id} is {status}");
+        }
+    }
+    Ok(())
+}
+
+/// Prints a device connection string, or writes it owner-only to `--output`.
+fn emit_connection_string(id: &str, cs: &str, output: &SecretOutput) -> anyhow::Result<()> {
+    match &output.output {
+        None => println!("{cs}"),
+        Some(path) => {
+            adit_hub::secret_file::write_secret_file(path, cs)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "Connection string of device {id} written to {} (readable only by you)",
+                path.display()
+            );
         }
     }
     Ok(())

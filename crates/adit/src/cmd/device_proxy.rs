@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use adit_device::{DeviceClient, DeviceOptions, IncomingStream, Transport};
+use adit_device::{ConnectionState, DeviceClient, DeviceOptions, IncomingStream, Transport};
 use anyhow::{Context as _, bail};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -60,9 +61,9 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
     options.token_ttl = Duration::from_secs(args.token_ttl);
     let mut client = DeviceClient::new(&args.connection_string, options)
         .context("cannot start the device client")?;
-    println!("Device proxy running; waiting for stream requests");
     let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
+    tracker.spawn(report_connection(client.watch_state(), shutdown.clone()));
     loop {
         let request = tokio::select! {
             r = client.next_request() => match r {
@@ -86,6 +87,22 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
     tracker.wait().await;
     client.shutdown().await;
     Ok(())
+}
+
+/// Tells the user once the device is connected, so "waiting for stream requests" is never
+/// printed by a proxy that cannot reach its hub (the SDK logs each failed attempt and why).
+async fn report_connection(
+    mut state: watch::Receiver<ConnectionState>,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        connected = state.wait_for(|s| *s == ConnectionState::Connected) => {
+            if connected.is_ok() {
+                println!("Device proxy connected to the hub; waiting for stream requests");
+            }
+        }
+        () = shutdown.cancelled() => {}
+    }
 }
 
 async fn serve(request: IncomingStream, target: String, shutdown: CancellationToken) {

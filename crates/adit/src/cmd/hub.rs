@@ -44,7 +44,9 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     let hub = Hub::bind(config).await.context("cannot start the hub")?;
     let boot = hub.bootstrap();
     if boot.first_start {
-        println!("New hub created in {}.", args.data_dir.display());
+        // Absolute, so a hub started from an unexpected directory says where its keys went.
+        let dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
+        println!("New hub created in {}.", dir.display());
         println!(
             "Owner connection string (keep it secret; also saved to {}):",
             boot.connection_string_file.display()

@@ -5,11 +5,14 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+use super::offline_hint::offline_hint;
 use super::pipe::{Until, pipe};
 use crate::cli::ServiceProxyArgs;
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
     let service = args.stream.access.service()?;
+    // Only for explaining DeviceNotOnline; a policy without registry rights still proxies.
+    let registry = args.stream.access.registry().ok();
     let options = super::pipe::stream_options(&args.stream)?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -36,8 +39,9 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
         let _ = tcp.set_nodelay(true);
         // The local client may vanish without a FIN too (a laptop suspended mid-session).
         let _ = adit_transport::tcp::set_keepalive(&tcp);
-        let (service, device, name, shutdown, options) = (
+        let (service, registry, device, name, shutdown, options) = (
             service.clone(),
+            registry.clone(),
             args.device.clone(),
             args.stream.stream_name.clone(),
             shutdown.clone(),
@@ -47,7 +51,11 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
             let mut stream = match service.open_stream(&device, &name, &options).await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(%peer, error = %adit_hub::report::Report(&e), "cannot open a stream; closing the connection");
+                    let hint = offline_hint(&e, registry.as_ref(), &device).await;
+                    match hint {
+                        Some(hint) => tracing::warn!(%peer, "cannot open a stream ({hint}); closing the connection"),
+                        None => tracing::warn!(%peer, error = %adit_hub::report::Report(&e), "cannot open a stream; closing the connection"),
+                    }
                     return;
                 }
             };
