@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use adit_proto::resource::{encode_component, identity_uri};
-use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamRequest, StreamResponse};
+use adit_proto::topic::{
+    ClientId, STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamRequest, StreamResponse,
+    format_username,
+};
 use adit_proto::{DeviceId, Key, ModuleId, SasToken};
 use adit_transport::{ConnectionError, MqttConnection, WsIo};
 use rumqttc::mqttbytes::QoS;
@@ -80,11 +83,15 @@ impl From<ConnectionError> for SessionError {
 }
 
 impl Session {
-    fn client_id(&self) -> String {
-        match &self.settings.module {
-            Some(m) => format!("{}/{m}", self.settings.device),
-            None => self.settings.device.to_string(),
+    fn client(&self) -> ClientId {
+        ClientId {
+            device: self.settings.device.clone(),
+            module: self.settings.module.clone(),
         }
+    }
+
+    fn client_id(&self) -> String {
+        self.client().to_string()
     }
 
     /// Connects, serves, reconnects, until cancelled.
@@ -190,9 +197,11 @@ impl Session {
             expiry,
         );
         let product = encode_component(concat!("adit-device/", env!("CARGO_PKG_VERSION")));
-        let username = format!(
-            "{}/{client_id}/?api-version={API_VERSION}&DeviceClientType={product}",
-            s.host_name
+        // The id goes in raw, as in Azure's SDKs; the hub compares it with the client id.
+        let username = format_username(
+            &s.host_name,
+            &self.client(),
+            &format!("api-version={API_VERSION}&DeviceClientType={product}"),
         );
         let mut connect = Connect::new(client_id);
         connect.keep_alive = u16::try_from(s.options.keep_alive.as_secs()).unwrap_or(u16::MAX);

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use adit_proto::topic::{StreamRequest, StreamResponse, is_valid_stream_name};
+use adit_proto::StreamNameError;
+use adit_proto::stream_name::check_stream_name;
+use adit_proto::topic::{StreamRequest, StreamResponse, TopicError};
 use adit_proto::{DeviceId, ModuleId};
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -98,9 +100,12 @@ pub enum Initiated {
 /// Why a stream could not be initiated.
 #[derive(Debug, thiserror::Error)]
 pub enum InitiateError {
-    /// The stream name would break device SDKs' topic parsers.
-    #[error("stream name must be 1 to 128 characters without / ? & = # + % or whitespace")]
-    InvalidName,
+    /// The stream name breaks `adit_proto::stream_name`'s rule; the message says how.
+    #[error(transparent)]
+    InvalidName(#[from] StreamNameError),
+    /// The request topic could not be built (a bug: every field is checked before).
+    #[error("cannot build the stream request topic: {0}")]
+    Undeliverable(TopicError),
     /// A limit was hit.
     #[error(transparent)]
     Throttled(#[from] Throttled),
@@ -272,9 +277,7 @@ impl Streams {
     /// `cancelled`.
     pub async fn initiate(&self, req: Initiate) -> Result<Initiated, InitiateError> {
         let inner = &self.inner;
-        if !is_valid_stream_name(&req.name) {
-            return Err(InitiateError::InvalidName);
-        }
+        check_stream_name(&req.name)?;
         let slot = inner.admission.admit(req.device.as_str())?;
         let client_id = match &req.module {
             Some(m) => format!("{}/{m}", req.device),
@@ -342,10 +345,13 @@ impl Streams {
             auth: rendezvous.device_token.clone(),
             ip: req.caller.map(|ip| ip.to_string()),
         };
-        let Ok(topic) = request.to_topic() else {
-            // Unreachable for a name that passed `is_valid_stream_name`; recorded, not assumed.
-            handshake.end(Outcome::ServerError);
-            return Err(InitiateError::InvalidName);
+        let topic = match request.to_topic() {
+            Ok(topic) => topic,
+            Err(e) => {
+                // Unreachable for a name that passed `check_stream_name`; recorded, not assumed.
+                handshake.end(Outcome::ServerError);
+                return Err(InitiateError::Undeliverable(e));
+            }
         };
         let answer = self.expect_answer(&client_id, &rid);
         handshake.rid = Some(rid.clone());

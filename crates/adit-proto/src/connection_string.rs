@@ -379,7 +379,7 @@ mod tests {
             ("HostName=h/x", E::BadHostName("h/x".into())),
             (
                 "HostName=h;DeviceId=a/b;x509=true",
-                E::BadId(IdError::InvalidChar('/')),
+                E::BadId(IdError::NotAllowed('/')),
             ),
             (
                 "HostName=h;DeviceId=d;SharedAccessKey=!!",

@@ -7,7 +7,7 @@
 //! how a token signed by one is always verified the same way by the other.
 //!
 //! # Layout
-//! - [`id`]: device and module identifiers, validated as Azure validates them.
+//! - [`id`]: device and module identifiers: Azure's current rule, one policy for every entry.
 //! - [`connection_string`]: `HostName=...;DeviceId=...;SharedAccessKey=...` in both forms.
 //! - [`sas`]: building and verifying `SharedAccessSignature` tokens.
 //! - [`key`]: symmetric keys (base64 on the wire, bytes in memory, never printed).
@@ -16,6 +16,7 @@
 //! - [`error_code`]: Azure's numeric error codes and the JSON error body.
 //! - [`identity`]: the registry's device JSON model (Azure REST shape).
 //! - [`topic`]: MQTT topics for device streams, client ids and usernames.
+//! - [`stream_name`]: the rule for stream names.
 #![warn(missing_docs)]
 
 pub mod connection_string;
@@ -26,6 +27,7 @@ pub mod key;
 pub mod permission;
 pub mod resource;
 pub mod sas;
+pub mod stream_name;
 pub mod topic;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
@@ -34,3 +36,4 @@ pub use id::{DeviceId, IdError, ModuleId};
 pub use key::{Key, KeyError};
 pub use permission::{Permissions, PolicyName};
 pub use sas::{SasError, SasToken};
+pub use stream_name::StreamNameError;

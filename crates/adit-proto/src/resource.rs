@@ -1,26 +1,35 @@
-//! Resource URIs and audience matching.
+//! Resource URIs, audience matching and the percent-encoding of ids in URLs.
 //!
 //! A SAS token's `sr` names what it grants access to: `{host}` for a whole hub (policy tokens)
 //! or `{host}/devices/{id}` (and `/modules/{mid}`) for one identity. SDKs encode `sr`
-//! differently (C not at all, Python and Node once, C# twice for the id), so the audience is
-//! decoded once and each path segment is compared both as-is and once more decoded.
+//! differently: the C SDK not at all (`"%s.%s/devices/%s"`), Python (`quote(uri, safe="")`)
+//! and Node (`encodeUriComponentStrict`) once, C# twice for the id (`WebUtility.UrlEncode` of
+//! the id, then of the whole URI). Ids may hold `%`, so whether a segment is still encoded is
+//! ambiguous; the audience therefore keeps two readings, the `sr` as sent (when its `/` are
+//! raw, as C sends it) and the `sr` decoded once, and each path segment of the decoded reading
+//! is compared both as-is and decoded once more. Comparing against the known identity
+//! resolves the ambiguity.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 /// Characters left as-is when Adit encodes a component: RFC 3986 unreserved ones, as Python's
-/// `quote(s, safe="")` and JavaScript's `encodeURIComponent` leave them.
+/// `quote(s, safe="")` and JavaScript's `encodeURIComponent` leave them. Every other byte of an
+/// id (`? % ' ( ) * ! , : = @ $`, and `+ # ;` of older ids) is percent-encoded, so an id is one
+/// URL path segment however it is spelled.
 pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
-/// Percent-encodes every byte outside the unreserved set, with uppercase hex.
+/// Percent-encodes every byte outside the unreserved set, with uppercase hex: how Adit puts an
+/// id in a URL path (`/devices/{id}`, `/twins/{id}/...`) and a resource URI in `sr`.
 pub fn encode_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 /// Percent-decodes without turning `+` into a space (a raw `+` in a signature is base64).
+/// `None` if the result is not UTF-8. A `%` not followed by two hex digits stays as it is.
 pub fn decode_component(s: &str) -> Option<String> {
     percent_decode_str(s)
         .decode_utf8()
@@ -28,7 +37,8 @@ pub fn decode_component(s: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
-/// The resource URI of a device identity, or of a module when `module` is given.
+/// The resource URI of a device identity, or of a module when `module` is given, unencoded:
+/// `{host}/devices/{device}[/modules/{module}]`. [`crate::SasToken::sign`] encodes it.
 pub fn identity_uri(host_name: &str, device: &str, module: Option<&str>) -> String {
     match module {
         Some(m) => format!("{host_name}/devices/{device}/modules/{m}"),
@@ -36,23 +46,21 @@ pub fn identity_uri(host_name: &str, device: &str, module: Option<&str>) -> Stri
     }
 }
 
-/// A decoded audience: host (lowercase, port removed) and path segments.
+/// One way of reading an `sr`: host (lowercase, port removed) and path segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Audience {
+struct Reading {
     host: String,
     segments: Vec<String>,
 }
 
-impl Audience {
-    /// Decodes the raw `sr` of a token. `None` if it is not valid percent-encoded UTF-8.
-    pub fn from_sr(raw_sr: &str) -> Option<Self> {
-        let decoded = decode_component(raw_sr)?;
-        let decoded = decoded.trim_end_matches('/');
-        let decoded = decoded
+impl Reading {
+    fn of(uri: &str) -> Option<Self> {
+        let uri = uri.trim_end_matches('/');
+        let uri = uri
             .strip_prefix("https://")
-            .or_else(|| decoded.strip_prefix("http://"))
-            .unwrap_or(decoded);
-        let mut parts = decoded.split('/');
+            .or_else(|| uri.strip_prefix("http://"))
+            .unwrap_or(uri);
+        let mut parts = uri.split('/');
         let host_port = parts.next().filter(|h| !h.is_empty())?;
         let host = match host_port.rsplit_once(':') {
             Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
@@ -63,44 +71,94 @@ impl Audience {
             segments: parts.map(str::to_string).collect(),
         })
     }
+}
+
+/// A token's audience: its `sr` decoded once, and as sent when that names a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// `sr` decoded once (absent when that is not UTF-8, e.g. a raw id holding `%FF`).
+    decoded: Option<Reading>,
+    /// `sr` as sent, when it holds a raw `/` (the C SDK's unencoded form).
+    raw: Option<Reading>,
+}
+
+impl Audience {
+    /// Reads the raw `sr` of a token. `None` if neither reading names a host.
+    pub fn from_sr(raw_sr: &str) -> Option<Self> {
+        let decoded = decode_component(raw_sr).and_then(|d| Reading::of(&d));
+        let raw = raw_sr.contains('/').then(|| Reading::of(raw_sr)).flatten();
+        if decoded.is_none() && raw.is_none() {
+            return None;
+        }
+        Some(Self { decoded, raw })
+    }
+
+    fn readings(&self) -> impl Iterator<Item = &Reading> {
+        self.decoded.iter().chain(self.raw.iter())
+    }
 
     /// The host the token was made for, lowercase and without a port.
     pub fn host(&self) -> &str {
-        &self.host
+        self.readings().next().map_or("", |r| r.host.as_str())
     }
 
     /// True when the audience names one of `hosts` (compared case-insensitively, ports ignored).
     pub fn is_for_host<'a>(&self, mut hosts: impl Iterator<Item = &'a str>) -> bool {
-        hosts.any(|h| h.eq_ignore_ascii_case(&self.host))
+        let host = self.host();
+        hosts.any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// True when the audience is a per-segment prefix of `target` (path segments below the
     /// host), as Azure authorizes: `devices/a` covers `devices/a/modules/m` but not
     /// `devices/ab`. An empty audience path covers everything on the host.
     pub fn covers(&self, target: &[&str]) -> bool {
-        if self.segments.len() > target.len() {
-            return false;
-        }
-        self.segments.iter().zip(target).all(|(seg, want)| {
-            seg.eq_ignore_ascii_case(want)
-                || decode_component(seg).is_some_and(|d| d.eq_ignore_ascii_case(want))
-        })
+        self.names(target, false)
     }
 
     /// True when the audience names exactly this identity (`devices/{id}` or
-    /// `devices/{id}/modules/{m}`), not a prefix of it. Ids may contain `%`, so whether a
-    /// segment is still encoded is ambiguous; comparing against the known id resolves it.
+    /// `devices/{id}/modules/{m}`), not a prefix of it.
     pub fn is_identity(&self, device: &str, module: Option<&str>) -> bool {
         let target: Vec<&str> = match module {
             Some(m) => vec!["devices", device, "modules", m],
             None => vec!["devices", device],
         };
-        self.segments.len() == target.len() && self.covers(&target)
+        self.names(&target, true)
+    }
+
+    /// Whether a reading's path is `target` (`exact`) or a prefix of it. In the decoded
+    /// reading a segment may still be encoded once (C#'s double encoding); the raw reading is
+    /// compared as sent. Case-insensitive, as Azure compares audiences.
+    fn names(&self, target: &[&str], exact: bool) -> bool {
+        let fits = |r: &Reading| {
+            if exact {
+                r.segments.len() == target.len()
+            } else {
+                r.segments.len() <= target.len()
+            }
+        };
+        let decoded = self.decoded.as_ref().is_some_and(|r| {
+            fits(r)
+                && r.segments.iter().zip(target).all(|(seg, want)| {
+                    seg.eq_ignore_ascii_case(want)
+                        || decode_component(seg).is_some_and(|d| d.eq_ignore_ascii_case(want))
+                })
+        });
+        let raw = self.raw.as_ref().is_some_and(|r| {
+            fits(r)
+                && r.segments
+                    .iter()
+                    .zip(target)
+                    .all(|(seg, want)| seg.eq_ignore_ascii_case(want))
+        });
+        decoded || raw
     }
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit_tests {
     use super::*;
 
     #[test]
@@ -131,6 +189,18 @@ mod tests {
         assert!(!hub.is_for_host(["x"].into_iter()));
         assert!(!hub.is_identity("anything", None));
         assert!(!a.is_identity("a", Some("m")));
+    }
+
+    #[test]
+    fn a_raw_sr_is_read_as_sent() {
+        // The C SDK does not encode: an id holding '%' must not be decoded away.
+        let a = Audience::from_sr("hub.local/devices/a%41").expect("reads");
+        assert!(a.is_identity("a%41", None));
+        let a = Audience::from_sr("hub.local/devices/a%FF").expect("reads although not UTF-8");
+        assert!(a.is_identity("a%FF", None));
+        assert!(!a.is_identity("a", None));
+        let a = Audience::from_sr("hub.local/devices/sensor?1").expect("reads");
+        assert!(a.is_identity("sensor?1", None));
     }
 
     #[test]

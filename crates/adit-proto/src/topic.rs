@@ -4,12 +4,18 @@
 //! Device to hub: `$iothub/streams/res/{200|400}/?$rid={rid}`, empty payload.
 //!
 //! Azure's C SDK splits the request topic on `/` and takes 4 or 5 levels, then splits each
-//! property on `=` into exactly two non-empty parts; C# needs exactly 5 levels. So nothing we
-//! put in the topic may contain a raw `/`, `=`, `&` or be empty: the stream name is checked,
-//! the URL is fully percent-encoded and the token must use a URL-safe alphabet.
+//! property on `=` into exactly two non-empty parts; C# needs exactly 5 levels. So no property
+//! value may contain a raw `/`, `=` or `&` or be empty, and the name no `/`: the stream name is
+//! checked ([`crate::stream_name`]), the URL is fully percent-encoded and the token must use a
+//! URL-safe alphabet.
+//!
+//! The topics carry no device or module id; the CONNECT fields do ([`ClientId`],
+//! [`check_username`], [`format_username`]).
 
 use crate::id::{DeviceId, IdError, ModuleId};
 use crate::resource::{decode_component, encode_component};
+pub use crate::stream_name::{MAX_STREAM_NAME_LEN as MAX_STREAM_NAME, is_valid_stream_name};
+use crate::stream_name::{StreamNameError, check_stream_name};
 
 /// Filter a device subscribes to for stream requests.
 pub const STREAMS_POST_FILTER: &str = "$iothub/streams/POST/#";
@@ -17,8 +23,6 @@ pub const STREAMS_POST_FILTER: &str = "$iothub/streams/POST/#";
 pub const STREAMS_RES_FILTER: &str = "$iothub/streams/res/#";
 const POST_PREFIX: &str = "$iothub/streams/POST/";
 const RES_PREFIX: &str = "$iothub/streams/res/";
-/// Longest stream name accepted.
-pub const MAX_STREAM_NAME: usize = 128;
 /// Longest topic this module parses.
 pub const MAX_TOPIC_LEN: usize = 4096;
 
@@ -40,11 +44,9 @@ pub enum TopicError {
     /// A required property is missing.
     #[error("topic has no {0}")]
     MissingProperty(&'static str),
-    /// The stream name is empty, too long or contains a character that breaks SDK parsers.
-    #[error(
-        "stream name must be 1 to {MAX_STREAM_NAME} characters without / ? & = # + or whitespace"
-    )]
-    BadStreamName,
+    /// The stream name breaks [`crate::stream_name`]'s rule.
+    #[error(transparent)]
+    BadStreamName(#[from] StreamNameError),
     /// A value would break the C SDK's parser (empty, or a character outside its alphabet).
     #[error("{0} is empty or contains characters the device SDKs cannot parse")]
     BadValue(&'static str),
@@ -54,15 +56,6 @@ pub enum TopicError {
     /// The username is not `{host}/{clientId}/?...` (or `{host}/{clientId}`).
     #[error("username is not {{host}}/{{clientId}}/?api-version=...")]
     BadUsername,
-}
-
-/// True for a name that survives every SDK's topic parser.
-pub fn is_valid_stream_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_STREAM_NAME
-        && name
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !"/?&=#+%".contains(c))
 }
 
 fn is_token_char(c: char) -> bool {
@@ -87,9 +80,7 @@ pub struct StreamRequest {
 impl StreamRequest {
     /// The PUBLISH topic. Fails if a field would break an SDK's parser.
     pub fn to_topic(&self) -> Result<String, TopicError> {
-        if !is_valid_stream_name(&self.name) {
-            return Err(TopicError::BadStreamName);
-        }
+        check_stream_name(&self.name)?;
         if self.rid.is_empty() || !self.rid.chars().all(is_token_char) {
             return Err(TopicError::BadValue("$rid"));
         }
@@ -239,17 +230,43 @@ impl std::fmt::Display for ClientId {
     }
 }
 
-/// Checks an MQTT username against the client id: `{host}/{clientId}/?{query}` (the form
-/// every SDK sends) or `{host}/{clientId}` (allowed by Azure's docs). Returns the host.
-/// The query (api-version, DeviceClientType...) is not interpreted.
+/// Checks an MQTT username against the client id and returns the host. The username names the
+/// identity again; the query (api-version, DeviceClientType, model-id...) is not interpreted.
+///
+/// Accepted shapes, `{clientId}` compared exactly (so any id character, `?` included, works):
+/// - `{host}/{clientId}/?{query}`: every current SDK (C `"%s/%s/?api-version=..."` and C#
+///   `$"{host}/{id}/?{query}"` put the id in raw; Python too, with the query URL-encoded);
+/// - `{host}/{clientId}` and `{host}/{clientId}/`: Azure's docs
+///   (`authenticate-authorize-sas.md`, "Protocol specifics");
+/// - `{host}/{clientId}/{query}` where the query holds a `=` and no `/`: older SDKs that sent
+///   no `?` (Node `mqtt_base.ts` `host + '/' + deviceId + '/DeviceClientType=...&api-version=...'`,
+///   C `"%s.%s/%s/api-version=%s&DeviceClientType=..."`).
+///
+/// The host is everything before the first `/` (ids never hold one). Errors:
+/// [`TopicError::BadUsername`] for an empty host, another identity or another shape.
 pub fn check_username<'a>(username: &'a str, client_id: &str) -> Result<&'a str, TopicError> {
-    let (path, _query) = username.split_once('?').unwrap_or((username, ""));
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let (host, id) = path.split_once('/').ok_or(TopicError::BadUsername)?;
-    if host.is_empty() || id != client_id {
+    let (host, rest) = username.split_once('/').ok_or(TopicError::BadUsername)?;
+    let tail = rest
+        .strip_prefix(client_id)
+        .ok_or(TopicError::BadUsername)?;
+    let ok = match tail.strip_prefix('/') {
+        None => tail.is_empty(),
+        Some(query) => {
+            query.is_empty()
+                || query.starts_with('?')
+                || (query.contains('=') && !query.contains('/'))
+        }
+    };
+    if host.is_empty() || client_id.is_empty() || !ok {
         return Err(TopicError::BadUsername);
     }
     Ok(host)
+}
+
+/// The username Adit's device SDK sends: `{host}/{clientId}/?{query}`, the id raw as every
+/// Azure SDK sends it; `query` is appended as given (encode its values first).
+pub fn format_username(host: &str, client_id: &ClientId, query: &str) -> String {
+    format!("{host}/{client_id}/?{query}")
 }
 
 #[cfg(test)]

@@ -58,9 +58,13 @@ impl RegistryClient {
             .header(reqwest::header::ACCEPT, "application/json")
     }
 
-    /// Creates a device with hub-generated SAS keys.
+    /// Creates a device with hub-generated SAS keys. Errors: [`Error::Config`] (before any
+    /// request) for an id a new identity may not take ([`DeviceId::check_creatable`]), with
+    /// the hub's own message.
     pub async fn create_device(&self, id: &str) -> Result<Device, Error> {
-        let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        let id = DeviceId::new(id)
+            .and_then(|d| d.check_creatable().map(|()| d))
+            .map_err(|e| Error::Config(format!("invalid device id {id:?}: {e}")))?;
         let body = Device {
             device_id: id.to_string(),
             status: Some("enabled".into()),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adit_proto::resource::COMPONENT;
+use adit_proto::stream_name::check_stream_name;
 use adit_proto::{DeviceId, ErrorCode, ModuleId};
 use adit_transport::{GatewayStream, Keepalive, connect_gateway};
 use percent_encoding::utf8_percent_encode;
@@ -78,6 +79,9 @@ impl ServiceClient {
     }
 
     /// Asks `device_id` for a stream named `name` and, if it accepts, joins the gateway.
+    /// The id and module are percent-encoded in the path (`/twins/{id}/streams/{name}`); the
+    /// name needs no encoding. Errors: [`Error::Config`] (before any request) for an invalid
+    /// id or a name outside `adit_proto::stream_name`'s rule, saying which character and why.
     pub async fn open_stream(
         &self,
         device_id: &str,
@@ -85,11 +89,12 @@ impl ServiceClient {
         options: &StreamOptions,
     ) -> Result<ServiceStream, Error> {
         let device = DeviceId::new(device_id)
-            .map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+            .map_err(|e| Error::Config(format!("invalid device id {device_id:?}: {e}")))?;
+        check_stream_name(name).map_err(|e| Error::Config(e.to_string()))?;
         let mut path = format!("/twins/{}", utf8_percent_encode(device.as_str(), COMPONENT));
         if let Some(m) = &options.module {
             let m = ModuleId::new(m.as_str())
-                .map_err(|e| Error::Config(format!("invalid module id: {e}")))?;
+                .map_err(|e| Error::Config(format!("invalid module id {m:?}: {e}")))?;
             path.push_str(&format!(
                 "/modules/{}",
                 utf8_percent_encode(m.as_str(), COMPONENT)

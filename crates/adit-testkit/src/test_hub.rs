@@ -127,7 +127,11 @@ impl TestHub {
         let mut req = crate::https_client(&self.ca_path)
             .request(
                 method.clone(),
-                format!("{}/devices/{id}?api-version=2021-04-12", self.base_url()),
+                format!(
+                    "{}/devices/{}?api-version=2021-04-12",
+                    self.base_url(),
+                    adit_proto::resource::encode_component(id)
+                ),
             )
             .header("Authorization", self.owner_token());
         if let Some(b) = body {

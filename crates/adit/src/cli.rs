@@ -154,8 +154,8 @@ pub struct ConnectArgs {
 /// How a service-side command opens its streams.
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    /// Stream name the device proxy routes by.
-    #[arg(long, default_value = "ssh")]
+    /// Stream name the device proxy routes by (1 to 128 of A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * , ; = : @).
+    #[arg(long, default_value = "ssh", value_parser = stream_name)]
     pub stream_name: String,
     /// Seconds the hub waits for the device if it is offline (e.g. reconnecting).
     #[arg(long, default_value_t = 5.0)]
@@ -343,4 +343,9 @@ pub enum PolicyCommand {
         #[command(flatten)]
         access: HubAccess,
     },
+}
+
+/// `--stream-name`: refused at once, with the reason, when no hub would accept it.
+fn stream_name(s: &str) -> Result<String, adit_proto::StreamNameError> {
+    adit_proto::stream_name::check_stream_name(s).map(|()| s.to_string())
 }

@@ -78,7 +78,14 @@ pub async fn put(
         .map_err(|e| ApiError::invalid(format!("request body is not a valid device: {e}")))?;
     let spec = from_json(&id, device)?;
     let record = match if_match(&headers)? {
-        None => state.registry.create_device(&spec).await?,
+        None => {
+            // Only a new identity must meet the current rule: one created before it (with
+            // `+`, `#` or `;`) can still be read, updated and deleted.
+            id.check_creatable().map_err(|e| {
+                ApiError::invalid(format!("invalid device id {:?}: {e}", id.as_str()))
+            })?;
+            state.registry.create_device(&spec).await?
+        }
         Some(cond) => state.registry.update_device(&spec, &cond).await?,
     };
     tracing::info!(device = %id, policy = %caller.policy, "device identity written");

@@ -97,7 +97,11 @@ async fn initiate(
     };
     let result = state.streams.initiate(request).await.map_err(|e| {
         let code = match &e {
-            InitiateError::InvalidName => ErrorCode::ArgumentInvalid,
+            InitiateError::InvalidName(_) => ErrorCode::ArgumentInvalid,
+            InitiateError::Undeliverable(t) => {
+                tracing::error!(error = %t, "stream request topic could not be built");
+                ErrorCode::ServerError
+            }
             InitiateError::Throttled(_) => ErrorCode::ThrottlingException,
             InitiateError::DeviceNotFound(_) => ErrorCode::DeviceNotFound,
             InitiateError::DeviceNotOnline(_) | InitiateError::DeviceDisabled(_) => {

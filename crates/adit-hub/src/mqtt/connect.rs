@@ -1,8 +1,9 @@
 //! CONNECT: who is connecting, and may they.
 //!
 //! Azure's rules: client id `{deviceId}` or `{deviceId}/{moduleId}`; username
-//! `{host}/{clientId}/?api-version=...` (the api-version is not enforced); password a SAS token
-//! for that identity. Refusals use MQTT 3.1.1's CONNACK codes.
+//! `{host}/{clientId}/?api-version=...` (the api-version is not enforced), in which the client id
+//! is compared exactly, so ids holding `?` or `=` work (`adit_proto::topic::check_username`);
+//! password a SAS token for that identity. Refusals use MQTT 3.1.1's CONNACK codes.
 
 use std::net::IpAddr;
 use std::time::SystemTime;

@@ -2,6 +2,28 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// Every character a new id may hold.
+fn id_alphabet() -> Vec<char> {
+    ('A'..='Z')
+        .chain('a'..='z')
+        .chain('0'..='9')
+        .chain(crate::id::ID_SPECIALS.chars())
+        .collect()
+}
+
+fn id_strategy() -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(id_alphabet()), 1..=40)
+        .prop_map(|c| c.into_iter().collect())
+}
+
+fn stream_name_alphabet() -> Vec<char> {
+    ('A'..='Z')
+        .chain('a'..='z')
+        .chain('0'..='9')
+        .chain(crate::stream_name::STREAM_NAME_SPECIALS.chars())
+        .collect()
+}
+
 fn request() -> StreamRequest {
     StreamRequest {
         name: "TestStream".into(),
@@ -36,12 +58,15 @@ fn parses_the_c_sdk_fixture() {
 
 #[test]
 fn refuses_fields_that_break_sdk_parsers() {
-    for name in ["", "a/b", "a=b", "a&b", "a?b", "a b", "#", "+"] {
+    for name in ["", "a/b", "a?b", "a b", "#", "+", "a%b", "über"] {
         let r = StreamRequest {
             name: name.into(),
             ..request()
         };
-        assert_eq!(r.to_topic(), Err(TopicError::BadStreamName), "{name:?}");
+        assert!(
+            matches!(r.to_topic(), Err(TopicError::BadStreamName(_))),
+            "{name:?}"
+        );
     }
     let r = StreamRequest {
         auth: "a=b".into(),
@@ -134,6 +159,30 @@ fn client_ids_and_usernames() {
     );
 }
 
+#[test]
+fn usernames_of_ids_with_query_characters() {
+    // Field case 14: the id holds '?', and the username is not split at it.
+    let u = "hub.local:8443/sensor?1/?api-version=2020-09-30&DeviceClientType=x";
+    assert_eq!(check_username(u, "sensor?1"), Ok("hub.local:8443"));
+    assert_eq!(check_username(u, "sensor"), Err(TopicError::BadUsername));
+    // An id that starts with '?' or holds "=" and "%".
+    assert_eq!(check_username("h/?a=b/?api-version=1", "?a=b"), Ok("h"));
+    assert_eq!(check_username("h/?a=b", "?a=b"), Ok("h"));
+    assert_eq!(check_username("h/a%2F/", "a%2F"), Ok("h"));
+    // Older SDKs sent the query without '?' (Node mqtt_base.ts, C buildConfigForUsername).
+    let node = "h/dev/DeviceClientType=azure-iot-device%2F1.4.0&api-version=2017-06-30";
+    assert_eq!(check_username(node, "dev"), Ok("h"));
+    // Another identity, or a module where the client id has none, is refused.
+    for bad in ["h/dev/mod/?api-version=1", "h/dev/mod", "h/devX/?x", "h/de"] {
+        assert_eq!(
+            check_username(bad, "dev"),
+            Err(TopicError::BadUsername),
+            "{bad}"
+        );
+    }
+    assert_eq!(check_username("h/dev", ""), Err(TopicError::BadUsername));
+}
+
 proptest! {
     #[test]
     fn request_round_trips_and_splits_like_the_c_sdk(
@@ -151,6 +200,46 @@ proptest! {
             prop_assert!(parts.len() == 2 && !parts[0].is_empty() && !parts[1].is_empty(), "{}", pair);
         }
         prop_assert_eq!(StreamRequest::parse(&topic), Ok(r));
+    }
+
+    #[test]
+    fn stream_names_from_the_whole_alphabet_round_trip(
+        name in proptest::collection::vec(
+            proptest::sample::select(stream_name_alphabet()),
+            1..=crate::stream_name::MAX_STREAM_NAME_LEN,
+        ),
+    ) {
+        let name: String = name.into_iter().collect();
+        let r = StreamRequest { name, ..request() };
+        let topic = r.to_topic().expect("valid name");
+        // The C SDK's split: exactly 5 levels, the name is level 4 as sent.
+        let levels: Vec<&str> = topic.split('/').collect();
+        prop_assert_eq!(levels.len(), 5);
+        prop_assert_eq!(levels[3], r.name.as_str());
+        prop_assert_eq!(StreamRequest::parse(&topic), Ok(r));
+    }
+
+    #[test]
+    fn client_ids_and_usernames_round_trip_over_the_whole_id_alphabet(
+        device in id_strategy(),
+        module in proptest::option::of(id_strategy()),
+        host in "[a-z0-9.-]{1,20}(:[0-9]{1,5})?",
+    ) {
+        let text = match &module {
+            Some(m) => format!("{device}/{m}"),
+            None => device.clone(),
+        };
+        let client = ClientId::parse(&text).expect("valid client id");
+        prop_assert_eq!(client.device.as_str(), device.as_str());
+        prop_assert_eq!(client.module.as_ref().map(ModuleId::as_str), module.as_deref());
+        prop_assert_eq!(client.to_string(), text.clone());
+        let username = format_username(&host, &client, "api-version=2020-09-30&DeviceClientType=a%2F1");
+        prop_assert_eq!(check_username(&username, &text), Ok(host.as_str()));
+        let plain = format!("{host}/{text}");
+        prop_assert_eq!(check_username(&plain, &text), Ok(host.as_str()));
+        // The same username never authenticates a different client id.
+        let other = format!("{text}x");
+        prop_assert_eq!(check_username(&username, &other), Err(TopicError::BadUsername));
     }
 
     #[test]

@@ -36,11 +36,15 @@ fn routes(args: &DeviceProxyArgs) -> anyhow::Result<Routes> {
     }
     let mut map = HashMap::new();
     for m in &args.map {
-        let Some((name, target)) = m.split_once('=') else {
+        // The last '=': a stream name may hold '=', a HOST:PORT never does.
+        let Some((name, target)) = m.rsplit_once('=') else {
             bail!("--map {m:?} is not NAME=HOST:PORT");
         };
         if name.is_empty() || !target.contains(':') {
             bail!("--map {m:?} is not NAME=HOST:PORT");
+        }
+        if let Err(e) = adit_proto::stream_name::check_stream_name(name) {
+            bail!("--map {m:?}: no stream can be named {name:?}: {e}");
         }
         map.insert(name.to_string(), target.to_string());
     }
