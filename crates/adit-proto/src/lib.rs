@@ -16,6 +16,7 @@
 //! - [`error_code`]: Azure's numeric error codes and the JSON error body.
 //! - [`identity`]: the registry's device JSON model (Azure REST shape).
 //! - [`topic`]: MQTT topics for device streams, client ids and usernames.
+//! - [`remote_text`]: strings from the network, escaped and bounded for logs and errors.
 #![warn(missing_docs)]
 
 pub mod connection_string;
@@ -24,6 +25,7 @@ pub mod id;
 pub mod identity;
 pub mod key;
 pub mod permission;
+pub mod remote_text;
 pub mod resource;
 pub mod sas;
 pub mod topic;
@@ -33,4 +35,5 @@ pub use error_code::{ErrorBody, ErrorCode};
 pub use id::{DeviceId, IdError, ModuleId};
 pub use key::{Key, KeyError};
 pub use permission::{Permissions, PolicyName};
+pub use remote_text::remote_text;
 pub use sas::{SasError, SasToken};
