@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use adit_proto::resource::{encode_component, identity_uri};
+use adit_proto::remote_text;
 use adit_proto::topic::{
     ClientId, STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamRequest, StreamResponse,
-    format_username,
+    format_username, redact_auth,
 };
 use adit_proto::{DeviceId, Key, ModuleId, SasToken};
 use adit_transport::{ConnectionError, MqttConnection, WsIo};
@@ -302,7 +303,9 @@ impl Session {
         let request = match StreamRequest::parse(topic) {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(topic, error = %e, "ignoring a PUBLISH that is not a stream request");
+                // A request topic carries the stream's bearer token ($auth): never printed.
+                let topic = redact_auth(topic);
+                tracing::debug!(topic = %remote_text(&topic), error = %e, "ignoring a PUBLISH that is not a stream request");
                 return;
             }
         };
@@ -320,7 +323,7 @@ impl Session {
             // Nobody is taking requests fast enough: say no now rather than let it time out.
             // try_send: this runs on the task that drains `responses`, so it must not wait.
             tracing::warn!(
-                stream = incoming.name(),
+                stream = %remote_text(incoming.name()),
                 "stream request queue full or closed; rejecting"
             );
             let _ = responses.try_send(StreamResponse {

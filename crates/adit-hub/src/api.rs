@@ -34,7 +34,7 @@ pub struct AppState {
     pub registry: Registry,
     /// SAS verification.
     pub auth: Authenticator,
-    /// Failed-authentication throttling.
+    /// Failed-authentication throttling of the REST API (MQTT keeps another).
     pub throttle: AuthThrottle,
     /// Connected devices (disabling or deleting one disconnects it).
     pub presence: Presence,

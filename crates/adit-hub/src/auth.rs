@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use adit_proto::topic::ClientId;
-use adit_proto::{Key, Permissions, SasError, SasToken};
+use adit_proto::{Key, Permissions, SasError, SasToken, remote_text};
 
 use crate::registry::{PolicyRecord, Registry, RegistryError};
 
@@ -23,14 +23,14 @@ pub enum AuthError {
     /// The token is malformed, expired or wrongly signed.
     #[error(transparent)]
     Token(#[from] SasError),
-    /// The token is for another hub.
-    #[error("token audience {0:?} is not this hub")]
+    /// The token is for another hub. (Remote text, printed escaped and bounded.)
+    #[error("token audience {:?} is not this hub", remote_text(.0))]
     WrongAudience(String),
     /// The token does not name a policy (`skn`), so it cannot be a service token.
     #[error("token has no policy name (skn); service endpoints need a shared access policy token")]
     NotAPolicyToken,
-    /// No policy with that name.
-    #[error("unknown shared access policy {0:?}")]
+    /// No policy with that name. (Remote text, printed escaped and bounded.)
+    #[error("unknown shared access policy {:?}", remote_text(.0))]
     UnknownPolicy(String),
     /// The policy lacks a right the operation needs.
     #[error("policy {policy:?} lacks the {needed} permission")]
@@ -76,6 +76,13 @@ impl AuthError {
             Self::Registry(_) => "registry_error",
         }
     }
+}
+
+/// The shared access policy a service token claims (its `skn`), if it parses: what a failed
+/// signature is held against.
+pub fn claimed_policy(header: Option<&str>) -> Option<String> {
+    let token = SasToken::parse(header?).ok()?;
+    token.key_name().map(str::to_string)
 }
 
 /// A successfully authenticated service caller.

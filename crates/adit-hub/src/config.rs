@@ -10,8 +10,8 @@ use crate::streams::StreamConfig;
 use crate::throttle::ThrottleConfig;
 use crate::tls::TlsSource;
 
-/// Everything `Hub::bind` needs.
-#[derive(Debug, Clone)]
+/// Everything `Hub::bind` needs. Its `Debug` hides the database URL (it may hold a password).
+#[derive(Clone)]
 pub struct HubConfig {
     /// Registry, dev TLS material and the owner connection string live here.
     pub data_dir: PathBuf,
@@ -28,7 +28,8 @@ pub struct HubConfig {
     pub tls: TlsSource,
     /// HTTPS listener limits.
     pub https_limits: HttpsLimits,
-    /// Failed-authentication throttling (service requests and device CONNECTs alike).
+    /// Failed-authentication throttling: the limits of the REST throttle and of the MQTT
+    /// throttle (each counts its own failures; see [`crate::throttle`]).
     pub auth_throttle: ThrottleConfig,
     /// The device endpoint.
     pub mqtt: MqttConfig,
@@ -53,6 +54,29 @@ pub struct HubConfig {
     /// node (or any other writer) holds here too; the node that serves a renewal applies it
     /// at once. Default: [`crate::policy_refresh::DEFAULT_INTERVAL`] (30 s).
     pub policy_refresh: std::time::Duration,
+}
+
+impl std::fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "MASKED"))
+            .field("hostname", &self.hostname)
+            .field("listen_addr", &self.listen_addr)
+            .field("https_port", &self.https_port)
+            .field("tls", &self.tls)
+            .field("https_limits", &self.https_limits)
+            .field("auth_throttle", &self.auth_throttle)
+            .field("mqtt", &self.mqtt)
+            .field("streams", &self.streams)
+            .field("gateway", &self.gateway)
+            .field("admin_addr", &self.admin_addr)
+            .field("public_url", &self.public_url)
+            .field("log", &self.log)
+            .field("node_id", &self.node_id)
+            .field("policy_refresh", &self.policy_refresh)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Diagnostics log settings.

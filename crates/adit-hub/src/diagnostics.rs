@@ -214,27 +214,37 @@ impl Diagnostics {
         self.emit(record, properties);
     }
 
-    /// An authentication failed.
+    /// An authentication failed. `identity` is what the caller claimed, as received (it is
+    /// escaped and bounded here); `reason` must hold no secret (error texts of `adit-proto`
+    /// and of the authenticator never echo a token). `throttled` numbers a throttled
+    /// attempt within its window: such attempts are recorded sparsely, so the latest record
+    /// says how many there were.
     pub fn auth_failure(
         &self,
         protocol: &str,
         source: Option<std::net::IpAddr>,
         identity: Option<&str>,
         reason: &str,
+        throttled: Option<u32>,
     ) {
+        let description = match throttled {
+            Some(n) => format!("throttled (attempt {n} past the limit in this window): {reason}"),
+            None => reason.to_string(),
+        };
         let record = json!({
             "time": format_time(SystemTime::now()),
             "operationName": "authenticate",
             "category": "Authentication",
             "resultType": "Failure",
-            "resultDescription": reason,
+            "resultDescription": description,
             "level": "Warning",
             "durationMs": "0",
         });
         let properties = json!({
             "protocol": protocol,
             "sourceAddress": source.map(|ip| ip.to_string()),
-            "identity": identity,
+            "identity": identity.map(|id| adit_proto::remote_text(id).to_string()),
+            "throttledAttempts": throttled,
         });
         self.emit(record, properties);
     }

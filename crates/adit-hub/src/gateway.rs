@@ -356,7 +356,16 @@ impl Gateway {
                     &peer.revoked,
                 )
                 .await;
-                tracing::debug!(stream = %stream_id, ?outcome, "relay ended");
+                tracing::debug!(
+                    stream = %stream_id,
+                    established = outcome.established,
+                    closed_by = outcome.closed_by.as_str(),
+                    reason = outcome.reason.as_str(),
+                    close_code = outcome.close_code,
+                    bytes_d2s = outcome.bytes_device_to_service,
+                    bytes_s2d = outcome.bytes_service_to_device,
+                    "relay ended"
+                );
                 if let Some(tx) = peer.outcome {
                     let _ = tx.send(outcome);
                 }

@@ -353,11 +353,12 @@ impl Hub {
             }
         });
         let shutdown = stop;
-        let throttle = AuthThrottle::new(self.config.auth_throttle);
+        // REST and MQTT count their failures apart: one protocol's failures never answer
+        // the other's requests as throttled.
         let state = AppState {
             registry: self.registry.clone(),
             auth: self.auth.clone(),
-            throttle: throttle.clone(),
+            throttle: AuthThrottle::new(self.config.auth_throttle),
             presence: self.presence.clone(),
             streams: self.streams.clone(),
             metrics: self.metrics.clone(),
@@ -373,7 +374,7 @@ impl Hub {
             streams: self.streams.clone(),
             metrics: self.metrics.clone(),
             diagnostics: self.diagnostics.clone(),
-            throttle,
+            throttle: AuthThrottle::new(self.config.auth_throttle),
             slots: Arc::new(Semaphore::new(self.config.mqtt.max_connections)),
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),

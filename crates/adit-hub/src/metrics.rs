@@ -52,6 +52,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Failed authentications by protocol and reason.",
     ),
     (
+        "adit_auth_throttled_total",
+        "counter",
+        "Failed authentications answered as throttled, by protocol and by what they were held against (identity or source).",
+    ),
+    (
         "adit_mqtt_connections_total",
         "counter",
         "Accepted device connections by transport.",
@@ -105,6 +110,14 @@ impl Metrics {
         self.add(
             "adit_auth_failures_total",
             format!("protocol=\"{protocol}\",reason=\"{reason}\""),
+        );
+    }
+
+    /// A failed authentication was answered as throttled; `against` is `identity` or `source`.
+    pub fn auth_throttled(&self, protocol: &str, against: &str) {
+        self.add(
+            "adit_auth_throttled_total",
+            format!("protocol=\"{protocol}\",against=\"{against}\""),
         );
     }
 
@@ -204,6 +217,7 @@ mod tests {
         m.stream_ended("closed", 1, 2, Some(Duration::from_millis(40)));
         m.stream_ended("rejected", 0, 0, None);
         m.auth_failed("mqtt", "bad_signature");
+        m.auth_throttled("mqtt", "identity");
         let text = m.render(Gauges {
             connected_devices: 2,
             active_streams: 1,
@@ -216,6 +230,7 @@ mod tests {
             "adit_relayed_bytes_total{direction=\"device_to_service\"} 11",
             "adit_relayed_bytes_total{direction=\"service_to_device\"} 22",
             "adit_auth_failures_total{protocol=\"mqtt\",reason=\"bad_signature\"} 1",
+            "adit_auth_throttled_total{protocol=\"mqtt\",against=\"identity\"} 1",
             "adit_stream_setup_seconds_bucket{le=\"0.0025\"} 0",
             "adit_stream_setup_seconds_bucket{le=\"0.005\"} 1",
             "adit_stream_setup_seconds_bucket{le=\"0.05\"} 2",

@@ -81,7 +81,7 @@ pub struct MqttContext {
     pub metrics: crate::metrics::Metrics,
     /// The diagnostics log.
     pub diagnostics: crate::diagnostics::Diagnostics,
-    /// Failed-CONNECT throttling.
+    /// Failed-CONNECT throttling (the MQTT endpoint's own; REST keeps another).
     pub throttle: AuthThrottle,
     /// One permit per device connection, over both transports.
     pub slots: Arc<Semaphore>,

@@ -395,24 +395,33 @@ async fn bad_input_closes_only_that_connection() {
 }
 
 #[tokio::test]
-async fn failed_connects_are_throttled_per_source() {
-    let hub = TestHub::start_with(|c| c.auth_throttle.max_failures = 3).await;
+async fn failed_connects_throttle_that_identity_at_that_address_only() {
+    let hub = TestHub::start_with(|c| {
+        c.auth_throttle.max_failures = 3;
+        c.auth_throttle.penalty = Duration::from_millis(10);
+    })
+    .await;
     let key = hub.create_device("d1").await;
+    let key2 = hub.create_device("d2").await;
     let wrong = Key::from_bytes(&[1u8; 32]).expect("valid");
+    let token = device_token(&hub.host_name(), "d1", &wrong);
     for _ in 0..3 {
         let mut c = RawMqtt::tls(hub.mqtt_addr, &hub.ca_path).await;
-        let token = device_token(&hub.host_name(), "d1", &wrong);
         assert_eq!(
             c.connect("d1", &hub.username("d1"), &token, 60).await,
             Some(ConnectReturnCode::NotAuthorized)
         );
     }
     let mut c = RawMqtt::tls(hub.mqtt_addr, &hub.ca_path).await;
-    let token = device_token(&hub.host_name(), "d1", &key);
     assert_eq!(
         c.connect("d1", &hub.username("d1"), &token, 60).await,
-        Some(ConnectReturnCode::ServiceUnavailable)
+        Some(ConnectReturnCode::ServiceUnavailable),
+        "past its limit, the failing identity is throttled"
     );
+    // A valid credential is never refused for what others at its address did: not another
+    // device's, not even the throttled identity's own.
+    let _d2 = connected(&hub, "d2", &key2).await;
+    let _d1 = connected(&hub, "d1", &key).await;
 }
 
 #[tokio::test]

@@ -23,10 +23,11 @@ pub enum ConnectionStringError {
     /// Longer than [`MAX_CONNECTION_STRING_LEN`].
     #[error("connection string is longer than {MAX_CONNECTION_STRING_LEN} bytes")]
     TooLong,
-    /// A `;`-separated part has no `=`.
-    #[error("connection string part {0:?} is not Key=Value")]
-    NotKeyValue(String),
-    /// A key that no Azure SDK defines.
+    /// The Nth `;`-separated part (1 for the first) is not `Key=Value` with a key made of
+    /// letters. Named by position: its text may be a key.
+    #[error("connection string part {0} is not Key=Value")]
+    NotKeyValue(usize),
+    /// A key (a name of letters) that no Azure SDK defines.
     #[error("unknown connection string key {0:?}")]
     UnknownKey(String),
     /// The same key appears twice.
@@ -196,11 +197,16 @@ impl FromStr for ConnectionString {
         let mut x509 = None;
         let mut use_provisioning = None;
 
-        for part in s.trim().split(';').filter(|p| !p.trim().is_empty()) {
+        let parts = s.trim().split(';').enumerate();
+        for (index, part) in parts.filter(|(_, p)| !p.trim().is_empty()) {
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| ConnectionStringError::NotKeyValue(part.to_string()))?;
+                .ok_or(ConnectionStringError::NotKeyValue(index + 1))?;
             let (k, v) = (k.trim(), v.trim());
+            // Only a name is ever echoed: "SharedAccessKey:abc=" must not print the key.
+            if k.is_empty() || k.len() > 32 || !k.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConnectionStringError::NotKeyValue(index + 1));
+            }
             let name: &'static str = match k.to_ascii_lowercase().as_str() {
                 "hostname" => "HostName",
                 "deviceid" => "DeviceId",
@@ -373,7 +379,8 @@ mod tests {
             ),
             ("HostName=h;HostName=g", E::DuplicateKey("HostName")),
             ("HostName=", E::EmptyValue("HostName")),
-            ("HostName=h;garbage", E::NotKeyValue("garbage".into())),
+            ("HostName=h;garbage", E::NotKeyValue(2)),
+            ("HostName=h;SharedAccessKey:c2VjcmV0c2VjcmV0c2VjcmV0=", E::NotKeyValue(2)),
             ("HostName=h:0", E::BadHostName("h:0".into())),
             ("HostName=h:99999", E::BadHostName("h:99999".into())),
             ("HostName=h/x", E::BadHostName("h/x".into())),

@@ -17,6 +17,7 @@
 //! - [`identity`]: the registry's device JSON model (Azure REST shape).
 //! - [`topic`]: MQTT topics for device streams, client ids and usernames.
 //! - [`stream_name`]: the rule for stream names.
+//! - [`remote_text`]: strings from the network, escaped and bounded for logs and errors.
 #![warn(missing_docs)]
 
 pub mod connection_string;
@@ -25,6 +26,7 @@ pub mod id;
 pub mod identity;
 pub mod key;
 pub mod permission;
+pub mod remote_text;
 pub mod resource;
 pub mod sas;
 pub mod stream_name;
@@ -35,5 +37,6 @@ pub use error_code::{ErrorBody, ErrorCode};
 pub use id::{DeviceId, IdError, ModuleId};
 pub use key::{Key, KeyError};
 pub use permission::{Permissions, PolicyName};
+pub use remote_text::remote_text;
 pub use sas::{SasError, SasToken};
 pub use stream_name::StreamNameError;

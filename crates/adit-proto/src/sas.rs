@@ -31,9 +31,19 @@ pub enum SasError {
     /// Does not start with `SharedAccessSignature `.
     #[error("token is not a SharedAccessSignature")]
     NotSharedAccessSignature,
-    /// A field is not `name=value`, or is unknown.
-    #[error("malformed token field {0:?}")]
-    MalformedField(String),
+    /// Field number N (1 for the first) is not `name=value`. Errors name a field by its
+    /// position or name, never by its text, which may hold the signature.
+    #[error("token field {0} is not name=value (fields are joined by &)")]
+    NotNameValue(usize),
+    /// Field number N has a name other than `sr`, `sig`, `se` or `skn`.
+    #[error("token field {0} has a name other than sr, sig, se or skn")]
+    UnknownField(usize),
+    /// Something follows the fields (a SAS token has one space, after its prefix).
+    #[error("token has text after its fields")]
+    TrailingText,
+    /// A field is not valid percent-encoded UTF-8.
+    #[error("token field {0} is not valid percent-encoded UTF-8")]
+    BadEncoding(&'static str),
     /// A field appears twice.
     #[error("token field {0} appears more than once")]
     DuplicateField(&'static str),
@@ -41,7 +51,7 @@ pub enum SasError {
     #[error("token has no {0}")]
     MissingField(&'static str),
     /// `se` is not a number of seconds.
-    #[error("token expiry is not a number")]
+    #[error("token expiry (se) is not a number")]
     BadExpiry,
     /// `sr` does not decode to a resource URI.
     #[error("token resource is not a valid URI")]
@@ -87,19 +97,20 @@ impl SasToken {
         }
         let fields = words.next().ok_or(SasError::MissingField("sr"))?;
         if words.next().is_some() {
-            return Err(SasError::MalformedField(token.to_string()));
+            return Err(SasError::TrailingText);
         }
         let (mut sr, mut sig, mut se, mut skn) = (None, None, None, None);
-        for field in fields.split('&') {
+        for (index, field) in fields.split('&').enumerate() {
+            let position = index + 1;
             let (name, value) = field
                 .split_once('=')
-                .ok_or_else(|| SasError::MalformedField(field.to_string()))?;
+                .ok_or(SasError::NotNameValue(position))?;
             let (slot, label) = match name.to_ascii_lowercase().as_str() {
                 "sr" => (&mut sr, "sr"),
                 "sig" => (&mut sig, "sig"),
                 "se" => (&mut se, "se"),
                 "skn" => (&mut skn, "skn"),
-                _ => return Err(SasError::MalformedField(field.to_string())),
+                _ => return Err(SasError::UnknownField(position)),
             };
             if slot.replace(value).is_some() {
                 return Err(SasError::DuplicateField(label));
@@ -119,9 +130,7 @@ impl SasToken {
             .and_then(|s| STANDARD.decode(s).ok())
             .unwrap_or_default();
         let key_name = match skn {
-            Some(n) => {
-                Some(decode_component(n).ok_or_else(|| SasError::MalformedField(n.to_string()))?)
-            }
+            Some(n) => Some(decode_component(n).ok_or(SasError::BadEncoding("skn"))?),
             None => None,
         };
         Ok(Self {

@@ -38,9 +38,10 @@ pub enum TopicError {
     /// The status level is not 200 or 400.
     #[error("stream response status {0:?} is not 200 or 400")]
     BadStatus(String),
-    /// The property level is missing or malformed.
-    #[error("malformed topic properties {0:?}")]
-    BadProperties(String),
+    /// The property level is missing or malformed. Its text is not kept: a request topic's
+    /// properties carry the stream's bearer token.
+    #[error("malformed topic properties (want ?name=value&name=value...)")]
+    BadProperties,
     /// A required property is missing.
     #[error("topic has no {0}")]
     MissingProperty(&'static str),
@@ -62,8 +63,8 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.".contains(c)
 }
 
-/// A stream request as delivered to a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stream request as delivered to a device. Its `Debug` leaves out `auth`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StreamRequest {
     /// Stream name chosen by the service.
     pub name: String,
@@ -132,16 +133,47 @@ impl StreamRequest {
     }
 }
 
+impl std::fmt::Debug for StreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRequest")
+            .field("name", &self.name)
+            .field("rid", &self.rid)
+            .field("url", &self.url)
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `topic` with the value of every `$auth` property (a stream's bearer token) replaced by
+/// `***`, for logs. Property names are matched without regard to case.
+pub fn redact_auth(topic: &str) -> String {
+    const NAME: &str = "$auth=";
+    let mut out = String::with_capacity(topic.len().min(MAX_TOPIC_LEN));
+    let mut rest = topic;
+    while let Some(at) = rest
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| rest.get(i..i + NAME.len()).is_some_and(|n| n.eq_ignore_ascii_case(NAME)))
+    {
+        let value = at + NAME.len();
+        out.push_str(&rest[..value]);
+        out.push_str("***");
+        rest = &rest[value..];
+        rest = rest.find('&').map_or("", |end| &rest[end..]);
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Splits `?k=v&k=v` like the C SDK: every pair has exactly one `=` and two non-empty sides.
 fn parse_properties(level: &str) -> Result<Vec<(&str, &str)>, TopicError> {
-    let bad = || TopicError::BadProperties(level.chars().take(200).collect());
-    let body = level.strip_prefix('?').ok_or_else(bad)?;
+    let body = level.strip_prefix('?').ok_or(TopicError::BadProperties)?;
     body.split('&')
         .map(|pair| {
             let mut parts = pair.split('=');
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(k), Some(v), None) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
-                _ => Err(bad()),
+                _ => Err(TopicError::BadProperties),
             }
         })
         .collect()

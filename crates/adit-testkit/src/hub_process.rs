@@ -7,6 +7,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+const STDOUT_FILE: &str = "hub.stdout";
+
 /// A running `adit hub` with its own working directory (the hub's data is `./adit-data`).
 #[derive(Debug)]
 pub struct HubProcess {
@@ -22,6 +24,7 @@ pub struct HubProcess {
     pub banner: String,
     workdir: tempfile::TempDir,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl HubProcess {
@@ -46,12 +49,27 @@ impl HubProcess {
 
     /// Starts `bin hub ARGS --listen-addr 127.0.0.1` in a fresh working directory.
     pub fn start_with_args(bin: impl Into<PathBuf>, args: &[&str]) -> Self {
-        let workdir = tempfile::tempdir().expect("temp dir");
-        let args = args.iter().map(|a| a.to_string()).collect();
-        Self::spawn(bin.into(), workdir, args)
+        Self::start_with_env(bin, args, &[])
     }
 
-    fn spawn(bin: PathBuf, workdir: tempfile::TempDir, args: Vec<String>) -> Self {
+    /// Like [`HubProcess::start_with_args`], with these environment variables set (e.g.
+    /// `ADIT_LOG`), on restarts too.
+    pub fn start_with_env(bin: impl Into<PathBuf>, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let workdir = tempfile::tempdir().expect("temp dir");
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let envs = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(bin.into(), workdir, args, envs)
+    }
+
+    fn spawn(
+        bin: PathBuf,
+        workdir: tempfile::TempDir,
+        args: Vec<String>,
+        envs: Vec<(String, String)>,
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -63,19 +81,27 @@ impl HubProcess {
             .args(["--listen-addr", "127.0.0.1"])
             .current_dir(workdir.path())
             .env_remove("ADIT_DATA_DIR")
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("adit hub starts");
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut copy = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(workdir.path().join(STDOUT_FILE))
+            .expect("stdout copy");
         let (tx, rx) = mpsc::channel();
-        // A thread, because std pipes have no read timeout; it ends when the hub exits.
+        // A thread, because std pipes have no read timeout; it ends when the hub exits. It
+        // keeps reading after the banner (into the stdout copy), so `--log-stdout` never
+        // blocks on a full pipe.
         std::thread::spawn(move || {
+            use std::io::Write as _;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = writeln!(copy, "{line}");
+                let _ = tx.send(line);
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -110,6 +136,7 @@ impl HubProcess {
             banner,
             workdir,
             args,
+            envs,
         }
     }
 
@@ -139,6 +166,12 @@ impl HubProcess {
             .expect("connection string file")
             .trim()
             .to_string()
+    }
+
+    /// Everything the hub printed on stdout so far (banner, `--log-stdout` records), across
+    /// restarts.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.workdir.path().join(STDOUT_FILE)).unwrap_or_default()
     }
 
     /// What the hub logged to stderr so far.
@@ -195,7 +228,7 @@ impl HubProcess {
         );
         let bin = self.bin.clone();
         let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("temp dir"));
-        Self::spawn(bin, workdir, self.args.clone())
+        Self::spawn(bin, workdir, self.args.clone(), self.envs.clone())
     }
 
     /// Stops the hub and starts it again on the same data directory.
@@ -204,7 +237,7 @@ impl HubProcess {
         assert!(status.success(), "hub exited with {status}");
         let bin = self.bin.clone();
         let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("temp dir"));
-        Self::spawn(bin, workdir, self.args.clone())
+        Self::spawn(bin, workdir, self.args.clone(), self.envs.clone())
     }
 }
 

@@ -172,7 +172,7 @@ pub struct HubArgs {
     #[arg(long, env = "ADIT_DATA_DIR", default_value = "adit-data")]
     pub data_dir: PathBuf,
     /// Keep the registry in PostgreSQL instead (postgres://user@host/db).
-    #[arg(long, env = "ADIT_DATABASE_URL")]
+    #[arg(long, env = "ADIT_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Host name clients use to reach the hub (connection strings, certificate, token audience).
     #[arg(long, env = "ADIT_HOSTNAME", default_value = "localhost")]

@@ -2,13 +2,14 @@
 
 use std::net::SocketAddr;
 
-use adit_proto::ErrorCode;
+use adit_proto::{ErrorCode, SasError, remote_text};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
-use crate::auth::{ServiceIdentity, unix_now};
+use crate::auth::{AuthError, ServiceIdentity, claimed_policy, unix_now};
+use crate::throttle::{Blame, Verdict};
 
 /// An authenticated service caller.
 #[derive(Debug)]
@@ -17,36 +18,66 @@ pub struct Service(pub ServiceIdentity);
 impl FromRequestParts<AppState> for Service {
     type Rejection = ApiError;
 
+    /// Checks every token, whatever its address did before: a valid one always passes.
+    /// Failures are counted by the REST throttle (its own, not the MQTT one); a throttled
+    /// failure is answered 429 after the penalty (see [`crate::throttle`]).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let source = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        if let Some(ip) = source
-            && state.throttle.is_blocked(ip)
-        {
-            return Err(ApiError::new(
-                ErrorCode::ThrottlingException,
-                "too many failed authentication attempts from this address; retry later",
-            ));
-        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match state.auth.authenticate_service(header, unix_now()) {
-            Ok(identity) => Ok(Self(identity)),
-            Err(e) => {
-                tracing::info!(source = ?source, path = %parts.uri.path(), reason = %e, "service authentication failed");
-                if let Some(ip) = source {
-                    state.throttle.record_failure(ip);
-                }
-                state.metrics.auth_failed("https", e.label());
-                state
-                    .diagnostics
-                    .auth_failure("https", source, None, &e.to_string());
-                Err(e.into())
+        let e = match state.auth.authenticate_service(header, unix_now()) {
+            Ok(identity) => return Ok(Self(identity)),
+            Err(e) => e,
+        };
+        // A failed signature is held against the policy it claims (which exists, or the
+        // signature would not have been checked); anything else against the address.
+        let policy = match e {
+            AuthError::Token(SasError::BadSignature | SasError::Expired) => claimed_policy(header),
+            _ => None,
+        };
+        let blame = policy.as_deref().map_or(Blame::Source, Blame::Identity);
+        let verdict = source.map(|ip| state.throttle.record_failure(ip, blame));
+        state.metrics.auth_failed("https", e.label());
+        let throttled = match verdict {
+            Some(Verdict::Throttled { attempts }) => {
+                state.metrics.auth_throttled("https", blame.label());
+                Some(attempts)
             }
+            _ => None,
+        };
+        if verdict.is_none_or(Verdict::is_reported) {
+            tracing::info!(
+                source = source.map(tracing::field::display),
+                path = %remote_text(parts.uri.path()),
+                reason = %e,
+                throttled,
+                "service authentication failed"
+            );
+            state
+                .diagnostics
+                .auth_failure("https", source, policy.as_deref(), &e.to_string(), throttled);
+        }
+        match verdict {
+            Some(verdict) if verdict.is_throttled() => {
+                state.throttle.penalize(verdict).await;
+                let whose = match blame {
+                    Blame::Identity(_) => "for this policy ",
+                    Blame::Source => "",
+                };
+                Err(ApiError::new(
+                    ErrorCode::ThrottlingException,
+                    format!(
+                        "too many failed authentication attempts {whose}from this address; \
+                         retry later with a valid token"
+                    ),
+                ))
+            }
+            _ => Err(e.into()),
         }
     }
 }

@@ -42,10 +42,12 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let tracking_id = uuid::Uuid::new_v4().simple().to_string();
+        // Messages may quote what the caller sent: escaped and bounded in the log.
+        let logged = adit_proto::remote_text(&self.message);
         if status.is_server_error() {
-            tracing::error!(code = self.code.name(), %tracking_id, "{}", self.message);
+            tracing::error!(code = self.code.name(), %tracking_id, "{logged}");
         } else {
-            tracing::debug!(code = self.code.name(), %tracking_id, "{}", self.message);
+            tracing::debug!(code = self.code.name(), %tracking_id, "{logged}");
         }
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
@@ -86,6 +88,31 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+/// A JSON body that did not deserialize, described without the values serde quotes (a key
+/// sent where an object belongs would otherwise come back in the answer and the log).
+pub fn body_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            // serde prints a string value as "...", with \" and \\ escaped inside.
+            let mut escaped = false;
+            for c in chars.by_ref() {
+                match (escaped, c) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => break,
+                    _ => escaped = false,
+                }
+            }
+            out.push_str("(a value)");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -120,4 +147,29 @@ pub async fn method_not_allowed() -> ApiError {
         ErrorCode::MethodNotAllowed,
         "method not allowed on this endpoint",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_errors_never_quote_values() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Keys {
+            #[serde(rename = "primaryKey")]
+            _primary_key: String,
+        }
+        let secret = "c2VjcmV0IGtleSBcIiB3aXRoIGEgcXVvdGU=";
+        for body in [
+            format!(r#"{{"primaryKey": {{"nested": "{secret}"}}}}"#),
+            format!(r#"{{"primaryKey": 1, "x": "{secret}"}}"#),
+            format!(r#""{secret}\"more\\""#),
+        ] {
+            let e = serde_json::from_str::<Keys>(&body).expect_err("not Keys");
+            let shown = body_error(&e);
+            assert!(!shown.contains("c2VjcmV0"), "{shown}");
+            assert!(shown.contains("line 1"), "{shown}");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use adit_proto::ErrorCode;
+use adit_proto::{ErrorCode, remote_text};
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header;
@@ -49,13 +49,13 @@ async fn upgrade(
         })
         .map(str::trim);
     let Some(token) = token else {
-        tracing::info!(%peer, stream = %stream_id, %role, "gateway: no bearer token");
+        tracing::info!(%peer, stream = %remote_text(&stream_id), %role, "gateway: no bearer token");
         gateway.metrics.gateway_refused("no_token");
         return unauthorized("Authorization: Bearer {token} is required".into());
     };
     if let Err(refused) = gateway.admit(&stream_id, role, token) {
         gateway.metrics.gateway_refused(refused.label());
-        tracing::info!(%peer, stream = %stream_id, %role, reason = %refused, "gateway: half refused");
+        tracing::info!(%peer, stream = %remote_text(&stream_id), %role, reason = %refused, "gateway: half refused");
         return unauthorized(format!("Unauthorized: {refused}"));
     }
     // The connection's place under --max-connections goes with the WebSocket.

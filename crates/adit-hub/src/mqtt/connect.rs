@@ -14,16 +14,34 @@ use rumqttc::mqttbytes::v4::{Connect, ConnectReturnCode};
 
 use super::{MqttContext, expiry};
 use crate::auth::{AuthError, DeviceIdentity, unix_now};
+use crate::throttle::{Blame, Verdict};
 
 /// A refused CONNECT: the code to send and the reason to log.
 #[derive(Debug)]
 pub struct Refusal {
     /// CONNACK return code.
     pub code: ConnectReturnCode,
-    /// Why, for the log (never sent to the client).
+    /// Why, for the log (never sent to the client). Holds no secret and no unescaped remote
+    /// text.
     pub reason: String,
     /// Bounded label for metrics.
     pub label: &'static str,
+    /// What the failure is held against by the throttle.
+    pub against: Against,
+    /// False for a throttled attempt that is not worth a log line of its own (see
+    /// [`Verdict::is_reported`]).
+    pub report: bool,
+}
+
+/// What a refused CONNECT is held against (see [`crate::throttle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// The client id it claimed: the identity exists and its credential failed.
+    Identity,
+    /// Its source address: nothing that exists can be blamed (garbage, unknown device).
+    Source,
+    /// Nothing: the hub failed (registry unavailable).
+    Nobody,
 }
 
 fn refuse(code: ConnectReturnCode, label: &'static str, reason: impl Into<String>) -> Refusal {
@@ -31,43 +49,87 @@ fn refuse(code: ConnectReturnCode, label: &'static str, reason: impl Into<String
         code,
         reason: reason.into(),
         label,
+        against: Against::Source,
+        report: true,
     }
 }
 
-/// Authenticates a CONNECT from `source`.
+/// What an authentication error is held against, once the client id parsed.
+fn against(e: &AuthError) -> Against {
+    match e {
+        // Found the device, then failed its credential.
+        AuthError::Token(adit_proto::SasError::Expired | adit_proto::SasError::BadSignature)
+        | AuthError::WrongIdentity(_)
+        | AuthError::UnknownPolicy(_)
+        | AuthError::Forbidden { .. }
+        | AuthError::DeviceDisabled(_)
+        | AuthError::NotSasDevice(_) => Against::Identity,
+        AuthError::Registry(_) => Against::Nobody,
+        // Failed before any identity was found.
+        AuthError::Missing
+        | AuthError::Token(_)
+        | AuthError::WrongAudience(_)
+        | AuthError::NotAPolicyToken
+        | AuthError::UnknownDevice(_) => Against::Source,
+    }
+}
+
+/// Authenticates a CONNECT from `source`. Every credential is checked: a valid one passes
+/// whatever else failed at its address. Failures are counted by the throttle; a throttled
+/// one is answered with CONNACK 3 after the penalty (see [`crate::throttle`]).
 pub async fn authenticate(
     ctx: &MqttContext,
     connect: &Connect,
     source: IpAddr,
 ) -> Result<DeviceIdentity, Refusal> {
-    if ctx.throttle.is_blocked(source) {
-        return Err(refuse(
-            ConnectReturnCode::ServiceUnavailable,
-            "throttled",
-            "too many failed CONNECTs from this address",
-        ));
-    }
+    let turn = ctx.throttle.admit(source).await;
     let result = check(ctx, connect).await;
-    if let Err(refusal) = &result {
-        ctx.metrics.auth_failed("mqtt", refusal.label);
+    drop(turn);
+    let mut refusal = match result {
+        Ok(identity) => return Ok(identity),
+        Err(refusal) => refusal,
+    };
+    let blame = match refusal.against {
+        Against::Identity => Some(Blame::Identity(&connect.client_id)),
+        Against::Source => Some(Blame::Source),
+        Against::Nobody => None,
+    };
+    let verdict = blame.map(|b| (b, ctx.throttle.record_failure(source, b)));
+    ctx.metrics.auth_failed("mqtt", refusal.label);
+    let throttled = match verdict {
+        Some((blame, Verdict::Throttled { attempts })) => {
+            ctx.metrics.auth_throttled("mqtt", blame.label());
+            Some(attempts)
+        }
+        _ => None,
+    };
+    refusal.report = verdict.is_none_or(|(_, v)| v.is_reported());
+    if refusal.report {
         ctx.diagnostics.auth_failure(
             "mqtt",
             Some(source),
             Some(&connect.client_id),
             &refusal.reason,
+            throttled,
         );
     }
-    if let Err(refusal) = &result
-        && matches!(
-            refusal.code,
-            ConnectReturnCode::BadUserNamePassword
-                | ConnectReturnCode::NotAuthorized
-                | ConnectReturnCode::BadClientId
-        )
+    if let Some((blame, verdict)) = verdict
+        && verdict.is_throttled()
     {
-        ctx.throttle.record_failure(source);
+        ctx.throttle.penalize(verdict).await;
+        refusal.code = ConnectReturnCode::ServiceUnavailable;
+        refusal.reason = match blame {
+            Blame::Identity(_) => format!(
+                "throttled: too many failed CONNECTs for this client id from this address ({})",
+                refusal.reason
+            ),
+            Blame::Source => format!(
+                "throttled: too many failed CONNECTs naming no known identity from this address ({})",
+                refusal.reason
+            ),
+        };
     }
-    result
+    Err(refusal)
 }
 
 async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, Refusal> {
@@ -112,16 +174,18 @@ async fn check(ctx: &MqttContext, connect: &Connect) -> Result<DeviceIdentity, R
                 AuthError::Registry(_) => ConnectReturnCode::ServiceUnavailable,
                 _ => ConnectReturnCode::NotAuthorized,
             };
-            refuse(code, e.label(), e.to_string())
+            Refusal {
+                against: against(&e),
+                ..refuse(code, e.label(), e.to_string())
+            }
         })?;
     // The verifier tolerates clock skew past `se`; a session does not (see `expiry`), so a
     // token already past `se` would buy a session that ends at once: refuse it instead.
     if expiry::remaining(identity.expires_at, SystemTime::now()).is_none() {
-        return Err(refuse(
-            ConnectReturnCode::NotAuthorized,
-            "expired",
-            "token expired",
-        ));
+        return Err(Refusal {
+            against: Against::Identity,
+            ..refuse(ConnectReturnCode::NotAuthorized, "expired", "token expired")
+        });
     }
     Ok(identity)
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use adit_proto::remote_text;
 use adit_proto::topic::{STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamResponse};
 use rumqttc::mqttbytes::v4::{
     ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
@@ -92,8 +93,8 @@ where
             return;
         }
         Ok(Ok(None)) => return,
-        Ok(Ok(Some(other))) => {
-            tracing::info!(%peer, transport, packet = ?other, "first packet is not CONNECT; closing");
+        Ok(Ok(Some(_))) => {
+            tracing::info!(%peer, transport, "first packet is not CONNECT; closing");
             return;
         }
         Ok(Err(ConnectionError::Protocol(
@@ -114,7 +115,9 @@ where
     let identity = match connect::authenticate(&ctx, &connect, peer.ip()).await {
         Ok(identity) => identity,
         Err(refusal) => {
-            tracing::warn!(%peer, transport, client_id = %connect.client_id, code = ?refusal.code, reason = %refusal.reason, "CONNECT refused");
+            if refusal.report {
+                tracing::warn!(%peer, transport, client_id = %remote_text(&connect.client_id), code = ?refusal.code, reason = %refusal.reason, "CONNECT refused");
+            }
             let _ = write_connack(&mut conn, &ctx, refusal.code).await;
             conn.shutdown().await;
             return;
@@ -158,7 +161,7 @@ where
     {
         tracing::error!(device = %client_id, error = %crate::report::Report(&e), "cannot record connection state");
     }
-    tracing::info!(%peer, transport, device = %client_id, policy = ?identity.policy, keep_alive_s = keep_alive.as_secs(), "device connected");
+    tracing::info!(%peer, transport, device = %client_id, policy = identity.policy.as_deref(), keep_alive_s = keep_alive.as_secs(), "device connected");
     ctx.metrics.device_connected(transport);
     let module = identity.client.module.as_ref().map(|m| m.as_str());
     let device = identity.client.device.as_str();
@@ -307,7 +310,7 @@ async fn handle_packet<T: AsyncRead + AsyncWrite + Unpin>(
                     } else if path.eq_ignore_ascii_case(STREAMS_RES_FILTER) {
                         SubscribeReasonCode::Success(QoS::AtMostOnce)
                     } else {
-                        tracing::info!(device = %client_id, filter = path, "subscription refused");
+                        tracing::info!(device = %client_id, filter = %remote_text(path), "subscription refused");
                         SubscribeReasonCode::Failure
                     }
                 })
@@ -346,19 +349,19 @@ async fn handle_packet<T: AsyncRead + AsyncWrite + Unpin>(
 
 fn on_publish(ctx: &MqttContext, client_id: &str, topic: &str) {
     if !StreamResponse::is_response_topic(topic) {
-        tracing::debug!(device = %client_id, topic, "ignoring PUBLISH on a topic Adit does not serve");
+        tracing::debug!(device = %client_id, topic = %remote_text(topic), "ignoring PUBLISH on a topic Adit does not serve");
         return;
     }
     match StreamResponse::parse(topic) {
         Ok(response) => {
             if ctx.streams.answer(client_id, &response) {
-                tracing::debug!(device = %client_id, rid = %response.rid, accepted = response.accepted, "stream response");
+                tracing::debug!(device = %client_id, rid = %remote_text(&response.rid), accepted = response.accepted, "stream response");
             } else {
-                tracing::info!(device = %client_id, rid = %response.rid, accepted = response.accepted, "stream response for no pending request");
+                tracing::info!(device = %client_id, rid = %remote_text(&response.rid), accepted = response.accepted, "stream response for no pending request");
             }
         }
         Err(e) => {
-            tracing::info!(device = %client_id, topic, error = %e, "malformed stream response")
+            tracing::info!(device = %client_id, topic = %remote_text(topic), error = %e, "malformed stream response")
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use adit_proto::ErrorCode;
+use adit_proto::{ErrorCode, remote_text};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse as _, Response};
@@ -35,6 +35,7 @@ async fn upgrade(
         .find(|p| p.eq_ignore_ascii_case("mqtt"))
         .cloned()
     else {
+        let offered: Vec<_> = offered.iter().map(|p| remote_text(p)).collect();
         tracing::info!(%peer, ?offered, "MQTT WebSocket without the mqtt subprotocol; refused");
         return ApiError::invalid("MQTT over WebSocket needs the mqtt subprotocol").into_response();
     };

@@ -170,7 +170,7 @@ impl RecordLog {
         tracing::info!(
             stream = %r.stream_id,
             device = %r.device_id,
-            module = ?r.module_id,
+            module = r.module_id.as_deref(),
             name = %r.name,
             outcome = r.outcome.as_str(),
             closed_by = r.closed_by.map(ClosedBy::as_str),

@@ -78,7 +78,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
         };
         let Some(target) = routes.target(request.name()).map(str::to_string) else {
             tracing::warn!(
-                stream = request.name(),
+                stream = %adit_proto::remote_text(request.name()),
                 "no target for this stream name; rejecting"
             );
             let _ = request.reject().await;
@@ -110,8 +110,9 @@ async fn report_connection(
 }
 
 async fn serve(request: IncomingStream, target: String, shutdown: CancellationToken) {
-    let name = request.name().to_string();
-    let caller = request.caller().unwrap_or("?").to_string();
+    // Both come from the hub's stream request: remote text.
+    let name = adit_proto::remote_text(request.name()).to_string();
+    let caller = adit_proto::remote_text(request.caller().unwrap_or("?")).to_string();
     // Connect locally first: if the target is down, the service hears "rejected" at once.
     let connecting = adit_transport::tcp::connect(target.as_str());
     let mut tcp = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
