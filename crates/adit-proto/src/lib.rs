@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`id`]: device and module identifiers, validated as Azure validates them.
 //! - [`connection_string`]: `HostName=...;DeviceId=...;SharedAccessKey=...` in both forms.
+//! - [`host`]: `host[:port]` with IPv6 literals (`[::1]:8443`): stored bare, written bracketed.
 //! - [`sas`]: building and verifying `SharedAccessSignature` tokens.
 //! - [`key`]: symmetric keys (base64 on the wire, bytes in memory, never printed).
 //! - [`permission`]: shared access policies and their rights.
@@ -20,6 +21,7 @@
 
 pub mod connection_string;
 pub mod error_code;
+pub mod host;
 pub mod id;
 pub mod identity;
 pub mod key;
@@ -30,6 +32,7 @@ pub mod topic;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
 pub use error_code::{ErrorBody, ErrorCode};
+pub use host::{HostError, HostPort};
 pub use id::{DeviceId, IdError, ModuleId};
 pub use key::{Key, KeyError};
 pub use permission::{Permissions, PolicyName};

@@ -7,6 +7,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
+use crate::host::{hosts_match, split_authority};
+
 /// Characters left as-is when Adit encodes a component: RFC 3986 unreserved ones, as Python's
 /// `quote(s, safe="")` and JavaScript's `encodeURIComponent` leave them.
 pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -36,7 +38,7 @@ pub fn identity_uri(host_name: &str, device: &str, module: Option<&str>) -> Stri
     }
 }
 
-/// A decoded audience: host (lowercase, port removed) and path segments.
+/// A decoded audience: host (lowercase, port and IPv6 brackets removed) and path segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Audience {
     host: String,
@@ -54,24 +56,26 @@ impl Audience {
             .unwrap_or(decoded);
         let mut parts = decoded.split('/');
         let host_port = parts.next().filter(|h| !h.is_empty())?;
-        let host = match host_port.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => host_port,
-        };
+        let (host, _port) = split_authority(host_port);
+        if host.is_empty() {
+            return None;
+        }
         Some(Self {
             host: host.to_ascii_lowercase(),
             segments: parts.map(str::to_string).collect(),
         })
     }
 
-    /// The host the token was made for, lowercase and without a port.
+    /// The host the token was made for, lowercase, without a port, an IPv6 address without
+    /// brackets.
     pub fn host(&self) -> &str {
         &self.host
     }
 
-    /// True when the audience names one of `hosts` (compared case-insensitively, ports ignored).
+    /// True when the audience names one of `hosts` (names compared case-insensitively, IP
+    /// addresses as addresses, ports ignored).
     pub fn is_for_host<'a>(&self, mut hosts: impl Iterator<Item = &'a str>) -> bool {
-        hosts.any(|h| h.eq_ignore_ascii_case(&self.host))
+        hosts.any(|h| hosts_match(h, &self.host))
     }
 
     /// True when the audience is a per-segment prefix of `target` (path segments below the
@@ -131,6 +135,26 @@ mod tests {
         assert!(!hub.is_for_host(["x"].into_iter()));
         assert!(!hub.is_identity("anything", None));
         assert!(!a.is_identity("a", Some("m")));
+    }
+
+    #[test]
+    fn ipv6_audiences_in_every_form_name_the_address() {
+        // Adit and Python (HostName=[::1]:8443, encoded once), C (raw), and Python's
+        // unbracketed HostName=::1.
+        for sr in [
+            "%5B%3A%3A1%5D%3A8443%2Fdevices%2Fd",
+            "[::1]:8443/devices/d",
+            "[::1]/devices/d",
+            "::1/devices/d",
+        ] {
+            let a = Audience::from_sr(sr).expect("decodes");
+            assert_eq!(a.host(), "::1", "{sr}");
+            assert!(a.is_identity("d", None), "{sr}");
+            assert!(a.is_for_host(["localhost", "::1"].into_iter()), "{sr}");
+            assert!(a.is_for_host(["0:0:0:0:0:0:0:1"].into_iter()), "{sr}");
+            assert!(!a.is_for_host(["127.0.0.1"].into_iter()), "{sr}");
+        }
+        assert_eq!(Audience::from_sr("[]:1/devices/d"), None);
     }
 
     #[test]
