@@ -174,11 +174,12 @@ pub struct HubArgs {
     /// Keep the registry in PostgreSQL instead (postgres://user@host/db).
     #[arg(long, env = "ADIT_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Host name clients use to reach the hub (connection strings, certificate, token audience).
+    /// Host name clients use to reach the hub (connection strings, certificate, token audience);
+    /// an IPv6 address as ::1 or [::1].
     #[arg(long, env = "ADIT_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
-    /// Address to listen on.
-    #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0")]
+    /// Address to listen on (:: for IPv6 and IPv4; [::1] or ::1 for IPv6 loopback).
+    #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0", value_parser = listen_addr)]
     pub listen_addr: IpAddr,
     /// HTTPS port: service API, MQTT over WebSocket (and, later, the streaming gateway).
     #[arg(long, env = "ADIT_HTTPS_PORT", default_value_t = 8443)]
@@ -329,4 +330,14 @@ pub enum PolicyCommand {
         #[command(flatten)]
         access: HubAccess,
     },
+}
+
+/// An IP address, an IPv6 one with or without brackets (`::`, `[::1]`).
+fn listen_addr(s: &str) -> Result<IpAddr, String> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse()
+        .map_err(|_| format!("{s:?} is not an IP address (e.g. 0.0.0.0, ::, [::1])"))
 }
