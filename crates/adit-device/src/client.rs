@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::endpoint::Endpoint;
 use crate::incoming::IncomingStream;
 use crate::session::{Session, Settings};
 use crate::{DeviceOptions, Error};
@@ -39,6 +40,10 @@ pub struct DeviceClient {
 impl DeviceClient {
     /// Starts a client for the device in `connection_string`
     /// (`HostName=...;DeviceId=...;SharedAccessKey=...`). Must be called within a Tokio runtime.
+    ///
+    /// With `GatewayHostName`, the client connects there (and TLS verifies that name) while
+    /// its token and MQTT username keep naming `HostName`, as Azure's SDKs do; it logs once
+    /// (info) which address it dials and which identity it uses.
     pub fn new(connection_string: &str, options: DeviceOptions) -> Result<Self, Error> {
         let cs: ConnectionString = connection_string.parse()?;
         let device = cs.device_id.clone().ok_or_else(|| {
@@ -49,14 +54,24 @@ impl DeviceClient {
             .clone()
             .ok_or_else(|| Error::Config("the connection string has no SharedAccessKey".into()))?;
         let tls = Arc::new(options.tls.client_config()?);
+        let endpoint = Endpoint::new(&cs);
+        let via = if cs.gateway_host.is_some() {
+            "GatewayHostName"
+        } else {
+            "HostName"
+        };
+        tracing::info!(
+            dial = %endpoint.address(options.transport, options.mqtt_port),
+            identity = %endpoint.identity(),
+            via = %via,
+            "device client: connecting"
+        );
         let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
         let (state_tx, state) = watch::channel(ConnectionState::Disconnected);
         let cancel = CancellationToken::new();
         let session = Session {
             settings: Settings {
-                host: cs.host.clone(),
-                host_name: cs.host_name(),
-                https_port: cs.port.unwrap_or(443),
+                endpoint,
                 device,
                 module: cs.module_id.clone(),
                 key,

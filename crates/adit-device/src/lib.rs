@@ -29,6 +29,8 @@
 //! # Layout
 //! - [`DeviceClient`]: the handle; `session` runs the connection in a background task.
 //! - [`IncomingStream`]: one request; [`DeviceStream`]: an accepted stream.
+//! - `endpoint`: `HostName` (the identity in tokens and usernames) and `GatewayHostName` (what
+//!   is dialled and verified in TLS, when given).
 //! - [`DeviceOptions`]: transport, trust, keep-alive (MQTT, and WebSocket pings:
 //!   [`Keepalive`]), token lifetime, reconnect backoff.
 //!
@@ -41,6 +43,7 @@
 
 mod backoff;
 mod client;
+mod endpoint;
 mod error;
 mod incoming;
 mod options;

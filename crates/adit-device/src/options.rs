@@ -8,10 +8,10 @@ use adit_transport::{Keepalive, TlsOptions};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Transport {
-    /// MQTT over WebSocket at `/$iothub/websocket` on the port in `HostName` (443 if none): one
-    /// outbound HTTPS port is enough.
+    /// MQTT over WebSocket at `/$iothub/websocket` on the port in `HostName` (or in
+    /// `GatewayHostName` when given; 443 if none): one outbound HTTPS port is enough.
     WebSocket,
-    /// MQTT over TLS on [`DeviceOptions::mqtt_port`].
+    /// MQTT over TLS on [`DeviceOptions::mqtt_port`] (at `GatewayHostName` when given).
     Tls,
 }
 

@@ -1,6 +1,7 @@
 //! The background task that keeps the device connected: transport, CONNECT, SUBSCRIBE, then
 //! requests in and answers out, with keep-alive pings; on any failure, back off and start over.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::client::ConnectionState;
+use crate::endpoint::Endpoint;
 use crate::incoming::IncomingStream;
 use crate::renewal;
 use crate::{DeviceOptions, Transport};
@@ -40,9 +42,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Everything needed to (re)connect.
 pub struct Settings {
-    pub host: String,
-    pub host_name: String,
-    pub https_port: u16,
+    pub endpoint: Endpoint,
     pub device: DeviceId,
     pub module: Option<ModuleId>,
     pub key: Key,
@@ -140,16 +140,17 @@ impl Session {
 
     async fn open(&self) -> Result<Box<dyn Io>, SessionError> {
         let s = &self.settings;
-        let port = match s.options.transport {
-            Transport::WebSocket => s.https_port,
-            Transport::Tls => s.options.mqtt_port,
-        };
-        let err =
-            |e: &dyn std::fmt::Display| SessionError::Connect(format!("{}:{port}: {e}", s.host));
-        let tcp = adit_transport::tcp::connect((s.host.as_str(), port))
+        let (transport, mqtt_port) = (s.options.transport, s.options.mqtt_port);
+        let host = s.endpoint.dial_host();
+        let port = s.endpoint.port(transport, mqtt_port);
+        let address = s.endpoint.address(transport, mqtt_port);
+        let err = |e: &dyn std::fmt::Display| SessionError::Connect(format!("{address}: {e}"));
+        let tcp = adit_transport::tcp::connect((host, port))
             .await
             .map_err(|e| err(&e))?;
-        let name = ServerName::try_from(s.host.clone()).map_err(|e| err(&e))?;
+        // A bare IPv6 (or IPv4) address becomes ServerName::IpAddress: no SNI, verified
+        // against the certificate's IP SANs.
+        let name = ServerName::try_from(host.to_string()).map_err(|e| err(&e))?;
         let tls = TlsConnector::from(s.tls.clone())
             .connect(name, tcp)
             .await
@@ -160,9 +161,7 @@ impl Session {
         match s.options.transport {
             Transport::Tls => Ok(Box::new(tls)),
             Transport::WebSocket => {
-                let uri: http::Uri = format!("wss://{}:{port}/$iothub/websocket", s.host)
-                    .parse()
-                    .map_err(|e| err(&e))?;
+                let uri: http::Uri = s.endpoint.websocket_url().parse().map_err(|e| err(&e))?;
                 let (ws, _) = tokio_websockets::ClientBuilder::from_uri(uri)
                     .add_header(
                         http::header::SEC_WEBSOCKET_PROTOCOL,
@@ -191,16 +190,17 @@ impl Session {
         let module = s.module.as_ref().map(|m| m.as_str());
         let ttl = s.options.token_ttl.max(Duration::from_secs(1));
         let (expiry, lifetime) = renewal::expiry(SystemTime::now(), ttl);
+        // HostName, not the dialled GatewayHostName: the hub's identity.
+        let host_name = s.endpoint.identity();
         let token = SasToken::sign(
-            &identity_uri(&s.host_name, s.device.as_str(), module),
+            &identity_uri(&host_name, s.device.as_str(), module),
             &s.key,
             None,
             expiry,
         );
         let product = encode_component(concat!("adit-device/", env!("CARGO_PKG_VERSION")));
-        // The id goes in raw, as in Azure's SDKs; the hub compares it with the client id.
         let username = format_username(
-            &s.host_name,
+            &host_name,
             &self.client(),
             &format!("api-version={API_VERSION}&DeviceClientType={product}"),
         );
@@ -300,7 +300,7 @@ impl Session {
     }
 
     fn on_publish(&self, topic: &str, responses: &mpsc::Sender<StreamResponse>) {
-        let request = match StreamRequest::parse(topic) {
+        let mut request = match StreamRequest::parse(topic) {
             Ok(r) => r,
             Err(e) => {
                 // A request topic carries the stream's bearer token ($auth): never printed.
@@ -309,6 +309,10 @@ impl Session {
                 return;
             }
         };
+        if let Cow::Owned(url) = self.settings.endpoint.stream_url(&request.url) {
+            tracing::debug!(offered = %request.url, dialled = %url, "stream URL names HostName: joining at GatewayHostName");
+            request.url = url;
+        }
         let rid = request.rid.clone();
         let incoming = IncomingStream::new(
             request,

@@ -18,9 +18,11 @@ pub struct HubConfig {
     /// `postgres://...` to keep the registry in PostgreSQL; `None` for SQLite in `data_dir`.
     pub database_url: Option<String>,
     /// The name clients use to reach the hub: goes into connection strings and the dev
-    /// certificate, and is what SAS token audiences must name.
+    /// certificate, and is what SAS token audiences must name. A DNS name, an IPv4 address or
+    /// an IPv6 address (`::1` or `[::1]`; connection strings write it `[::1]:PORT`).
     pub hostname: String,
-    /// Address the listeners bind.
+    /// Address the listeners bind (`::` for every IPv6 and, where the system allows it,
+    /// IPv4 address).
     pub listen_addr: IpAddr,
     /// HTTPS port: service API, MQTT over WebSocket and the streaming gateway.
     pub https_port: u16,
@@ -40,7 +42,8 @@ pub struct HubConfig {
     /// Loopback admin listener (plain HTTP: /metrics, /healthz).
     pub admin_addr: SocketAddr,
     /// The URL clients use to reach the hub's HTTPS port from outside (behind a load balancer
-    /// or NAT), e.g. `https://hub.example.com`; streaming URLs and discovery use it.
+    /// or NAT), e.g. `https://hub.example.com` or `https://[2001:db8::1]:8443`; streaming URLs
+    /// and discovery use it, and the dev certificate covers its host.
     /// Default: `https://{hostname}:{https port}`.
     pub public_url: Option<String>,
     /// Diagnostics log rotation and echo.

@@ -28,6 +28,9 @@ use crate::streams::Streams;
 use crate::throttle::AuthThrottle;
 use crate::tls::{self, ServerTls, TlsError};
 
+mod names;
+use names::HubNames;
+
 /// File in the data directory holding the `iothubowner` connection string.
 pub const OWNER_CONNECTION_STRING_FILE: &str = "iothubowner.connection-string";
 
@@ -128,28 +131,6 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
-/// Host and port that devices and services use for the HTTPS port: `--public-url` when set
-/// (behind a load balancer or NAT), else `--hostname` and the bound port.
-fn public_endpoint(config: &HubConfig, https_port: u16) -> Result<(String, u16), HubError> {
-    let Some(url) = &config.public_url else {
-        return Ok((config.hostname.clone(), https_port));
-    };
-    let bad = || {
-        HubError::Config(format!(
-            "--public-url {url:?} must look like https://host[:port]"
-        ))
-    };
-    let uri: http::Uri = url.parse().map_err(|_| bad())?;
-    if uri.scheme_str() != Some("https")
-        || !uri.path().trim_matches('/').is_empty()
-        || uri.query().is_some()
-    {
-        return Err(bad());
-    }
-    let host = uri.host().ok_or_else(bad)?.to_string();
-    Ok((host, uri.port_u16().unwrap_or(443)))
-}
-
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -180,16 +161,10 @@ impl Hub {
             tracing::info!(node = %config.node_id, devices = cleared, "marked devices left connected by the previous run as disconnected");
         }
 
-        let mut names = vec![config.hostname.clone()];
-        for extra in ["localhost", "127.0.0.1", "::1"] {
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(extra)) {
-                names.push(extra.to_string());
-            }
-        }
-        let tls = tls::load(&config.tls, data_dir, &names)?;
-
         let (https, https_addr) =
             bind(SocketAddr::new(config.listen_addr, config.https_port)).await?;
+        let names = HubNames::new(&config, https_addr.port())?;
+        let tls = tls::load(&config.tls, data_dir, &names.all)?;
         let (mqtt, mqtt_addr) = bind(SocketAddr::new(config.listen_addr, config.mqtt.port)).await?;
 
         let owner = registry
@@ -198,7 +173,7 @@ impl Hub {
             .ok_or(HubError::NoOwnerPolicy)?;
         let port = (https_addr.port() != 443).then_some(https_addr.port());
         let owner_connection_string =
-            ConnectionString::for_policy(&config.hostname, port, "iothubowner", owner.primary_key);
+            ConnectionString::for_policy(&names.hostname, port, "iothubowner", owner.primary_key);
         let connection_string_file = data_dir.join(OWNER_CONNECTION_STRING_FILE);
         // Rewritten on every start so that it always names the port the hub listens on.
         crate::secret_file::write_secret_file(
@@ -210,7 +185,7 @@ impl Hub {
             source,
         })?;
 
-        let auth = Authenticator::new(registry.clone(), names).await?;
+        let auth = Authenticator::new(registry.clone(), names.all.clone()).await?;
         // Tasks and cancellation exist from bind on, so the stream machinery can be built (and
         // inspected) before run; run links the caller's shutdown token to `stop`.
         let tracker = TaskTracker::new();
@@ -219,7 +194,6 @@ impl Hub {
         let (log_tracker, log_stop) = (TaskTracker::new(), CancellationToken::new());
         let presence = Presence::default();
         let metrics = Metrics::default();
-        let (public_host, public_port) = public_endpoint(&config, https_addr.port())?;
         let log_dir = data_dir.join("logs");
         let diagnostics = Diagnostics::start(
             DiagnosticsConfig {
@@ -227,7 +201,7 @@ impl Hub {
                 max_file_bytes: config.log.max_file_bytes,
                 keep_files: config.log.keep_files,
                 stdout: config.log.stdout,
-                resource_id: format!("/adit/hubs/{}", config.hostname),
+                resource_id: format!("/adit/hubs/{}", names.hostname),
                 location: "self-hosted".to_string(),
             },
             &log_tracker,
@@ -253,7 +227,7 @@ impl Hub {
             registry.clone(),
             presence.clone(),
             gateway.clone(),
-            format!("wss://{public_host}:{public_port}"),
+            names.wss_url(),
             tracker.clone(),
             records,
         );
@@ -293,7 +267,7 @@ impl Hub {
             diagnostics,
             admin,
             admin_addr,
-            streaming_endpoint: format!("https://{public_host}:{public_port}"),
+            streaming_endpoint: names.https_url(),
             bootstrap,
             config,
         })

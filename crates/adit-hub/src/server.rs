@@ -91,6 +91,9 @@ pub async fn accept_tls<F, Fut>(
                 continue;
             }
         };
+        // A dual-stack listener (`--listen-addr ::`) reports IPv4 clients as ::ffff:a.b.c.d:
+        // logs, records and the per-source throttle see them as the IPv4 addresses they are.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let Ok(permit) = admission.slots.clone().try_acquire_owned() else {
             tracing::warn!(listener = %what, %peer, "connection limit reached; closing new connection");
             continue;

@@ -3,7 +3,14 @@
 //! Device form: `HostName={host}[:port];DeviceId={id};SharedAccessKey={b64}` with optional
 //! `ModuleId`, `GatewayHostName`, `SharedAccessKeyName`, `SharedAccessSignature`, `x509` and
 //! `UseProvisioning`. Service form: `HostName=...;SharedAccessKeyName={policy};SharedAccessKey=...`.
-//! `HostName` may carry `:port` for a hub that does not listen on 443.
+//! `HostName` may carry `:port` for a hub that does not listen on 443, and an IPv6 address is
+//! written in brackets (`HostName=[::1]:8443`): see [`crate::host`], which also says how the
+//! host is stored (bare) and written back (bracketed).
+//!
+//! `HostName` names the hub: it is the identity in SAS resource URIs and MQTT usernames.
+//! `GatewayHostName`, when present, is where a device connects instead (a gateway, or a name
+//! that resolves on the device's network), as Azure's device SDKs do; [`ConnectionString::dial`]
+//! says which one to dial.
 //!
 //! Keys are matched case-insensitively (as C#'s builder does) and printed in Azure's spelling.
 //! A value may contain `=` (base64 padding), so each pair is split at its first `=` only.
@@ -11,6 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::host::{HostError, HostPort, unbracket};
 use crate::id::{DeviceId, IdError, ModuleId};
 use crate::key::{Key, KeyError};
 
@@ -39,9 +47,14 @@ pub enum ConnectionStringError {
     /// `HostName` is missing.
     #[error("connection string has no HostName")]
     MissingHostName,
-    /// `HostName` is not `host` or `host:port`.
-    #[error("HostName {0:?} is not a host name with an optional :port")]
-    BadHostName(String),
+    /// `HostName` or `GatewayHostName` is not `host`, `host:port`, `[ipv6]` or `[ipv6]:port`.
+    #[error("{key} {error}")]
+    BadHost {
+        /// Which key: `HostName` or `GatewayHostName`.
+        key: &'static str,
+        /// What is wrong with it.
+        error: HostError,
+    },
     /// Neither a key nor a signature (nor `x509=true`) is given.
     #[error("connection string has neither SharedAccessKey nor SharedAccessSignature")]
     MissingCredential,
@@ -71,7 +84,8 @@ pub enum ConnectionStringError {
 /// A parsed connection string (device or service form).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnectionString {
-    /// `HostName` without the port.
+    /// `HostName`'s host, bare: a DNS name, an IPv4 address, or an IPv6 address without
+    /// brackets. Write it with [`ConnectionString::host_name`] (or [`crate::host::url_host`]).
     pub host: String,
     /// The port from `HostName`, if one was given.
     pub port: Option<u16>,
@@ -85,8 +99,8 @@ pub struct ConnectionString {
     pub key: Option<Key>,
     /// `SharedAccessSignature`: a ready-made token instead of a key.
     pub signature: Option<String>,
-    /// `GatewayHostName`.
-    pub gateway_host: Option<String>,
+    /// `GatewayHostName`: where the device connects instead of `HostName`.
+    pub gateway_host: Option<HostPort>,
     /// `x509=true`: the device authenticates with a client certificate.
     pub x509: bool,
     /// `UseProvisioning` (kept for round-tripping; Adit has no provisioning service).
@@ -94,10 +108,11 @@ pub struct ConnectionString {
 }
 
 impl ConnectionString {
-    /// A device connection string for `device_id` with its symmetric key.
+    /// A device connection string for `device_id` with its symmetric key. `host` may be bare
+    /// or bracketed.
     pub fn for_device(host: &str, port: Option<u16>, device_id: DeviceId, key: Key) -> Self {
         Self {
-            host: host.to_string(),
+            host: unbracket(host).to_string(),
             port,
             device_id: Some(device_id),
             module_id: None,
@@ -110,10 +125,11 @@ impl ConnectionString {
         }
     }
 
-    /// A service connection string for the shared access policy `policy`.
+    /// A service connection string for the shared access policy `policy`. `host` may be bare
+    /// or bracketed.
     pub fn for_policy(host: &str, port: Option<u16>, policy: &str, key: Key) -> Self {
         Self {
-            host: host.to_string(),
+            host: unbracket(host).to_string(),
             port,
             device_id: None,
             module_id: None,
@@ -126,12 +142,22 @@ impl ConnectionString {
         }
     }
 
-    /// `HostName` as written: `host` or `host:port`. This is what SAS resource URIs start with.
+    /// `HostName` as written: `host` or `host:port`, an IPv6 address in brackets
+    /// (`[::1]:8443`). This is the hub's identity: what SAS resource URIs and MQTT usernames
+    /// start with, and what service URLs (`https://{host_name}`) name.
     pub fn host_name(&self) -> String {
-        match self.port {
-            Some(port) => format!("{}:{port}", self.host),
-            None => self.host.clone(),
-        }
+        self.hub().authority()
+    }
+
+    /// `HostName` as a host and port.
+    pub fn hub(&self) -> HostPort {
+        HostPort::new(&self.host, self.port)
+    }
+
+    /// Where a device connects: `GatewayHostName` when given, else `HostName`. TLS verifies
+    /// this name; the token and MQTT username still name `HostName`.
+    pub fn dial(&self) -> HostPort {
+        self.gateway_host.clone().unwrap_or_else(|| self.hub())
     }
 
     /// True for the device (or module) form.
@@ -155,21 +181,8 @@ impl ConnectionString {
     }
 }
 
-fn parse_host(value: &str) -> Result<(String, Option<u16>), ConnectionStringError> {
-    let bad = || ConnectionStringError::BadHostName(value.to_string());
-    let (host, port) = match value.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| bad())?)),
-        None => (value, None),
-    };
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-    if !host_ok || port == Some(0) {
-        return Err(bad());
-    }
-    Ok((host.to_string(), port))
+fn parse_host(key: &'static str, value: &str) -> Result<HostPort, ConnectionStringError> {
+    HostPort::parse(value).map_err(|error| ConnectionStringError::BadHost { key, error })
 }
 
 fn set<T>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), ConnectionStringError> {
@@ -223,13 +236,13 @@ impl FromStr for ConnectionString {
                 return Err(ConnectionStringError::EmptyValue(name));
             }
             match name {
-                "HostName" => set(&mut host, name, parse_host(v)?)?,
+                "HostName" => set(&mut host, name, parse_host(name, v)?)?,
                 "DeviceId" => set(&mut device_id, name, DeviceId::new(v)?)?,
                 "ModuleId" => set(&mut module_id, name, ModuleId::new(v)?)?,
                 "SharedAccessKeyName" => set(&mut key_name, name, v.to_string())?,
                 "SharedAccessKey" => set(&mut key, name, Key::from_base64(v)?)?,
                 "SharedAccessSignature" => set(&mut signature, name, v.to_string())?,
-                "GatewayHostName" => set(&mut gateway_host, name, v.to_string())?,
+                "GatewayHostName" => set(&mut gateway_host, name, parse_host(name, v)?)?,
                 "x509" => {
                     let b = match v.to_ascii_lowercase().as_str() {
                         "true" => true,
@@ -242,7 +255,7 @@ impl FromStr for ConnectionString {
             }
         }
 
-        let (host, port) = host.ok_or(ConnectionStringError::MissingHostName)?;
+        let hub = host.ok_or(ConnectionStringError::MissingHostName)?;
         let x509 = x509.unwrap_or(false);
         if key.is_none() && signature.is_none() && !x509 {
             return Err(ConnectionStringError::MissingCredential);
@@ -251,8 +264,8 @@ impl FromStr for ConnectionString {
             return Err(ConnectionStringError::ModuleWithoutDevice);
         }
         Ok(Self {
-            host,
-            port,
+            host: hub.host().to_string(),
+            port: hub.port(),
             device_id,
             module_id,
             key_name,
@@ -308,6 +321,7 @@ impl fmt::Debug for ConnectionString {
             .field("key_name", &self.key_name)
             .field("key", &self.key)
             .field("signature", &self.signature.as_ref().map(|_| "MASKED"))
+            .field("gateway_host", &self.gateway_host)
             .finish()
     }
 }
@@ -353,7 +367,7 @@ mod tests {
         );
         let cs: ConnectionString = s.parse().expect("valid");
         assert_eq!(cs.module_id.as_ref().map(ModuleId::as_str), Some("m"));
-        assert_eq!(cs.gateway_host.as_deref(), Some("10.0.0.1"));
+        assert_eq!(cs.gateway_host, HostPort::parse("10.0.0.1").ok());
         assert_eq!(cs.to_string(), s);
         let x: ConnectionString = "HostName=h.example;DeviceId=d;x509=true"
             .parse()
@@ -381,9 +395,34 @@ mod tests {
             ("HostName=", E::EmptyValue("HostName")),
             ("HostName=h;garbage", E::NotKeyValue(2)),
             ("HostName=h;SharedAccessKey:c2VjcmV0c2VjcmV0c2VjcmV0=", E::NotKeyValue(2)),
-            ("HostName=h:0", E::BadHostName("h:0".into())),
-            ("HostName=h:99999", E::BadHostName("h:99999".into())),
-            ("HostName=h/x", E::BadHostName("h/x".into())),
+            (
+                "HostName=h:0",
+                E::BadHost {
+                    key: "HostName",
+                    error: HostError::BadPort("h:0".into()),
+                },
+            ),
+            (
+                "HostName=h:99999",
+                E::BadHost {
+                    key: "HostName",
+                    error: HostError::BadPort("h:99999".into()),
+                },
+            ),
+            (
+                "HostName=h/x",
+                E::BadHost {
+                    key: "HostName",
+                    error: HostError::Invalid("h/x".into()),
+                },
+            ),
+            (
+                "HostName=h;GatewayHostName=[::1",
+                E::BadHost {
+                    key: "GatewayHostName",
+                    error: HostError::Invalid("[::1".into()),
+                },
+            ),
             (
                 "HostName=h;DeviceId=a/b;x509=true",
                 E::BadId(IdError::NotAllowed('/')),
@@ -429,3 +468,6 @@ mod tests {
         assert!(!format!("{cs:?}").contains(KEY));
     }
 }
+
+#[cfg(test)]
+mod addressing_tests;

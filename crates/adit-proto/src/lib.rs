@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`id`]: device and module identifiers: Azure's current rule, one policy for every entry.
 //! - [`connection_string`]: `HostName=...;DeviceId=...;SharedAccessKey=...` in both forms.
+//! - [`host`]: `host[:port]` with IPv6 literals (`[::1]:8443`): stored bare, written bracketed.
 //! - [`sas`]: building and verifying `SharedAccessSignature` tokens.
 //! - [`key`]: symmetric keys (base64 on the wire, bytes in memory, never printed).
 //! - [`permission`]: shared access policies and their rights.
@@ -22,6 +23,7 @@
 
 pub mod connection_string;
 pub mod error_code;
+pub mod host;
 pub mod id;
 pub mod identity;
 pub mod key;
@@ -34,6 +36,7 @@ pub mod topic;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
 pub use error_code::{ErrorBody, ErrorCode};
+pub use host::{HostError, HostPort};
 pub use id::{DeviceId, IdError, ModuleId};
 pub use key::{Key, KeyError};
 pub use permission::{Permissions, PolicyName};

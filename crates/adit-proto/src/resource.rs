@@ -12,6 +12,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
+use crate::host::{hosts_match, split_authority};
+
 /// Characters left as-is when Adit encodes a component: RFC 3986 unreserved ones, as Python's
 /// `quote(s, safe="")` and JavaScript's `encodeURIComponent` leave them. Every other byte of an
 /// id (`? % ' ( ) * ! , : = @ $`, and `+ # ;` of older ids) is percent-encoded, so an id is one
@@ -46,7 +48,8 @@ pub fn identity_uri(host_name: &str, device: &str, module: Option<&str>) -> Stri
     }
 }
 
-/// One way of reading an `sr`: host (lowercase, port removed) and path segments.
+/// One way of reading an `sr`: host (lowercase, port and IPv6 brackets removed) and path
+/// segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Reading {
     host: String,
@@ -62,10 +65,10 @@ impl Reading {
             .unwrap_or(uri);
         let mut parts = uri.split('/');
         let host_port = parts.next().filter(|h| !h.is_empty())?;
-        let host = match host_port.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => host_port,
-        };
+        let (host, _port) = split_authority(host_port);
+        if host.is_empty() {
+            return None;
+        }
         Some(Self {
             host: host.to_ascii_lowercase(),
             segments: parts.map(str::to_string).collect(),
@@ -97,15 +100,17 @@ impl Audience {
         self.decoded.iter().chain(self.raw.iter())
     }
 
-    /// The host the token was made for, lowercase and without a port.
+    /// The host the token was made for, lowercase, without a port, an IPv6 address without
+    /// brackets.
     pub fn host(&self) -> &str {
         self.readings().next().map_or("", |r| r.host.as_str())
     }
 
-    /// True when the audience names one of `hosts` (compared case-insensitively, ports ignored).
+    /// True when the audience names one of `hosts` (names compared case-insensitively, IP
+    /// addresses as addresses, ports ignored).
     pub fn is_for_host<'a>(&self, mut hosts: impl Iterator<Item = &'a str>) -> bool {
         let host = self.host();
-        hosts.any(|h| h.eq_ignore_ascii_case(host))
+        hosts.any(|h| hosts_match(h, host))
     }
 
     /// True when the audience is a per-segment prefix of `target` (path segments below the
@@ -201,6 +206,26 @@ mod unit_tests {
         assert!(!a.is_identity("a", None));
         let a = Audience::from_sr("hub.local/devices/sensor?1").expect("reads");
         assert!(a.is_identity("sensor?1", None));
+    }
+
+    #[test]
+    fn ipv6_audiences_in_every_form_name_the_address() {
+        // Adit and Python (HostName=[::1]:8443, encoded once), C (raw), and Python's
+        // unbracketed HostName=::1.
+        for sr in [
+            "%5B%3A%3A1%5D%3A8443%2Fdevices%2Fd",
+            "[::1]:8443/devices/d",
+            "[::1]/devices/d",
+            "::1/devices/d",
+        ] {
+            let a = Audience::from_sr(sr).expect("decodes");
+            assert_eq!(a.host(), "::1", "{sr}");
+            assert!(a.is_identity("d", None), "{sr}");
+            assert!(a.is_for_host(["localhost", "::1"].into_iter()), "{sr}");
+            assert!(a.is_for_host(["0:0:0:0:0:0:0:1"].into_iter()), "{sr}");
+            assert!(!a.is_for_host(["127.0.0.1"].into_iter()), "{sr}");
+        }
+        assert_eq!(Audience::from_sr("[]:1/devices/d"), None);
     }
 
     #[test]

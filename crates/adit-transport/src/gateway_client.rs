@@ -66,18 +66,20 @@ async fn connect(
     if uri.scheme_str() != Some("wss") {
         return Err(bad());
     }
-    let host = uri.host().ok_or_else(bad)?.to_string();
+    // A URL brackets an IPv6 literal (`wss://[::1]:8443/...`); the socket and the TLS server
+    // name (`ServerName::IpAddress`, verified against the certificate's IP SANs) take it bare.
+    let host = uri.host().ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_string();
     let port = uri.port_u16().unwrap_or(443);
     // Tries every address the name resolves to (localhost may be ::1 first).
     let tcp = crate::tcp::connect((host.as_str(), port))
         .await
         .map_err(GatewayError::Connect)?;
-    let name = ServerName::try_from(
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    )
-    .map_err(|_| bad())?;
+    let name = ServerName::try_from(host).map_err(|_| bad())?;
     let stream = TlsConnector::from(tls)
         .connect(name, tcp)
         .await

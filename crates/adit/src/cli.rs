@@ -174,11 +174,12 @@ pub struct HubArgs {
     /// Keep the registry in PostgreSQL instead (postgres://user@host/db).
     #[arg(long, env = "ADIT_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Host name clients use to reach the hub (connection strings, certificate, token audience).
+    /// Host name clients use to reach the hub (connection strings, certificate, token audience);
+    /// an IPv6 address as ::1 or [::1].
     #[arg(long, env = "ADIT_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
-    /// Address to listen on.
-    #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0")]
+    /// Address to listen on (:: for IPv6 and IPv4; [::1] or ::1 for IPv6 loopback).
+    #[arg(long, env = "ADIT_LISTEN_ADDR", default_value = "0.0.0.0", value_parser = listen_addr)]
     pub listen_addr: IpAddr,
     /// HTTPS port: service API, MQTT over WebSocket and the streaming gateway.
     #[arg(long, env = "ADIT_HTTPS_PORT", default_value_t = 8443)]
@@ -348,4 +349,14 @@ pub enum PolicyCommand {
 /// `--stream-name`: refused at once, with the reason, when no hub would accept it.
 fn stream_name(s: &str) -> Result<String, adit_proto::StreamNameError> {
     adit_proto::stream_name::check_stream_name(s).map(|()| s.to_string())
+}
+
+/// An IP address, an IPv6 one with or without brackets (`::`, `[::1]`).
+fn listen_addr(s: &str) -> Result<IpAddr, String> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse()
+        .map_err(|_| format!("{s:?} is not an IP address (e.g. 0.0.0.0, ::, [::1])"))
 }
