@@ -189,10 +189,11 @@ pub fn hosts_match(a: &str, b: &str) -> bool {
 /// (Python's device SDK signs `::1/devices/...` for `HostName=::1`). The host is returned
 /// bare.
 pub fn split_authority(authority: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some((inside, after)) = rest.split_once(']') {
-            return (inside, after.strip_prefix(':'));
-        }
+    if let Some((inside, after)) = authority
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+    {
+        return (inside, after.strip_prefix(':'));
     }
     if authority.parse::<Ipv6Addr>().is_ok() {
         return (authority, None);

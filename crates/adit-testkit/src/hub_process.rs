@@ -47,7 +47,8 @@ impl HubProcess {
         Self::start_with_args(bin, &args)
     }
 
-    /// Starts `bin hub ARGS --listen-addr 127.0.0.1` in a fresh working directory.
+    /// Starts `bin hub ARGS --listen-addr 127.0.0.1` in a fresh working directory (`ARGS` may
+    /// name another `--listen-addr`, e.g. `::1`).
     pub fn start_with_args(bin: impl Into<PathBuf>, args: &[&str]) -> Self {
         Self::start_with_env(bin, args, &[])
     }
@@ -75,10 +76,15 @@ impl HubProcess {
             .append(true)
             .open(workdir.path().join("hub.log"))
             .expect("log file");
+        let listen: &[&str] = if args.iter().any(|a| a == "--listen-addr") {
+            &[]
+        } else {
+            &["--listen-addr", "127.0.0.1"]
+        };
         let mut child = Command::new(&bin)
             .arg("hub")
             .args(&args)
-            .args(["--listen-addr", "127.0.0.1"])
+            .args(listen)
             .current_dir(workdir.path())
             .env_remove("ADIT_DATA_DIR")
             .envs(envs.iter().map(|(k, v)| (k, v)))
