@@ -131,9 +131,10 @@ impl Session {
         };
         let err =
             |e: &dyn std::fmt::Display| SessionError::Connect(format!("{}:{port}: {e}", s.host));
-        let tcp = adit_transport::tcp::connect((s.host.as_str(), port))
+        // Through the proxy when one is configured for the host (it resolves the name).
+        let tcp = adit_transport::proxy::connect(&s.options.proxy, &s.host, port)
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&Chain(&e)))?;
         let name = ServerName::try_from(s.host.clone()).map_err(|e| err(&e))?;
         let tls = TlsConnector::from(s.tls.clone())
             .connect(name, tcp)
@@ -293,6 +294,7 @@ impl Session {
             responses.clone(),
             self.settings.tls.clone(),
             self.settings.options.ws_keepalive,
+            self.settings.options.proxy.clone(),
         );
         if let Err(
             mpsc::error::TrySendError::Full(incoming) | mpsc::error::TrySendError::Closed(incoming),
@@ -309,5 +311,20 @@ impl Session {
                 rid,
             });
         }
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`): the session's errors are logged as text.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
     }
 }
