@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use adit_proto::topic::{StreamRequest, StreamResponse};
-use adit_transport::{GatewayStream, Keepalive, connect_gateway};
+use adit_transport::{GatewayStream, Keepalive, ProxyConfig, connect_gateway};
 use rustls::ClientConfig;
 use tokio::sync::mpsc;
 
@@ -21,6 +21,7 @@ pub struct IncomingStream {
     responses: mpsc::Sender<StreamResponse>,
     tls: Arc<ClientConfig>,
     keepalive: Option<Keepalive>,
+    proxy: ProxyConfig,
 }
 
 impl IncomingStream {
@@ -29,12 +30,14 @@ impl IncomingStream {
         responses: mpsc::Sender<StreamResponse>,
         tls: Arc<ClientConfig>,
         keepalive: Option<Keepalive>,
+        proxy: ProxyConfig,
     ) -> Self {
         Self {
             request,
             responses,
             tls,
             keepalive,
+            proxy,
         }
     }
 
@@ -71,13 +74,15 @@ impl IncomingStream {
 
     /// Joins the gateway, then tells the hub the stream is accepted (the order of Azure's C
     /// sample). If joining fails, the request is rejected and the error returned. The stream
-    /// pings as [`crate::DeviceOptions::ws_keepalive`] says.
+    /// pings as [`crate::DeviceOptions::ws_keepalive`] says, and goes through
+    /// [`crate::DeviceOptions::proxy`].
     pub async fn accept(self) -> Result<DeviceStream, Error> {
         let joined = connect_gateway(
             &self.request.url,
             &self.request.auth,
             self.tls.clone(),
             self.keepalive,
+            &self.proxy,
         )
         .await;
         match joined {

@@ -32,7 +32,14 @@
 //! - `endpoint`: `HostName` (the identity in tokens and usernames) and `GatewayHostName` (what
 //!   is dialled and verified in TLS, when given).
 //! - [`DeviceOptions`]: transport, trust, keep-alive (MQTT, and WebSocket pings:
-//!   [`Keepalive`]), token lifetime, reconnect backoff.
+//!   [`Keepalive`]), token lifetime, reconnect backoff, HTTP CONNECT proxy ([`ProxyConfig`]).
+//!
+//! # Behind an HTTP proxy
+//! Set [`DeviceOptions::proxy`] (for example `ProxyConfig::from_env()?`, or
+//! `ProxyConfig::new("http://user:password@proxy:3128")?`) and every connection to the hub,
+//! MQTT and stream legs alike, is tunnelled through it with `CONNECT`; TLS to the hub stays end
+//! to end. A proxy's refusal shows in the session's log and in [`Error::Gateway`] as a
+//! [`ProxyError`] naming the proxy (never its password) and the status.
 //!
 //! # Credential lifetime
 //! The hub closes a session when the SAS token it was opened with expires, as Azure IoT Hub
@@ -50,7 +57,7 @@ mod options;
 mod renewal;
 mod session;
 
-pub use adit_transport::{Keepalive, KeepaliveError, TlsOptions};
+pub use adit_transport::{Keepalive, KeepaliveError, ProxyConfig, ProxyError, TlsOptions};
 pub use client::{ConnectionState, DeviceClient};
 pub use error::Error;
 pub use incoming::{DeviceStream, IncomingStream};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use adit_transport::{Keepalive, TlsOptions};
+use adit_transport::{Keepalive, ProxyConfig, TlsOptions};
 
 /// How the device reaches the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,13 @@ pub struct DeviceOptions {
     pub min_backoff: Duration,
     /// Longest reconnect delay. Default: 30 s.
     pub max_backoff: Duration,
+    /// The HTTP CONNECT proxy every connection to the hub goes through (MQTT over WebSocket
+    /// or over TLS, and each accepted stream's gateway leg). TLS stays end to end: the proxy
+    /// sees `CONNECT host:port` only, and resolves the host itself. Default:
+    /// [`ProxyConfig::direct`]; [`ProxyConfig::from_env`] follows `HTTPS_PROXY`, `ALL_PROXY`
+    /// and `NO_PROXY` as curl does; [`ProxyConfig::new`] takes
+    /// `http://[user:password@]host:port`.
+    pub proxy: ProxyConfig,
 }
 
 impl Default for DeviceOptions {
@@ -53,6 +60,7 @@ impl Default for DeviceOptions {
             token_ttl: Duration::from_secs(3600),
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            proxy: ProxyConfig::direct(),
         }
     }
 }

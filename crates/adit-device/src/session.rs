@@ -145,9 +145,10 @@ impl Session {
         let port = s.endpoint.port(transport, mqtt_port);
         let address = s.endpoint.address(transport, mqtt_port);
         let err = |e: &dyn std::fmt::Display| SessionError::Connect(format!("{address}: {e}"));
-        let tcp = adit_transport::tcp::connect((host, port))
+        // Through the proxy when one is configured for the host (it resolves the name).
+        let tcp = adit_transport::proxy::connect(&s.options.proxy, host, port)
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&Chain(&e)))?;
         // A bare IPv6 (or IPv4) address becomes ServerName::IpAddress: no SNI, verified
         // against the certificate's IP SANs.
         let name = ServerName::try_from(host.to_string()).map_err(|e| err(&e))?;
@@ -319,6 +320,7 @@ impl Session {
             responses.clone(),
             self.settings.tls.clone(),
             self.settings.options.ws_keepalive,
+            self.settings.options.proxy.clone(),
         );
         if let Err(
             mpsc::error::TrySendError::Full(incoming) | mpsc::error::TrySendError::Closed(incoming),
@@ -349,5 +351,20 @@ fn refusal_hint(code: ConnectReturnCode) -> &'static str {
         ConnectReturnCode::ServiceUnavailable => "the hub is busy or throttling; retrying",
         ConnectReturnCode::BadClientId => "the hub refused the device or module id",
         _ => "the hub does not accept this client's MQTT settings",
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`): the session's errors are logged as text.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
     }
 }

@@ -18,6 +18,10 @@ pub enum Error {
     /// The hub could not be reached or the connection failed.
     #[error("cannot reach the hub")]
     Transport(#[source] reqwest::Error),
+    /// The HTTP proxy could not be reached or would not open a tunnel to the hub (its
+    /// message names the proxy, never its password, and the status it answered).
+    #[error("cannot reach the hub through the proxy")]
+    Proxy(#[source] adit_transport::ProxyError),
     /// The hub refused the request.
     #[error("hub answered {status}{}: {message}", code.map(|c| format!(" ({})", c.name())).unwrap_or_default())]
     Hub {

@@ -32,6 +32,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Behind an HTTP proxy
+//! `ServiceClient::with_proxy` and `RegistryClient::with_proxy` take a [`ProxyConfig`]
+//! (`ProxyConfig::from_env()?` follows `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` as curl
+//! does): the REST calls and the streams' gateway legs then go through it with `CONNECT`, TLS
+//! end to end. The plain constructors connect directly and ignore those variables. A proxy's
+//! refusal of a REST call is [`Error::Proxy`].
 #![warn(missing_docs)]
 
 mod credentials;
@@ -42,7 +49,7 @@ mod registry;
 mod streams;
 
 pub use adit_proto::identity::{AccessPolicy, Device};
-pub use adit_transport::{Keepalive, KeepaliveError, TlsOptions};
+pub use adit_transport::{Keepalive, KeepaliveError, ProxyConfig, ProxyError, TlsOptions};
 pub use credentials::ServiceCredentials;
 pub use diagnostics::LogQuery;
 pub use error::Error;

@@ -6,7 +6,7 @@ use adit_proto::{ConnectionString, DeviceId, ErrorCode, Key};
 use percent_encoding::utf8_percent_encode;
 use reqwest::{Method, RequestBuilder, StatusCode};
 
-use crate::{Error, ServiceCredentials, TlsOptions};
+use crate::{Error, ProxyConfig, ServiceCredentials, TlsOptions};
 
 /// The api-version Adit's clients send (that of `azure-iot-hub` 2.7.0; the hub accepts any).
 pub const API_VERSION: &str = "2021-04-12";
@@ -14,7 +14,7 @@ pub const API_VERSION: &str = "2021-04-12";
 /// A client for a hub's identity registry.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
     credentials: ServiceCredentials,
 }
@@ -23,7 +23,7 @@ fn device_path(id: &DeviceId) -> String {
     format!("/devices/{}", utf8_percent_encode(id.as_str(), COMPONENT))
 }
 
-use crate::http::check;
+use crate::http::{Http, check};
 
 impl RegistryClient {
     /// A client for the hub named in a service connection string.
@@ -37,9 +37,23 @@ impl RegistryClient {
         )
     }
 
-    /// A client with these credentials.
+    /// A client with these credentials, connecting directly.
     pub fn new(credentials: ServiceCredentials, tls: &TlsOptions) -> Result<Self, Error> {
-        let http = crate::http::client(tls.client_config()?, std::time::Duration::from_secs(60))?;
+        Self::with_proxy(credentials, tls, ProxyConfig::direct())
+    }
+
+    /// A client with these credentials whose requests go through `proxy` (HTTP CONNECT; TLS
+    /// stays end to end to the hub).
+    pub fn with_proxy(
+        credentials: ServiceCredentials,
+        tls: &TlsOptions,
+        proxy: ProxyConfig,
+    ) -> Result<Self, Error> {
+        let http = Http::new(
+            tls.client_config()?,
+            std::time::Duration::from_secs(60),
+            proxy,
+        )?;
         Ok(Self {
             http,
             base: format!("https://{}", credentials.host_name()),
@@ -92,18 +106,20 @@ impl RegistryClient {
                 format!("\"{}\"", etag.trim_matches('"')),
             );
         }
-        Ok(check(req.send().await?).await?.json().await?)
+        Ok(check(self.http.send(req).await?).await?.json().await?)
     }
 
     /// One device.
     pub async fn get_device(&self, id: &str) -> Result<Device, Error> {
         let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
-        Ok(
-            check(self.request(Method::GET, &device_path(&id)).send().await?)
-                .await?
-                .json()
+        Ok(check(
+            self.http
+                .send(self.request(Method::GET, &device_path(&id)))
                 .await?,
         )
+        .await?
+        .json()
+        .await?)
     }
 
     /// Up to `top` devices (at most 1000).
@@ -111,7 +127,7 @@ impl RegistryClient {
         let req = self
             .request(Method::GET, "/devices")
             .query(&[("top", top.to_string())]);
-        Ok(check(req.send().await?).await?.json().await?)
+        Ok(check(self.http.send(req).await?).await?.json().await?)
     }
 
     /// Deletes a device, whatever its version.
@@ -120,7 +136,7 @@ impl RegistryClient {
         let req = self
             .request(Method::DELETE, &device_path(&id))
             .header(reqwest::header::IF_MATCH, "\"*\"");
-        let response = check(req.send().await?).await?;
+        let response = check(self.http.send(req).await?).await?;
         if response.status() != StatusCode::NO_CONTENT && response.status() != StatusCode::OK {
             return Err(Error::Decode(format!(
                 "delete answered {}",
@@ -137,17 +153,19 @@ impl RegistryClient {
         query: &[(&str, String)],
     ) -> Result<T, Error> {
         let req = self.request(Method::GET, path).query(query);
-        Ok(check(req.send().await?).await?.json().await?)
+        Ok(check(self.http.send(req).await?).await?.json().await?)
     }
 
     /// The hub's shared access policies with their keys (needs every right, as `iothubowner`).
     pub async fn policies(&self) -> Result<Vec<AccessPolicy>, Error> {
-        Ok(
-            check(self.request(Method::GET, "/adit/policies").send().await?)
-                .await?
-                .json()
+        Ok(check(
+            self.http
+                .send(self.request(Method::GET, "/adit/policies"))
                 .await?,
         )
+        .await?
+        .json()
+        .await?)
     }
 
     /// Replaces a key of shared access policy `policy`: `which` is `primary`, `secondary` or
@@ -160,12 +178,14 @@ impl RegistryClient {
             utf8_percent_encode(policy, COMPONENT)
         );
         let body = serde_json::json!({ "renewKey": which });
-        Ok(
-            check(self.request(Method::POST, &path).json(&body).send().await?)
-                .await?
-                .json()
+        Ok(check(
+            self.http
+                .send(self.request(Method::POST, &path).json(&body))
                 .await?,
         )
+        .await?
+        .json()
+        .await?)
     }
 
     /// The connection string a device uses: this hub's `HostName` and the device's primary key.

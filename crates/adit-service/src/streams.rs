@@ -8,8 +8,10 @@ use adit_proto::stream_name::check_stream_name;
 use adit_proto::{DeviceId, ErrorCode, ModuleId};
 use adit_transport::{GatewayStream, Keepalive, connect_gateway};
 use percent_encoding::utf8_percent_encode;
+use reqwest::Method;
 
-use crate::{Error, ServiceCredentials, TlsOptions};
+use crate::http::Http;
+use crate::{Error, ProxyConfig, ServiceCredentials, TlsOptions};
 
 /// An open stream to a device, as `AsyncRead + AsyncWrite`. `shutdown()` ends this direction
 /// only (the other keeps flowing); `close()` ends both. A stream the device side aborted reads
@@ -46,7 +48,7 @@ impl Default for StreamOptions {
 /// Opens device streams on a hub.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
     credentials: ServiceCredentials,
     tls: Arc<rustls::ClientConfig>,
@@ -64,12 +66,22 @@ impl ServiceClient {
         )
     }
 
-    /// A client with these credentials.
+    /// A client with these credentials, connecting directly.
     pub fn new(credentials: ServiceCredentials, tls: &TlsOptions) -> Result<Self, Error> {
+        Self::with_proxy(credentials, tls, ProxyConfig::direct())
+    }
+
+    /// A client with these credentials whose connections (the REST call and each stream's
+    /// gateway leg) go through `proxy` (HTTP CONNECT; TLS stays end to end to the hub).
+    pub fn with_proxy(
+        credentials: ServiceCredentials,
+        tls: &TlsOptions,
+        proxy: ProxyConfig,
+    ) -> Result<Self, Error> {
         let config = tls.client_config()?;
         // The HTTP timeout covers the hub's own waiting (connect + response timeouts, at most
         // 300 s each) with room to spare.
-        let http = crate::http::client(config.clone(), Duration::from_secs(700))?;
+        let http = Http::new(config.clone(), Duration::from_secs(700), proxy)?;
         Ok(Self {
             http,
             base: format!("https://{}", credentials.host_name()),
@@ -104,9 +116,9 @@ impl ServiceClient {
             "/streams/{}",
             utf8_percent_encode(name, COMPONENT)
         ));
-        let response = self
+        let request = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(Method::POST, format!("{}{path}", self.base))
             .query(&[("api-version", crate::API_VERSION)])
             .header(
                 reqwest::header::AUTHORIZATION,
@@ -119,10 +131,8 @@ impl ServiceClient {
             .header(
                 "iothub-streaming-response-timeout-in-seconds",
                 options.response_timeout.as_secs_f64().to_string(),
-            )
-            .send()
-            .await?;
-        let response = crate::http::check(response)
+            );
+        let response = crate::http::check(self.http.send(request).await?)
             .await
             .map_err(|e| match e.code() {
                 Some(ErrorCode::DeviceNotFound) => Error::DeviceNotFound(device_id.to_string()),
@@ -160,6 +170,13 @@ impl ServiceClient {
                 "accepted without a streaming URL and token".into(),
             ));
         };
-        Ok(connect_gateway(&url, &token, self.tls.clone(), options.keepalive).await?)
+        Ok(connect_gateway(
+            &url,
+            &token,
+            self.tls.clone(),
+            options.keepalive,
+            self.http.proxy(),
+        )
+        .await?)
     }
 }

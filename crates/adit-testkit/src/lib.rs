@@ -1,5 +1,6 @@
 //! Test harness for Adit: real hubs on loopback port 0, HTTP clients that trust their dev CA,
-//! throwaway PostgreSQL databases and a Python environment with Azure's SDKs.
+//! throwaway PostgreSQL databases, a Python environment with Azure's SDKs, and a real HTTP
+//! CONNECT proxy (tinyproxy) that alone resolves a hub's name.
 
 mod gateway_client;
 mod http;
@@ -11,6 +12,7 @@ mod sshd;
 pub mod stream_device;
 mod tcp_server;
 mod test_hub;
+mod tinyproxy;
 
 pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
 pub use http::{client_tls_config, https_client};
@@ -21,6 +23,7 @@ pub use python::{PythonEnv, python_env};
 pub use sshd::{Sshd, free_port};
 pub use tcp_server::{echo_server, tcp_server};
 pub use test_hub::TestHub;
+pub use tinyproxy::Tinyproxy;
 
 /// Path of the workspace root (for fixtures such as `tests/python`).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -1,6 +1,7 @@
 //! Joining the streaming gateway: TLS to the host and port in the URL, then a WebSocket upgrade
 //! with `Authorization: Bearer {token}`, as Azure's device and service SDKs do. The TCP
-//! connection has keepalive on ([`crate::tcp`]) and the WebSocket pings as told
+//! connection goes through the HTTP CONNECT proxy the [`ProxyConfig`] names for the host, if
+//! any ([`crate::proxy`]), has keepalive on ([`crate::tcp`]), and the WebSocket pings as told
 //! ([`Keepalive`]).
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::{Keepalive, WsIo};
+use crate::{Keepalive, ProxyConfig, WsIo};
 
 /// How long connecting (TCP, TLS and upgrade) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,7 +26,8 @@ pub enum GatewayError {
     /// The URL is not `wss://host:port/...`.
     #[error("invalid gateway URL {0:?}")]
     BadUrl(String),
-    /// TCP or TLS failed.
+    /// TCP, TLS or the proxy failed (a proxy's refusal is a [`crate::ProxyError`] inside
+    /// the `io::Error`).
     #[error("cannot connect to the gateway")]
     Connect(#[source] std::io::Error),
     /// The WebSocket upgrade was refused (for example, 401 for a bad or used token).
@@ -40,14 +42,16 @@ pub enum GatewayError {
 pub type GatewayStream = WsIo<TlsStream<TcpStream>>;
 
 /// Opens the gateway WebSocket at `url` (`wss://host:port/path`) with `token`; with
-/// `keepalive`, the stream pings the gateway when quiet and fails if it stops answering.
+/// `keepalive`, the stream pings the gateway when quiet and fails if it stops answering;
+/// through `proxy` when it names one for the gateway's host.
 pub async fn connect_gateway(
     url: &str,
     token: &str,
     tls: Arc<ClientConfig>,
     keepalive: Option<Keepalive>,
+    proxy: &ProxyConfig,
 ) -> Result<GatewayStream, GatewayError> {
-    let ws = tokio::time::timeout(CONNECT_TIMEOUT, connect(url, token, tls))
+    let ws = tokio::time::timeout(CONNECT_TIMEOUT, connect(url, token, tls, proxy))
         .await
         .map_err(|_| GatewayError::Timeout)??;
     Ok(match keepalive {
@@ -60,6 +64,7 @@ async fn connect(
     url: &str,
     token: &str,
     tls: Arc<ClientConfig>,
+    proxy: &ProxyConfig,
 ) -> Result<tokio_websockets::WebSocketStream<TlsStream<TcpStream>>, GatewayError> {
     let bad = || GatewayError::BadUrl(url.to_string());
     let uri: http::Uri = url.parse().map_err(|_| bad())?;
@@ -75,8 +80,9 @@ async fn connect(
         .unwrap_or(host)
         .to_string();
     let port = uri.port_u16().unwrap_or(443);
-    // Tries every address the name resolves to (localhost may be ::1 first).
-    let tcp = crate::tcp::connect((host.as_str(), port))
+    // Directly, it tries every address the name resolves to (localhost may be ::1 first);
+    // through a proxy, the proxy resolves it.
+    let tcp = crate::proxy::connect(proxy, &host, port)
         .await
         .map_err(GatewayError::Connect)?;
     let name = ServerName::try_from(host).map_err(|_| bad())?;

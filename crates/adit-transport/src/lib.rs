@@ -11,6 +11,7 @@
 //! - [`tls_options`]: which certificate authorities a client trusts.
 //! - [`certificate_hint`]: what to do when the hub's certificate is refused.
 //! - [`tcp`]: client TCP connections with `TCP_NODELAY` and TCP keepalive.
+//! - [`proxy`]: the same connections through an HTTP CONNECT proxy (`--proxy`, `HTTPS_PROXY`).
 //! - [`keepalive`]: WebSocket keep-alive settings.
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod crypto;
 pub mod gateway_client;
 pub mod keepalive;
 pub mod mqtt_framing;
+pub mod proxy;
 pub mod tcp;
 pub mod tls_options;
 pub mod ws_io;
@@ -27,6 +29,7 @@ pub use certificate_hint::certificate_hint;
 pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
 pub use keepalive::{Keepalive, KeepaliveError};
 pub use mqtt_framing::{ConnectionError, MqttConnection};
+pub use proxy::{ProxyConfig, ProxyError};
 pub use tls_options::{TlsError, TlsOptions};
 /// WebSocket close codes, for [`WsIo::close_with`].
 pub use tokio_websockets::CloseCode;

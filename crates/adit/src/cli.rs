@@ -117,6 +117,21 @@ pub struct DeviceProxyArgs {
     pub token_ttl: u64,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// The HTTP proxy between a client command and the hub. Its environment variables are read
+/// in `hub_access`, not by clap, so `--help` never prints their values (a proxy URL may hold
+/// a password).
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// HTTP CONNECT proxy for every connection to the hub (TLS stays end to end through it):
+    /// http://[USER:PASSWORD@]HOST[:PORT], or `none` to connect directly whatever the
+    /// environment says [default: $https_proxy, $HTTPS_PROXY, $all_proxy or $ALL_PROXY, the
+    /// first set; hosts listed in $no_proxy or $NO_PROXY are reached directly].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
 }
 
 /// WebSocket keep-alive of the connections to the hub (stream legs, MQTT over WebSocket).
@@ -250,6 +265,8 @@ pub struct HubAccess {
     /// CA certificate to trust [default: $ADIT_DATA_DIR/tls/ca.pem or ./adit-data/tls/ca.pem when present, else system roots].
     #[arg(long, env = "ADIT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use adit_service::{RegistryClient, ServiceClient, TlsOptions};
+use adit_service::{ProxyConfig, RegistryClient, ServiceClient, ServiceCredentials, TlsOptions};
 use anyhow::{Context as _, bail};
 
-use crate::cli::HubAccess;
+use crate::cli::{HubAccess, ProxyArgs};
 
 fn data_dir() -> PathBuf {
     std::env::var_os("ADIT_DATA_DIR")
@@ -53,17 +53,37 @@ impl HubAccess {
 
     /// A stream client for the resolved hub.
     pub fn service(&self) -> anyhow::Result<ServiceClient> {
-        Ok(ServiceClient::from_connection_string(
-            &self.connection_string()?,
+        Ok(ServiceClient::with_proxy(
+            ServiceCredentials::from_connection_string(&self.connection_string()?)?,
             &self.tls(),
+            self.proxy.config()?,
         )?)
     }
 
     /// A registry client for the resolved hub.
     pub fn registry(&self) -> anyhow::Result<RegistryClient> {
-        Ok(RegistryClient::from_connection_string(
-            &self.connection_string()?,
+        Ok(RegistryClient::with_proxy(
+            ServiceCredentials::from_connection_string(&self.connection_string()?)?,
             &self.tls(),
+            self.proxy.config()?,
         )?)
+    }
+}
+
+impl ProxyArgs {
+    /// `--proxy URL` (with the environment's no-proxy list), `--proxy none` (directly), or
+    /// else the proxy the environment names, as curl reads it.
+    pub fn config(&self) -> anyhow::Result<ProxyConfig> {
+        let config = match self.proxy.as_deref().map(str::trim) {
+            Some(none) if none.is_empty() || none.eq_ignore_ascii_case("none") => {
+                ProxyConfig::direct()
+            }
+            Some(url) => ProxyConfig::new(url)?.with_no_proxy_from_env(),
+            None => ProxyConfig::from_env()?,
+        };
+        if let Some(url) = config.proxy() {
+            tracing::info!(proxy = %url, "connecting to the hub through an HTTP proxy");
+        }
+        Ok(config)
     }
 }

@@ -63,6 +63,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
     options.mqtt_port = args.mqtt_port;
     options.ws_keepalive = args.keepalive.keepalive()?;
     options.token_ttl = Duration::from_secs(args.token_ttl);
+    options.proxy = args.proxy.config()?;
     let mut client = DeviceClient::new(&args.connection_string, options)
         .context("cannot start the device client")?;
     let shutdown = crate::signal::shutdown_token();
