@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use adit_proto::resource::{encode_component, identity_uri};
 use adit_proto::remote_text;
+use adit_proto::resource::{encode_component, identity_uri};
 use adit_proto::topic::{
     ClientId, STREAMS_POST_FILTER, STREAMS_RES_FILTER, StreamRequest, StreamResponse,
     format_username, redact_auth,
@@ -156,7 +156,7 @@ impl Session {
             .connect(name, tcp)
             .await
             .map_err(|e| match adit_transport::certificate_hint(&e) {
-                Some(hint) => SessionError::Certificate(format!("{}:{port}: {e}; {hint}", s.host)),
+                Some(hint) => SessionError::Certificate(format!("{address}: {e}; {hint}")),
                 None => err(&e),
             })?;
         match s.options.transport {

@@ -63,7 +63,10 @@ impl std::fmt::Debug for HubConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubConfig")
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_ref().map(|_| "MASKED"))
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "MASKED"),
+            )
             .field("hostname", &self.hostname)
             .field("listen_addr", &self.listen_addr)
             .field("https_port", &self.https_port)

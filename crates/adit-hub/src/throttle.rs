@@ -41,8 +41,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-pub use window::{REPORT_EVERY, Verdict};
 use window::Window;
+pub use window::{REPORT_EVERY, Verdict};
 
 /// Most keys each of the throttle's maps tracks (per identity, per address).
 pub const MAX_ENTRIES: usize = 100_000;
@@ -209,9 +209,11 @@ impl AuthThrottle {
                 if !map.contains_key(&key) {
                     make_room(map, capacity, |w| w.is_live(now, c.window));
                 }
-                map.entry(key)
-                    .or_insert_with(|| Window::new(now))
-                    .fail(now, c.window, c.max_failures)
+                map.entry(key).or_insert_with(|| Window::new(now)).fail(
+                    now,
+                    c.window,
+                    c.max_failures,
+                )
             }
             Blame::Source => {
                 let source = source_key(source);

@@ -101,7 +101,11 @@ async fn rest_status(hub: &TestHub, token: &str) -> StatusCode {
 }
 
 /// Runs `attempt` in a loop until `stop`, tallying its answers.
-fn flood<F, Fut>(stop: &Arc<AtomicBool>, tally: &Arc<Tally>, attempt: F) -> tokio::task::JoinHandle<()>
+fn flood<F, Fut>(
+    stop: &Arc<AtomicBool>,
+    tally: &Arc<Tally>,
+    attempt: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: Fn(u64) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -312,7 +316,10 @@ async fn a_flood_of_failures_at_one_address_never_refuses_valid_clients_there() 
         .iter()
         .filter(|p| p["throttledAttempts"].is_u64())
         .count();
-    assert!(throttled_records >= 1, "the throttled attempts are recorded");
+    assert!(
+        throttled_records >= 1,
+        "the throttled attempts are recorded"
+    );
     let expected_max = limits.max_failures as usize + 1 + (sig_t as usize) / 100 + 1;
     assert!(
         revoked.len() <= expected_max,
@@ -320,9 +327,9 @@ async fn a_flood_of_failures_at_one_address_never_refuses_valid_clients_there() 
         revoked.len()
     );
     assert!(
-        records
-            .iter()
-            .any(|r| r["resultDescription"].as_str().is_some_and(|d| d.starts_with("throttled"))),
+        records.iter().any(|r| r["resultDescription"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("throttled"))),
         "throttled records say so"
     );
 }
@@ -348,7 +355,10 @@ async fn a_throttled_failure_is_answered_after_the_penalty_and_a_valid_one_at_on
             connect_once(&hub, "d1", &bad).await,
             Some(ConnectReturnCode::NotAuthorized)
         );
-        assert!(started.elapsed() < penalty, "counted failures are answered at once");
+        assert!(
+            started.elapsed() < penalty,
+            "counted failures are answered at once"
+        );
     }
     let started = Instant::now();
     assert_eq!(
@@ -362,12 +372,18 @@ async fn a_throttled_failure_is_answered_after_the_penalty_and_a_valid_one_at_on
         connect_once(&hub, "d1", &good).await,
         Some(ConnectReturnCode::Success)
     );
-    assert!(started.elapsed() < penalty, "a valid credential waits for nothing");
+    assert!(
+        started.elapsed() < penalty,
+        "a valid credential waits for nothing"
+    );
 
     // REST counts apart: the MQTT failures throttle no REST request, and vice versa.
     assert_eq!(rest_status(&hub, "bad").await, StatusCode::UNAUTHORIZED);
     assert_eq!(rest_status(&hub, "bad").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(rest_status(&hub, "bad").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        rest_status(&hub, "bad").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     assert_eq!(rest_status(&hub, &hub.owner_token()).await, StatusCode::OK);
     let other = device_token(&hub.host_name(), "ghost", &wrong);
     assert_eq!(

@@ -394,7 +394,10 @@ mod tests {
             ("HostName=h;HostName=g", E::DuplicateKey("HostName")),
             ("HostName=", E::EmptyValue("HostName")),
             ("HostName=h;garbage", E::NotKeyValue(2)),
-            ("HostName=h;SharedAccessKey:c2VjcmV0c2VjcmV0c2VjcmV0=", E::NotKeyValue(2)),
+            (
+                "HostName=h;SharedAccessKey:c2VjcmV0c2VjcmV0c2VjcmV0=",
+                E::NotKeyValue(2),
+            ),
             (
                 "HostName=h:0",
                 E::BadHost {

@@ -73,7 +73,13 @@ mod tests {
 
     #[test]
     fn printable_text_is_unchanged() {
-        for s in ["sensor-1", "d1/m1", "a b", "über", "$iothub/streams/res/200/?$rid=1"] {
+        for s in [
+            "sensor-1",
+            "d1/m1",
+            "a b",
+            "über",
+            "$iothub/streams/res/200/?$rid=1",
+        ] {
             assert_eq!(remote_text(s).to_string(), s);
         }
         assert_eq!(format!("{:?}", remote_text("d1")), "\"d1\"");

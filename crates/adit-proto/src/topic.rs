@@ -150,11 +150,10 @@ pub fn redact_auth(topic: &str) -> String {
     const NAME: &str = "$auth=";
     let mut out = String::with_capacity(topic.len().min(MAX_TOPIC_LEN));
     let mut rest = topic;
-    while let Some(at) = rest
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| rest.get(i..i + NAME.len()).is_some_and(|n| n.eq_ignore_ascii_case(NAME)))
-    {
+    while let Some(at) = rest.char_indices().map(|(i, _)| i).find(|&i| {
+        rest.get(i..i + NAME.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(NAME))
+    }) {
         let value = at + NAME.len();
         out.push_str(&rest[..value]);
         out.push_str("***");

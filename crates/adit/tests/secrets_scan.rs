@@ -118,7 +118,11 @@ async fn rest(hub: &HubProcess, authorization: &str) -> u16 {
         .as_u16()
 }
 
-async fn raw_connect(hub: &HubProcess, client_id: &str, password: &str) -> Option<ConnectReturnCode> {
+async fn raw_connect(
+    hub: &HubProcess,
+    client_id: &str,
+    password: &str,
+) -> Option<ConnectReturnCode> {
     let host = format!("localhost:{}", hub.addr.port());
     let mut c = RawMqtt::tls(hub.mqtt_addr, &hub.ca_path()).await;
     c.connect(client_id, &format!("{host}/{client_id}/?{V}"), password, 60)
@@ -126,7 +130,11 @@ async fn raw_connect(hub: &HubProcess, client_id: &str, password: &str) -> Optio
 }
 
 fn device_connection_string(out: &Output) -> ConnectionString {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -249,7 +257,9 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
     let policies = adit(&hub, &["policy", "list", "--show-keys"], &[]);
     assert!(policies.status.success());
     for line in String::from_utf8_lossy(&policies.stdout).lines() {
-        if let Some(cs) = line.split_whitespace().find_map(|w| w.parse::<ConnectionString>().ok())
+        if let Some(cs) = line
+            .split_whitespace()
+            .find_map(|w| w.parse::<ConnectionString>().ok())
             && let Some(key) = cs.key
         {
             secrets.add("registered: policy key", key.to_base64());
@@ -318,7 +328,9 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
     // Stream A: this test is the service, the real device proxy the device. Its service
     // token is captured from the answer.
     let reply = https_client(&hub.ca_path())
-        .post(format!("https://{host}/twins/good/streams/ssh?api-version=2020-09-30"))
+        .post(format!(
+            "https://{host}/twins/good/streams/ssh?api-version=2020-09-30"
+        ))
         .header("Authorization", owner_token(&owner))
         .send()
         .await
@@ -331,7 +343,10 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
             .map(str::to_string)
             .unwrap_or_default()
     };
-    let (url, token) = (header("iothub-streaming-url"), header("iothub-streaming-auth-token"));
+    let (url, token) = (
+        header("iothub-streaming-url"),
+        header("iothub-streaming-auth-token"),
+    );
     assert!(!token.is_empty(), "stream A accepted");
     secrets.add("stream token (service half of stream A)", &token);
     let mut ws = gateway_connect(&url, &token, &hub.ca_path(), None)
@@ -407,7 +422,9 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
         .await
         .expect("data in time");
     assert!(matches!(got, Some(Ok(m)) if m.as_payload().as_ref() == b"ping\n"));
-    ws.send(Message::binary(&b"pong\n"[..])).await.expect("send");
+    ws.send(Message::binary(&b"pong\n"[..]))
+        .await
+        .expect("send");
     let _ = ws.close().await;
     let out = connect.await.expect("adit connect");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "pong\n");
@@ -440,8 +457,18 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
     // signed with the wrong key.
     for (what, device, key, expiry) in [
         ("expired token (good)", "good", &good_key, 1_000_000),
-        ("token for an unknown device", "ghost", &good_key, 4_102_444_800),
-        ("token signed with the wrong key", "good", &wrong_key, 4_102_444_800),
+        (
+            "token for an unknown device",
+            "ghost",
+            &good_key,
+            4_102_444_800,
+        ),
+        (
+            "token signed with the wrong key",
+            "good",
+            &wrong_key,
+            4_102_444_800,
+        ),
     ] {
         let token = SasToken::sign(&identity_uri(&host, device, None), key, None, expiry);
         secrets.add(format!("signature of the {what}"), signature_of(&token));
@@ -461,7 +488,10 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
         raw_connect(&hub, "ghost", ghost).await,
         Some(ConnectReturnCode::NotAuthorized)
     );
-    let forged = format!("x\n2099-01-01T00:00:00Z  INFO forged line\x1b[2J{}", "y".repeat(60_000));
+    let forged = format!(
+        "x\n2099-01-01T00:00:00Z  INFO forged line\x1b[2J{}",
+        "y".repeat(60_000)
+    );
     assert_eq!(
         raw_connect(&hub, &forged, &bad_tokens[0]).await,
         Some(ConnectReturnCode::BadClientId)
@@ -469,15 +499,15 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
 
     // REST calls with bad tokens.
     for token in &bad_tokens {
-        let service = token.replace(
-            &sr,
-            &encode_component(&host),
-        ) + "&skn=iothubowner";
+        let service = token.replace(&sr, &encode_component(&host)) + "&skn=iothubowner";
         assert_eq!(rest(&hub, &service).await, 401, "{service}");
         assert_eq!(rest(&hub, token).await, 401, "{token}");
     }
     let wrong_owner = SasToken::sign(&host, &wrong_key, Some("iothubowner"), 4_102_444_800);
-    secrets.add("signature of a wrong owner token", signature_of(&wrong_owner));
+    secrets.add(
+        "signature of a wrong owner token",
+        signature_of(&wrong_owner),
+    );
     assert_eq!(rest(&hub, &wrong_owner).await, 401);
     let bearer = marker();
     secrets.add("garbage Authorization", &bearer);
@@ -498,24 +528,34 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
         let out = adit(&hub, &["device", "list", "--connection-string", &cs], &[]);
         assert!(!out.status.success(), "{cs}");
         written.output(&format!("adit device list with {cs:?}"), &out);
-        let out = adit(&hub, &["connect", "good", "--connect-timeout", "1"], &[(
-            "ADIT_CONNECTION_STRING",
-            &cs,
-        )]);
+        let out = adit(
+            &hub,
+            &["connect", "good", "--connect-timeout", "1"],
+            &[("ADIT_CONNECTION_STRING", &cs)],
+        );
         written.output(&format!("adit connect with {cs:?}"), &out);
         let out = run_for(
             hub.workdir(),
             &["device-proxy", "--target", "127.0.0.1:9"],
-            &[("ADIT_DEVICE_CONNECTION_STRING", &cs), ("ADIT_CA_FILE", &ca)],
+            &[
+                ("ADIT_DEVICE_CONNECTION_STRING", &cs),
+                ("ADIT_CA_FILE", &ca),
+            ],
             Duration::from_secs(3),
         );
         written.output(&format!("adit device-proxy with {cs:?}"), &out);
     }
 
     let out = db_fails.await.expect("task");
-    assert!(!out.status.success(), "the hub cannot start without its database");
+    assert!(
+        !out.status.success(),
+        "the hub cannot start without its database"
+    );
     written.output("adit hub with an unreachable database", &out);
-    written.output("device-proxy with a wrong key", &wrong_proxy.await.expect("task"));
+    written.output(
+        "device-proxy with a wrong key",
+        &wrong_proxy.await.expect("task"),
+    );
     written.output("device-proxy (good)", &good_proxy.await.expect("task"));
 
     // The records, as any registryRead holder reads them.
@@ -540,20 +580,34 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
             ],
             &[],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         written.output(&format!("adit logs --category {category}"), &out);
     }
     let auth_records = String::from_utf8_lossy(
         &adit(
             &hub,
-            &["logs", "--json", "--limit", "10000", "--category", "Authentication"],
+            &[
+                "logs",
+                "--json",
+                "--limit",
+                "10000",
+                "--category",
+                "Authentication",
+            ],
             &[],
         )
         .stdout,
     )
     .lines()
     .count();
-    assert!(auth_records >= bad_tokens.len(), "the failures were recorded: {auth_records}");
+    assert!(
+        auth_records >= bad_tokens.len(),
+        "the failures were recorded: {auth_records}"
+    );
 
     let mut hub = hub;
     assert!(hub.stop().success());
@@ -617,7 +671,10 @@ async fn no_secret_in_anything_the_hub_and_clients_write() {
     for (source, text) in &written.0 {
         assert!(!text.contains("panicked"), "{source} panicked:\n{text}");
         assert!(!text.contains('\x1b'), "{source} holds an escape character");
-        assert!(!text.contains("forged line\n") || !text.contains("\nforged"), "{source}");
+        assert!(
+            !text.contains("forged line\n") || !text.contains("\nforged"),
+            "{source}"
+        );
         for line in text.lines() {
             assert!(
                 !line.contains("=None") && !line.contains("=Some("),

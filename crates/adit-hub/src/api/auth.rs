@@ -58,9 +58,13 @@ impl FromRequestParts<AppState> for Service {
                 throttled,
                 "service authentication failed"
             );
-            state
-                .diagnostics
-                .auth_failure("https", source, policy.as_deref(), &e.to_string(), throttled);
+            state.diagnostics.auth_failure(
+                "https",
+                source,
+                policy.as_deref(),
+                &e.to_string(),
+                throttled,
+            );
         }
         match verdict {
             Some(verdict) if verdict.is_throttled() => {

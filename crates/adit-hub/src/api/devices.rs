@@ -74,11 +74,10 @@ pub async fn put(
             ApiError::invalid(format!("cannot read request body: {e}"))
         }
     })?;
-    let device: Device = serde_json::from_slice(&body)
-        .map_err(|e| {
-            let e = super::error::body_error(&e);
-            ApiError::invalid(format!("request body is not a valid device: {e}"))
-        })?;
+    let device: Device = serde_json::from_slice(&body).map_err(|e| {
+        let e = super::error::body_error(&e);
+        ApiError::invalid(format!("request body is not a valid device: {e}"))
+    })?;
     let spec = from_json(&id, device)?;
     let record = match if_match(&headers)? {
         None => {

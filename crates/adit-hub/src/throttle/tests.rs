@@ -63,7 +63,10 @@ async fn the_window_ends_exactly_at_its_length() {
     t.record_failure(a, Blame::Identity("d"));
     // The window runs from the first failure, not the last.
     tokio::time::advance(WINDOW - Duration::from_secs(10) - MS).await;
-    assert!(t.is_throttled(a, Blame::Identity("d")), "1 ms before the end");
+    assert!(
+        t.is_throttled(a, Blame::Identity("d")),
+        "1 ms before the end"
+    );
     assert_eq!(
         t.record_failure(a, Blame::Identity("d")),
         Verdict::Throttled { attempts: 1 }
@@ -72,7 +75,10 @@ async fn the_window_ends_exactly_at_its_length() {
     assert!(!t.is_throttled(a, Blame::Identity("d")), "at the end");
     assert_eq!(t.record_failure(a, Blame::Identity("d")), Verdict::Counted);
     assert_eq!(t.record_failure(a, Blame::Identity("d")), Verdict::Counted);
-    assert!(t.is_throttled(a, Blame::Identity("d")), "a new window counts anew");
+    assert!(
+        t.is_throttled(a, Blame::Identity("d")),
+        "a new window counts anew"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -86,7 +92,10 @@ async fn each_address_counts_apart() {
     assert!(!t.is_throttled(b, Blame::Identity("d")));
     assert!(!t.is_throttled(b, Blame::Source));
     let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
-    assert!(t.is_throttled(mapped, Blame::Source), "IPv4-mapped is the IPv4 address");
+    assert!(
+        t.is_throttled(mapped, Blame::Source),
+        "IPv4-mapped is the IPv4 address"
+    );
     assert!(t.is_throttled(mapped, Blame::Identity("d")));
 }
 
@@ -128,7 +137,10 @@ async fn past_its_unknown_budget_an_address_is_checked_one_at_a_time() {
     assert!(!second.is_finished(), "waits while another check runs");
     drop(first);
     let second = (&mut second).await.expect("task");
-    assert!(second, "admitted once the first is done: waiting, never refused");
+    assert!(
+        second,
+        "admitted once the first is done: waiting, never refused"
+    );
 
     // The gate lifts exactly when the window ends.
     tokio::time::advance(WINDOW - Duration::from_secs(5) - MS).await;
@@ -150,7 +162,11 @@ async fn the_penalty_holds_a_throttled_answer_exactly_its_length() {
     let counted = t.record_failure(a, Blame::Identity("d"));
     let started = Instant::now();
     t.penalize(counted).await;
-    assert_eq!(started.elapsed(), Duration::ZERO, "a counted failure waits for nothing");
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "a counted failure waits for nothing"
+    );
 
     let throttled = t.record_failure(a, Blame::Identity("d"));
     assert!(throttled.is_throttled());
@@ -171,7 +187,10 @@ fn throttled_attempts_are_reported_sparsely() {
     let reported: Vec<u32> = (1..=350)
         .filter(|&attempts| Verdict::Throttled { attempts }.is_reported())
         .collect();
-    assert_eq!(reported, vec![1, REPORT_EVERY, 2 * REPORT_EVERY, 3 * REPORT_EVERY]);
+    assert_eq!(
+        reported,
+        vec![1, REPORT_EVERY, 2 * REPORT_EVERY, 3 * REPORT_EVERY]
+    );
 }
 
 #[tokio::test(start_paused = true)]

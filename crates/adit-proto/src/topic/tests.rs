@@ -52,7 +52,10 @@ fn the_stream_token_is_never_printed() {
     assert!(!redacted.contains(token), "{redacted}");
     assert!(redacted.contains("&$auth=***&$ip=127.0.0.1"), "{redacted}");
     assert_eq!(redact_auth("a/?$AUTH=x"), "a/?$AUTH=***");
-    assert_eq!(redact_auth("a/?$auth=x&$auth=y&b=1"), "a/?$auth=***&$auth=***&b=1");
+    assert_eq!(
+        redact_auth("a/?$auth=x&$auth=y&b=1"),
+        "a/?$auth=***&$auth=***&b=1"
+    );
     assert_eq!(redact_auth("no token here"), "no token here");
     // A malformed request topic fails without echoing its properties.
     for bad in [
@@ -126,14 +129,8 @@ fn malformed_responses_are_refused() {
             "$iothub/streams/res/204/?$rid=1",
             TopicError::BadStatus("204".into()),
         ),
-        (
-            "$iothub/streams/res/200",
-            TopicError::BadProperties,
-        ),
-        (
-            "$iothub/streams/res/200/?$rid=",
-            TopicError::BadProperties,
-        ),
+        ("$iothub/streams/res/200", TopicError::BadProperties),
+        ("$iothub/streams/res/200/?$rid=", TopicError::BadProperties),
         (
             "$iothub/streams/res/200/?$rid=1=2",
             TopicError::BadProperties,

@@ -100,7 +100,10 @@ mod tests {
         let mut s = Scanner::default();
         s.add("device key", KEY);
         s.add_whole("SAS token", "SharedAccessSignature sr=h&sig=x&se=1");
-        assert!(s.scan("clean", "nothing to see; SharedAccessSignature sr=").is_empty());
+        assert!(
+            s.scan("clean", "nothing to see; SharedAccessSignature sr=")
+                .is_empty()
+        );
         for planted in [
             format!("warn: refused token {KEY}"),
             format!("sig={}", encode_component(KEY)),
