@@ -176,7 +176,7 @@ async fn run_case(
         .module
         .as_deref()
         .map(|m| ModuleId::new(m).expect("valid module id"));
-    let transport = if i % 2 == 0 {
+    let transport = if i.is_multiple_of(2) {
         Transport::Tls
     } else {
         Transport::WebSocket

@@ -184,7 +184,7 @@ fn connection_strings_written_to_a_file_are_readable_only_by_their_owner() {
         .parse()
         .expect("a device connection string");
     let key = cs.key.as_ref().expect("a key").to_base64();
-    assert!(!said.contains(&key), "the key went to stdout: {said}");
+    assert!(!said.contains(key), "the key went to stdout: {said}");
     assert!(said.contains("pi.connection-string"), "{said}");
     #[cfg(unix)]
     {
