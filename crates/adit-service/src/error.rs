@@ -1,6 +1,6 @@
 //! The service SDK's errors.
 
-use adit_proto::{ConnectionStringError, ErrorCode};
+use adit_proto::{ConnectionStringError, ErrorCode, IdError};
 
 /// What can go wrong talking to a hub.
 #[derive(Debug, thiserror::Error)]
@@ -75,5 +75,13 @@ impl From<reqwest::Error> for Error {
         } else {
             Self::Transport(e)
         }
+    }
+}
+
+impl Error {
+    /// A device or module id (`kind`) refused before any request, naming the id as given
+    /// so a user who typed several can tell which one.
+    pub(crate) fn bad_id(kind: &str, raw: &str, error: IdError) -> Self {
+        Error::Config(format!("invalid {kind} id {raw:?}: {error}"))
     }
 }

@@ -78,7 +78,7 @@ impl RegistryClient {
     pub async fn create_device(&self, id: &str) -> Result<Device, Error> {
         let id = DeviceId::new(id)
             .and_then(|d| d.check_creatable().map(|()| d))
-            .map_err(|e| Error::Config(format!("invalid device id {id:?}: {e}")))?;
+            .map_err(|e| Error::bad_id("device", id, e))?;
         let body = Device {
             device_id: id.to_string(),
             status: Some("enabled".into()),
@@ -111,7 +111,7 @@ impl RegistryClient {
 
     /// One device.
     pub async fn get_device(&self, id: &str) -> Result<Device, Error> {
-        let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        let id = DeviceId::new(id).map_err(|e| Error::bad_id("device", id, e))?;
         Ok(check(
             self.http
                 .send(self.request(Method::GET, &device_path(&id)))
@@ -132,7 +132,7 @@ impl RegistryClient {
 
     /// Deletes a device, whatever its version.
     pub async fn delete_device(&self, id: &str) -> Result<(), Error> {
-        let id = DeviceId::new(id).map_err(|e| Error::Config(format!("invalid device id: {e}")))?;
+        let id = DeviceId::new(id).map_err(|e| Error::bad_id("device", id, e))?;
         let req = self
             .request(Method::DELETE, &device_path(&id))
             .header(reqwest::header::IF_MATCH, "\"*\"");
@@ -207,5 +207,58 @@ impl RegistryClient {
         let key = Key::from_base64(key).map_err(|e| Error::Decode(format!("device key: {e}")))?;
         let cs = self.credentials.connection_string();
         Ok(ConnectionString::for_device(&cs.host, cs.port, id, key).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> RegistryClient {
+        let cs = format!(
+            "HostName=hub.example;SharedAccessKeyName=iothubowner;SharedAccessKey={}",
+            adit_proto::Key::from_bytes(&[7u8; 32])
+                .expect("key")
+                .to_base64()
+        );
+        RegistryClient::from_connection_string(&cs, &TlsOptions::default()).expect("client")
+    }
+
+    /// Each call that takes an id refuses a bad one before any request, naming it.
+    #[tokio::test]
+    async fn a_refused_id_is_named_in_the_error() {
+        let registry = client();
+        let errors = [
+            registry.get_device("a/b").await.err(),
+            registry.delete_device("a/b").await.err(),
+            registry.create_device("a/b").await.err(),
+        ];
+        for error in errors {
+            let text = error.map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.starts_with("invalid device id \"a/b\": "), "{text}");
+        }
+    }
+
+    /// A client's `Debug` (as a caller's logs would show it) carries neither the shared
+    /// access key nor the proxy's password.
+    #[test]
+    fn debug_shows_no_secret() {
+        let key = adit_proto::Key::from_bytes(&[7u8; 32]).expect("key");
+        let cs = format!(
+            "HostName=hub.example;SharedAccessKeyName=iothubowner;SharedAccessKey={}",
+            key.to_base64()
+        );
+        let proxy = ProxyConfig::new("http://user:pr0xy-secret@proxy.example:3128").expect("proxy");
+        let registry = RegistryClient::with_proxy(
+            ServiceCredentials::from_connection_string(&cs).expect("credentials"),
+            &TlsOptions::default(),
+            proxy,
+        )
+        .expect("client");
+        let shown = format!("{registry:?}");
+        assert!(shown.contains("proxy.example"), "{shown}");
+        for secret in [key.to_base64(), "pr0xy-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

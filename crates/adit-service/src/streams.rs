@@ -100,13 +100,11 @@ impl ServiceClient {
         name: &str,
         options: &StreamOptions,
     ) -> Result<ServiceStream, Error> {
-        let device = DeviceId::new(device_id)
-            .map_err(|e| Error::Config(format!("invalid device id {device_id:?}: {e}")))?;
+        let device = DeviceId::new(device_id).map_err(|e| Error::bad_id("device", device_id, e))?;
         check_stream_name(name).map_err(|e| Error::Config(e.to_string()))?;
         let mut path = format!("/twins/{}", utf8_percent_encode(device.as_str(), COMPONENT));
         if let Some(m) = &options.module {
-            let m = ModuleId::new(m.as_str())
-                .map_err(|e| Error::Config(format!("invalid module id {m:?}: {e}")))?;
+            let m = ModuleId::new(m.as_str()).map_err(|e| Error::bad_id("module", m, e))?;
             path.push_str(&format!(
                 "/modules/{}",
                 utf8_percent_encode(m.as_str(), COMPONENT)
