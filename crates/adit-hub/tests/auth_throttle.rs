@@ -292,18 +292,9 @@ async fn a_flood_of_failures_at_one_address_never_refuses_valid_clients_there() 
     );
 
     // Every failure counted; throttled ones recorded sparsely, and the records say so.
-    let records: Vec<Value> = https_client(&hub.ca_path)
-        .get(format!(
-            "{}/adit/logs?{V}&category=Authentication&limit=10000",
-            hub.base_url()
-        ))
-        .header("Authorization", &owner)
-        .send()
-        .await
-        .expect("logs")
-        .json()
-        .await
-        .expect("JSON");
+    let records = hub
+        .log_records("category=Authentication&limit=10000", |_| true)
+        .await;
     let properties = |r: &Value| -> Value {
         serde_json::from_str(r["properties"].as_str().unwrap_or("{}")).unwrap_or_default()
     };

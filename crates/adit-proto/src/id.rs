@@ -59,7 +59,7 @@ pub enum IdError {
 }
 
 /// A character as an error message shows it: quoted, escaped, and named when invisible.
-struct Shown(char);
+pub(crate) struct Shown(pub(crate) char);
 
 impl fmt::Display for Shown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -15,7 +15,7 @@
 //! RFC 3986's unreserved characters, sub-delimiters, `:` and `@`, without `+`. Names are
 //! case-sensitive and reach the device exactly as the service gave them.
 
-use std::fmt;
+use crate::id::Shown;
 
 /// Longest stream name accepted, in characters (names are ASCII, so also in bytes).
 pub const MAX_STREAM_NAME_LEN: usize = 128;
@@ -46,17 +46,6 @@ pub enum StreamNameError {
     /// The name contains an ASCII character that would not survive a URL path or a topic.
     #[error("stream name contains {}, which is not allowed{}; allowed: {STREAM_NAME_ALPHABET}", Shown(*.0), why_not(*.0))]
     NotAllowed(char),
-}
-
-struct Shown(char);
-
-impl fmt::Display for Shown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            ' ' => f.write_str("' ' (a space)"),
-            c => write!(f, "{c:?}"),
-        }
-    }
 }
 
 fn why_not(c: char) -> &'static str {

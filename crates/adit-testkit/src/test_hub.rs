@@ -215,8 +215,19 @@ impl TestHub {
         device: &str,
         ready: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Vec<serde_json::Value> {
+        self.log_records(&format!("category=Connections&device={device}"), ready)
+            .await
+    }
+
+    /// The diagnostics records that `GET /adit/logs?{query}` answers, oldest first, once
+    /// `ready` holds for them (fails after 5 s).
+    pub async fn log_records(
+        &self,
+        query: &str,
+        ready: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
         let url = format!(
-            "{}/adit/logs?api-version=2021-04-12&category=Connections&device={device}",
+            "{}/adit/logs?api-version=2021-04-12&{query}",
             self.base_url()
         );
         for _ in 0..100 {
@@ -234,7 +245,7 @@ impl TestHub {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the Connections records of {device} never got there");
+        panic!("the records for {query} never got there");
     }
 
     /// Stops the hub and waits for it to finish.

@@ -2,23 +2,13 @@
 //! to do, on one line, with no secret in it. Real `adit hub` and real commands.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_proto::ConnectionString;
-use adit_testkit::HubProcess;
+use adit_testkit::{HubProcess, Running};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-/// A child process killed when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn created(hub: &HubProcess, args: &[&str]) -> String {
     let out = hub.cli(args, &[]);

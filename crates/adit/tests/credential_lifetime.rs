@@ -2,25 +2,16 @@
 //! restarted reports its devices Disconnected, and `adit device-proxy` with a token lifetime
 //! of a few seconds stays connected, and serves streams, across many token renewals.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_service::{ServiceClient, StreamOptions, TlsOptions};
 use adit_testkit::echo_server;
-use adit_testkit::{HubProcess, RawMqtt, device_token, https_client};
+use adit_testkit::{HubProcess, RawMqtt, Running, device_token, https_client};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn connection_state(hub: &HubProcess, id: &str) -> String {
     let out = hub.cli(&["device", "show", id], &[]);

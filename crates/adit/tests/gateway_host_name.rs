@@ -9,22 +9,13 @@
 //! for `hub.invalid`; one whose `HostName` is `127.0.0.2` is refused.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_hub::tls::DevCa;
-use adit_testkit::{HubProcess, echo_server, free_port};
+use adit_testkit::{HubProcess, Running, echo_server, free_port};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A hub named `hub.invalid` on every address, serving a certificate (from its own CA) for
 /// `hub.invalid`, `localhost`, `127.0.0.2` and `::1`; services reach it as `localhost`.

@@ -5,10 +5,10 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use adit_testkit::{HubProcess, Tinyproxy, echo_server, free_port};
+use adit_testkit::{HubProcess, Running, Tinyproxy, echo_server, free_port};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
 const HUB_NAME: &str = "hub.invalid";
@@ -21,16 +21,6 @@ const PROXY_VARS: [&str; 6] = [
     "no_proxy",
     "NO_PROXY",
 ];
-
-/// A child process killed when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A hub whose connection strings and stream URLs name `name` on a port chosen here.
 fn hub_named(name: &str) -> HubProcess {

@@ -5,21 +5,12 @@
 //! are refused by the CLI with the reason.
 
 use std::io::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use adit_proto::id::ID_SPECIALS;
-use adit_testkit::{HubProcess, echo_server};
+use adit_testkit::{HubProcess, Running, echo_server};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn ids() -> Vec<String> {
     let mut ids = vec![

@@ -6,21 +6,12 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use adit_testkit::{HubProcess, echo_server, free_port};
+use adit_testkit::{HubProcess, Running, echo_server, free_port};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn cli_ok(hub: &HubProcess, args: &[&str]) -> String {
     let out = hub.cli(args, &[]);

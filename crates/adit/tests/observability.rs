@@ -2,27 +2,18 @@
 //! Prometheus counters that move by the right amounts, health, and streaming-endpoint discovery.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adit_service::{Error as ServiceError, ServiceClient, StreamOptions, TlsOptions};
 use adit_testkit::echo_server;
-use adit_testkit::{HubProcess, RawMqtt, device_token, https_client};
+use adit_testkit::{HubProcess, RawMqtt, Running, device_token, https_client};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, Subscribe};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `adit device-proxy` for `device`, routing streams named `echo` to the echo server.
 fn device_proxy(hub: &HubProcess, device: &str, echo_port: u16) -> Running {

@@ -3,25 +3,15 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use adit_testkit::{HubProcess, Sshd, free_port};
+use adit_testkit::{HubProcess, Running, Sshd, free_port};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
 const DEVICE: &str = "sshbox";
-
-/// A child process killed when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Setup {
     hub: HubProcess,

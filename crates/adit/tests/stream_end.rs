@@ -5,26 +5,16 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use adit_testkit::{HubProcess, echo_server, tcp_server};
+use adit_testkit::{HubProcess, Running, echo_server, tcp_server};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
 const DEVICE: &str = "dev1";
 /// Generous for a loaded machine; the behaviour under test is "seconds, not forever".
 const EXIT_WITHIN: Duration = Duration::from_secs(10);
-
-/// A child process killed when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Says goodbye and closes, as sshd does when the session ends.
 fn say_bye(mut conn: std::net::TcpStream) {
