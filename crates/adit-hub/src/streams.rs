@@ -121,6 +121,11 @@ pub enum InitiateError {
     /// DeviceNotOnline code (what Azure's SDKs expect for a device that cannot take a stream).
     #[error("device {0} is disabled; enable it to open streams to it")]
     DeviceDisabled(String),
+    /// The device's session ended after the request reached it and before it answered (its
+    /// process died, or its connection did): the answer can never come, so the service hears
+    /// at once rather than at the response timeout. Answered with Azure's DeviceNotOnline code.
+    #[error("device {0} disconnected before answering the stream request")]
+    DeviceDisconnected(String),
     /// The device did not answer within the response timeout.
     #[error("Timed out waiting for the response from device.")]
     Timeout,
@@ -373,11 +378,21 @@ impl Streams {
         }
         tracing::debug!(stream = %stream_id, device = %client_id, rid = %rid, "stream request delivered");
 
-        let accepted = match tokio::time::timeout(response_timeout, answer).await {
-            Ok(Ok(accepted)) => accepted,
-            _ => {
+        // The answer can only come over the session the request went out on; when that
+        // session ends (its command receiver is dropped), waiting longer is pointless.
+        let answered = tokio::select! {
+            a = tokio::time::timeout(response_timeout, answer) => Some(a),
+            () = session.commands.closed() => None,
+        };
+        let accepted = match answered {
+            Some(Ok(Ok(accepted))) => accepted,
+            Some(_) => {
                 handshake.end(Outcome::TimedOut);
                 return Err(InitiateError::Timeout);
+            }
+            None => {
+                handshake.end(Outcome::DeviceOffline);
+                return Err(InitiateError::DeviceDisconnected(client_id));
             }
         };
         if !accepted {

@@ -262,3 +262,37 @@ async fn a_service_that_leaves_after_delivery_is_recorded_as_cancelled_at_once()
     settle().await;
     assert_eq!(r.streams.records().len(), 1);
 }
+
+#[tokio::test]
+async fn a_device_that_disconnects_before_answering_fails_the_request_at_once() {
+    let r = rig(StreamConfig::default()).await;
+    let mut rx = connect(&r.presence);
+    let task = start(&r, request(None, Some(Duration::from_secs(60))));
+    let req = delivered(&mut rx).await;
+    settle().await;
+    assert!(!task.is_finished(), "waiting for the device's answer");
+    // The device's session ends (its process died): the session task drops its receiver.
+    drop(rx);
+    settle().await;
+    assert!(
+        task.is_finished(),
+        "answered without the clock moving, not at the 60 s response timeout"
+    );
+    let result = task.await.expect("task");
+    assert!(
+        matches!(&result, Err(InitiateError::DeviceDisconnected(d)) if d == "dev"),
+        "{result:?}"
+    );
+    assert_eq!(r.streams.records()[0].outcome, Outcome::DeviceOffline);
+    assert_eq!(r.streams.active(), 0, "its place is released");
+    assert!(
+        !r.streams.answer(
+            "dev",
+            &StreamResponse {
+                accepted: true,
+                rid: req.rid
+            }
+        ),
+        "the answer waiter went with it"
+    );
+}

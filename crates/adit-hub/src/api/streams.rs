@@ -104,7 +104,9 @@ async fn initiate(
             }
             InitiateError::Throttled(_) => ErrorCode::ThrottlingException,
             InitiateError::DeviceNotFound(_) => ErrorCode::DeviceNotFound,
-            InitiateError::DeviceNotOnline(_) | InitiateError::DeviceDisabled(_) => {
+            InitiateError::DeviceNotOnline(_)
+            | InitiateError::DeviceDisabled(_)
+            | InitiateError::DeviceDisconnected(_) => {
                 ErrorCode::DeviceNotOnline
             }
             InitiateError::Timeout => ErrorCode::GatewayTimeout,
