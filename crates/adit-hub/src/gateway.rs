@@ -11,16 +11,18 @@
 
 mod close_frame;
 mod liveness;
+mod lone_half;
 mod relay;
 mod upgrade;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::SinkExt as _;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use rand::RngCore as _;
@@ -310,21 +312,30 @@ impl Gateway {
                     relay::refuse(peer.ws, "peer left").await;
                 }
             }
-            // First to arrive: wait for the peer until the deadline.
-            Some(Ok((from_second, deadline))) => {
-                let peer = tokio::select! {
-                    p = from_second => p.map_err(|_| false),
-                    () = tokio::time::sleep_until(deadline) => Err(false),
-                    () = self.shutdown.cancelled() => Err(true),
+            // First to arrive: wait for the peer until the deadline, reading this half
+            // meanwhile (see `lone_half`).
+            Some(Ok((mut from_second, deadline))) => {
+                let mut ws = ws;
+                let mut held = VecDeque::new();
+                let waited = tokio::select! {
+                    p = &mut from_second => p.map_err(|_| Unpaired::Deadline),
+                    () = tokio::time::sleep_until(deadline) => Err(Unpaired::Deadline),
+                    () = self.shutdown.cancelled() => Err(Unpaired::HubStopping),
+                    left = lone_half::watch(&mut ws, &mut held) => Err(Unpaired::Left(left)),
                 };
-                let peer = match peer {
+                let peer = match waited {
                     Ok(peer) => peer,
-                    Err(hub_stopping) => {
+                    Err(Unpaired::Left(left)) => {
+                        self.lone_half_left(&stream_id, role, from_second, ws, left)
+                            .await;
+                        return;
+                    }
+                    Err(unpaired) => {
                         let outcome = self
                             .lock()
                             .remove(&stream_id)
                             .and_then(|mut p| p.outcome.take());
-                        let (ended, why) = if hub_stopping {
+                        let (ended, why) = if matches!(unpaired, Unpaired::HubStopping) {
                             (
                                 RelayOutcome::hub_shutdown_in_handshake(),
                                 "hub shutting down",
@@ -350,6 +361,7 @@ impl Gateway {
                 let outcome = relay::run(
                     device,
                     service,
+                    (role, held),
                     paired_at,
                     self.config.keepalive,
                     &self.shutdown,
@@ -372,6 +384,53 @@ impl Gateway {
                 drop((slot, peer.slot));
             }
         }
+    }
+}
+
+/// Why the first half to arrive stopped waiting without a peer.
+enum Unpaired {
+    /// The handshake deadline passed (or the rendezvous was cancelled).
+    Deadline,
+    /// The hub is shutting down.
+    HubStopping,
+    /// The half itself closed or dropped.
+    Left(lone_half::Left),
+}
+
+impl Gateway {
+    /// Ends a stream whose first half left before its peer arrived: the rendezvous is closed
+    /// now (a later peer is refused as for an unknown stream), and the record says who left
+    /// and how. A peer that arrived at the same moment is closed as the relay would close it.
+    async fn lone_half_left(
+        &self,
+        stream_id: &str,
+        role: Role,
+        from_second: oneshot::Receiver<Peer>,
+        mut ws: WsConn,
+        left: lone_half::Left,
+    ) {
+        tracing::debug!(
+            stream = %stream_id,
+            %role,
+            reason = left.reason.as_str(),
+            "stream half left before its peer arrived"
+        );
+        let removed = self.lock().remove(stream_id);
+        let outcome = match removed {
+            Some(mut pending) => pending.outcome.take(),
+            // The peer took the rendezvous as this half left: it is on its way.
+            None => match from_second.await {
+                Ok(peer) => {
+                    relay::close_left_peer(peer.ws, role, &left).await;
+                    peer.outcome
+                }
+                Err(_) => None,
+            },
+        };
+        if let Some(tx) = outcome {
+            let _ = tx.send(RelayOutcome::left_before_pairing(role, &left));
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.close()).await;
     }
 }
 

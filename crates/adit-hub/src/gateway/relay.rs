@@ -9,6 +9,7 @@
 //! Zero-length frames are passed on like any other: Azure's C# samples send one at end of
 //! input, and Adit's SDKs use one as a one-direction end-of-stream (half-close) marker.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -21,6 +22,7 @@ use tokio_websockets::{CloseCode, Message, WebSocketStream};
 use super::Role;
 use super::close_frame;
 use super::liveness::{self, Activity, Keepalive};
+use super::lone_half::Left;
 
 /// Who ended a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,16 @@ impl RelayOutcome {
 }
 
 impl RelayOutcome {
+    /// A handshake that ended because its only half, `role`, left before its peer arrived.
+    pub fn left_before_pairing(role: Role, left: &Left) -> Self {
+        Self {
+            closed_by: ClosedBy::of(role),
+            reason: left.reason,
+            close_code: left.close_code,
+            ..Self::handshake_failed(Some(role))
+        }
+    }
+
     /// A handshake ended by the hub's shutdown.
     pub fn hub_shutdown_in_handshake() -> Self {
         Self {
@@ -170,9 +182,10 @@ fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -> Step {
 }
 
 /// One direction: frames from `source` (whose liveness is `heard`) to `sink` (whose liveness
-/// is `reached`).
+/// is `reached`), starting with `held`, what `source` sent before its peer arrived.
 async fn pump<R, W>(
     source: &mut R,
+    mut held: VecDeque<Message>,
     sink: &Mutex<W>,
     bytes: &mut u64,
     heard: &Activity,
@@ -184,7 +197,10 @@ where
 {
     use futures_util::FutureExt as _;
     loop {
-        let mut step = classify(source.next().await);
+        let mut step = match held.pop_front() {
+            Some(msg) => Step::Forward(msg),
+            None => classify(source.next().await),
+        };
         // From here until the batch is written the source is not read: its pongs wait. It
         // is not judged meanwhile, and unparking marks it heard (one clock read per batch).
         heard.park(true);
@@ -210,6 +226,10 @@ where
                     }
                 }
                 Step::Skip => {}
+            }
+            if let Some(msg) = held.pop_front() {
+                step = Step::Forward(msg);
+                continue;
             }
             // `next` is cancel-safe: a message not ready now stays queued for the next poll.
             match source.next().now_or_never() {
@@ -272,10 +292,32 @@ fn verdict(ended: Role, end: End) -> (ClosedBy, EndReason, Option<u16>, Message)
     }
 }
 
+/// Closes a peer that arrived just as the first half, `left`, went away: with the Close that
+/// half sent where one may be sent on, as the relay would have.
+pub async fn close_left_peer<S>(mut ws: WebSocketStream<S>, left_role: Role, left: &Left)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let close = match left.reason {
+        EndReason::CloseFrame => {
+            let code = left.close_code.and_then(|c| CloseCode::try_from(c).ok());
+            close_frame::forwardable(code, &left.close_reason)
+        }
+        _ => close_frame::own(CloseCode::GOING_AWAY, &format!("{left_role} disconnected")),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = ws.send(close).await;
+        let _ = ws.close().await;
+    })
+    .await;
+}
+
 /// Relays until one side ends (or stops answering pings, or `shutdown`), then closes both.
+/// `held` is what the first half to arrive sent while it waited, relayed first.
 pub async fn run<S>(
     device: WebSocketStream<S>,
     service: WebSocketStream<S>,
+    held: (Role, VecDeque<Message>),
     paired_at: Instant,
     keepalive: Keepalive,
     shutdown: &CancellationToken,
@@ -290,11 +332,15 @@ where
     let (device_alive, service_alive) = (Activity::new(), Activity::new());
     let (mut d2s, mut s2d) = (0u64, 0u64);
     let started = Instant::now();
+    let (held_device, held_service) = match held {
+        (Role::Device, h) => (h, VecDeque::new()),
+        (Role::Service, h) => (VecDeque::new(), h),
+    };
     let (closed_by, reason, close_code, close) = tokio::select! {
-        e = pump(&mut device_rx, &service_tx, &mut d2s, &device_alive, &service_alive) => {
+        e = pump(&mut device_rx, held_device, &service_tx, &mut d2s, &device_alive, &service_alive) => {
             verdict(Role::Device, e)
         }
-        e = pump(&mut service_rx, &device_tx, &mut s2d, &service_alive, &device_alive) => {
+        e = pump(&mut service_rx, held_service, &device_tx, &mut s2d, &service_alive, &device_alive) => {
             verdict(Role::Service, e)
         }
         () = liveness::watch(&device_alive, &device_tx, keepalive) => {

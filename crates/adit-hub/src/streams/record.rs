@@ -15,7 +15,8 @@ use crate::metrics::Metrics;
 /// How a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Both halves connected and the relay ran until one side closed.
+    /// One side closed: after the relay ran, or, with no handshake time, before its peer
+    /// arrived (the first half to come left while it waited).
     Closed,
     /// The device accepted, but the halves did not both connect before the deadline.
     HandshakeExpired,
@@ -127,7 +128,7 @@ impl StreamRecord {
 
     /// The record of an accepted stream, from the gateway's outcome.
     pub fn relayed(mut self, o: &RelayOutcome, started: Instant) -> Self {
-        self.outcome = if o.established {
+        self.outcome = if o.established || o.reason != EndReason::HandshakeDeadline {
             Outcome::Closed
         } else {
             Outcome::HandshakeExpired
