@@ -78,8 +78,10 @@ enum SessionError {
 }
 
 impl From<ConnectionError> for SessionError {
+    /// With the whole chain: `ConnectionError::Io` alone reads "I/O error", which hides why
+    /// (a reset, a WebSocket pong that never came).
     fn from(e: ConnectionError) -> Self {
-        Self::Lost(e.to_string())
+        Self::Lost(Chain(&e).to_string())
     }
 }
 
@@ -366,5 +368,27 @@ impl std::fmt::Display for Chain<'_> {
             next = cause.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_logged_with_its_cause() {
+        // What WsIo returns when the hub stops answering pings (a blackholed path).
+        let io = std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no pong from the peer within 5 s of a ping: connection lost",
+        );
+        let e = SessionError::from(ConnectionError::from(io));
+        assert_eq!(
+            e.to_string(),
+            "connection lost: I/O error: no pong from the peer within 5 s of a ping: connection lost"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let e = SessionError::from(ConnectionError::from(reset));
+        assert!(e.to_string().ends_with("connection reset"), "{e}");
     }
 }

@@ -1,11 +1,15 @@
 //! Test harness for Adit: real hubs on loopback port 0, HTTP clients that trust their dev CA,
 //! throwaway PostgreSQL databases, a Python environment with Azure's SDKs, and a real HTTP
-//! CONNECT proxy (tinyproxy) that alone resolves a hub's name.
+//! CONNECT proxy (tinyproxy) that alone resolves a hub's name, and network namespaces joined by
+//! an emulated WAN link (delay, loss, blackhole).
 
+mod admin_metrics;
+mod emulated_link;
 mod gateway_client;
 mod http;
 mod hub_process;
 mod mqtt_client;
+mod netns;
 mod postgres;
 mod python;
 mod running;
@@ -15,10 +19,13 @@ mod tcp_server;
 mod test_hub;
 mod tinyproxy;
 
+pub use admin_metrics::admin_metric;
+pub use emulated_link::{EmulatedLink, LinkProfile, LinkStats};
 pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
 pub use http::{client_tls_config, https_client};
 pub use hub_process::HubProcess;
 pub use mqtt_client::{RawMqtt, device_token};
+pub use netns::{NetNs, NetnsError, netns_support};
 pub use postgres::TestDatabase;
 pub use python::{PythonEnv, python_env};
 pub use running::Running;
