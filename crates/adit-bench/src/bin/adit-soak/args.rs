@@ -13,6 +13,10 @@ pub struct Args {
     /// Sampling period.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub sample_every: Duration,
+    /// The `adit` binary run as the hub and the device proxies; default: the one next to
+    /// this program (the same build).
+    #[arg(long)]
+    pub adit: Option<PathBuf>,
     /// Where the CSV, the report and the logs go.
     #[arg(long, default_value = "target/soak")]
     pub out: PathBuf,

@@ -44,10 +44,13 @@ use crate::verdict::Phases;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = std::env::current_exe()?
-        .parent()
-        .map(|p| p.join("adit"))
-        .ok_or_else(|| anyhow::anyhow!("cannot locate the adit binary"))?;
+    let bin = match &args.adit {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(|p| p.join("adit"))
+            .ok_or_else(|| anyhow::anyhow!("cannot locate the adit binary"))?,
+    };
     anyhow::ensure!(
         bin.exists(),
         "build it first: cargo build --release -p adit -p adit-bench ({} missing)",
@@ -178,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
         verdict::judge("alive Tokio tasks", &series(|s| s.tasks), phases),
         verdict::judge("active streams", &series(|s| s.active_streams), phases),
     ];
-    let report = report::build(&args, &curves, &tally, after.as_ref(), phases);
+    let report = report::build(&args, &bin, &curves, &tally, after.as_ref(), phases);
     println!("{}", report.text);
     std::fs::write(args.out.join("report.md"), &report.text)?;
     let _ = std::fs::copy(rig.hub.workdir().join("hub.log"), args.out.join("hub.log"));

@@ -20,6 +20,7 @@ pub struct Report {
 /// Builds the report.
 pub fn build(
     args: &Args,
+    hub: &std::path::Path,
     curves: &[Curve],
     tally: &Tally,
     after: Option<&Sample>,
