@@ -32,6 +32,7 @@ pub fn build(
         out,
         "## Soak: {minutes:.0} min of mixed traffic on one hub\n"
     );
+    let _ = writeln!(out, "Hub: `{}`.\n", hub.display());
     let _ = writeln!(
         out,
         "Traffic: an interactive stream (64-byte echoes every {} ms, {} of them) opened every \
