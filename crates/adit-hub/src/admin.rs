@@ -30,6 +30,9 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     let gauges = Gauges {
         connected_devices: s.presence.len(),
         active_streams: s.streams.active(),
+        alive_tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
     };
     (
         [(

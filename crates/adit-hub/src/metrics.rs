@@ -42,6 +42,9 @@ pub struct Gauges {
     pub connected_devices: usize,
     /// Streams in their handshake or data phase now.
     pub active_streams: usize,
+    /// Tasks alive on the hub's Tokio runtime now (spawned and not yet finished); a count that
+    /// keeps growing under steady load is a task leak.
+    pub alive_tasks: usize,
 }
 
 const HELP: &[(&str, &str, &str)] = &[
@@ -157,6 +160,11 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP adit_tokio_alive_tasks Tasks alive on the hub's Tokio runtime now.\n# TYPE adit_tokio_alive_tasks gauge\nadit_tokio_alive_tasks {}",
+            gauges.alive_tasks
+        );
+        let _ = writeln!(
+            out,
             "# HELP adit_relayed_bytes_total Stream payload bytes relayed, by direction.\n# TYPE adit_relayed_bytes_total counter"
         );
         let _ = writeln!(
@@ -221,10 +229,12 @@ mod tests {
         let text = m.render(Gauges {
             connected_devices: 2,
             active_streams: 1,
+            alive_tasks: 7,
         });
         for line in [
             "adit_connected_devices 2",
             "adit_active_streams 1",
+            "adit_tokio_alive_tasks 7",
             "adit_streams_total{outcome=\"closed\"} 2",
             "adit_streams_total{outcome=\"rejected\"} 1",
             "adit_relayed_bytes_total{direction=\"device_to_service\"} 11",

@@ -330,3 +330,49 @@ async fn stream_limit_flags_reach_the_hub() {
         }
     }
 }
+
+/// The alive-task gauge counts the hub's runtime tasks, rises with a connected device's
+/// session and falls when it leaves (what the soak samples to spot a task leak).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_hubs_alive_tasks() {
+    let hub = HubProcess::start(ADIT);
+    let echo_port = echo_server();
+    assert!(
+        hub.cli(&["device", "create", "tasks"], &[])
+            .status
+            .success()
+    );
+    let gauge = |m: &HashMap<String, f64>| m.get("adit_tokio_alive_tasks").copied();
+    let idle = gauge(&scrape(&hub).await).expect("adit_tokio_alive_tasks is exposed");
+    assert!(idle >= 1.0, "a serving hub runs tasks: {idle}");
+    let proxy = device_proxy(&hub, "tasks", echo_port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let connected = loop {
+        let m = scrape(&hub).await;
+        if m.get("adit_connected_devices") == Some(&1.0) {
+            break gauge(&m).expect("gauge");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the device proxy did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        connected > idle,
+        "a device session adds tasks: {idle} -> {connected}"
+    );
+    drop(proxy);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = gauge(&scrape(&hub).await).expect("gauge");
+        if now < connected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session's tasks did not end: {connected} connected, {now} after the device left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
