@@ -222,6 +222,13 @@ impl HubProcess {
     /// Kills the hub with SIGKILL (a crash: no shutdown code runs), waits for it to be gone,
     /// and starts it again on the same data directory with the same flags.
     pub fn crash_and_restart(mut self) -> Self {
+        self.crash();
+        self.start_again()
+    }
+
+    /// Kills the hub with SIGKILL (a crash: no shutdown code runs) and waits for it to be
+    /// gone; [`HubProcess::start_again`] brings it back.
+    pub fn crash(&mut self) {
         let mut child = self.child.take().expect("hub running");
         let _ = Command::new("kill")
             .args(["-KILL", &child.id().to_string()])
@@ -232,6 +239,12 @@ impl HubProcess {
             Some(9),
             "hub died of SIGKILL"
         );
+    }
+
+    /// Starts a crashed hub again on the same data directory with the same flags (on the
+    /// same ports only where the flags name them).
+    pub fn start_again(mut self) -> Self {
+        assert!(self.child.is_none(), "the hub is still running");
         let bin = self.bin.clone();
         let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("temp dir"));
         Self::spawn(bin, workdir, self.args.clone(), self.envs.clone())
