@@ -155,14 +155,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("{}", report::markdown(&outcomes));
     println!("{}", report::failures(&outcomes));
-    let warnings: Vec<&str> = hub_log
-        .lines()
-        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-        .collect();
-    println!("hub warnings and errors: {}", warnings.len());
-    for l in warnings.iter().take(10) {
-        println!("  {l}");
-    }
+    println!("{}", report::hub_warnings(&hub_log));
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -165,3 +165,22 @@ pub fn csv(outcomes: &[Outcome]) -> String {
     }
     out
 }
+
+/// The hub's warnings and errors, counted by message (timestamps and fields left out).
+pub fn hub_warnings(log: &str) -> String {
+    let mut kinds: std::collections::BTreeMap<String, u64> = Default::default();
+    for line in log.lines() {
+        let Some(at) = line.find(" WARN ").or_else(|| line.find(" ERROR ")) else {
+            continue;
+        };
+        // `LEVEL target: message key=value ...`: keep level, target and message.
+        let rest = line[at..].trim_start();
+        let message: Vec<&str> = rest.split(' ').take_while(|w| !w.contains('=')).collect();
+        *kinds.entry(message.join(" ")).or_default() += 1;
+    }
+    let mut out = format!("hub warnings and errors: {}\n", kinds.values().sum::<u64>());
+    for (kind, count) in kinds {
+        let _ = writeln!(out, "  {count:>6}  {kind}");
+    }
+    out
+}
