@@ -28,11 +28,13 @@ impl Backoff {
         self.attempt = 0;
     }
 
-    /// The next delay: uniformly random in [min, min * 2^attempt], capped at max.
+    /// The next delay: uniformly random in [min, min * 2^(attempt + 1)], capped at max. The
+    /// first delay is random too (in [min, 2 min]): a fleet that lost its hub at the same
+    /// instant would otherwise all come back exactly `min` later, together.
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self
             .min
-            .saturating_mul(1u32 << self.attempt.min(16))
+            .saturating_mul(1u32 << (self.attempt.min(16) + 1))
             .min(self.max)
             .max(self.min);
         self.attempt = self.attempt.saturating_add(1);
@@ -52,10 +54,32 @@ mod tests {
         for attempt in 0..20 {
             let d = b.next_delay();
             assert!(d >= min && d <= max, "attempt {attempt}: {d:?}");
-            let ceiling = min.saturating_mul(1 << attempt.min(16)).min(max);
+            let ceiling = min.saturating_mul(1 << (attempt.min(16) + 1)).min(max);
             assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
         }
         b.reset();
-        assert!(b.next_delay() <= min);
+        assert!(b.next_delay() <= min * 2);
+    }
+
+    #[test]
+    fn a_fleet_that_lost_its_hub_together_does_not_retry_together() {
+        // 1,000 devices see the hub go at the same instant: their first retries spread over
+        // [min, 2 min] (they were all exactly `min` before).
+        let min = Duration::from_millis(500);
+        let firsts: Vec<Duration> = (0..1000)
+            .map(|_| Backoff::new(min, Duration::from_secs(30)).next_delay())
+            .collect();
+        assert!(firsts.iter().all(|d| *d >= min && *d <= min * 2));
+        let (lo, hi) = (firsts.iter().min(), firsts.iter().max());
+        let spread = hi.zip(lo).map(|(h, l)| *h - *l).unwrap_or_default();
+        assert!(
+            spread >= min * 9 / 10,
+            "first retries within {spread:?} of each other"
+        );
+        let in_first_tenth = firsts.iter().filter(|d| **d < min + min / 10).count();
+        assert!(
+            in_first_tenth < 200,
+            "{in_first_tenth} of 1000 in the first tenth"
+        );
     }
 }

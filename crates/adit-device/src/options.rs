@@ -36,7 +36,8 @@ pub struct DeviceOptions {
     /// reconnect; open streams are not affected). Default: 1 h. Whole seconds are signed,
     /// rounded up; values under 1 s are treated as 1 s.
     pub token_ttl: Duration,
-    /// First reconnect delay; doubles (with jitter) up to `max_backoff`. Default: 500 ms.
+    /// Shortest reconnect delay. The first delay is random in [min, 2 min], and the range
+    /// doubles with each failed attempt, up to `max_backoff`. Default: 500 ms.
     pub min_backoff: Duration,
     /// Longest reconnect delay. Default: 30 s.
     pub max_backoff: Duration,

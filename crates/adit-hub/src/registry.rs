@@ -4,6 +4,7 @@
 //! directory) and PostgreSQL (`postgres://...`), through sqlx's `Any` driver with portable SQL.
 //! This module knows nothing of HTTP or MQTT; the API maps its errors to status codes.
 
+mod connection_writes;
 mod devices;
 mod policies;
 
@@ -63,6 +64,8 @@ pub enum Backend {
 pub struct Registry {
     pool: AnyPool,
     backend: Backend,
+    /// Devices' connection state, committed in groups.
+    connection_writes: connection_writes::ConnectionWrites,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -102,7 +105,12 @@ impl Registry {
         }
         let pool = options.connect(url).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let connection_writes = connection_writes::ConnectionWrites::start(pool.clone());
+        Ok(Self {
+            pool,
+            backend,
+            connection_writes,
+        })
     }
 
     /// Opens (creating if needed) the embedded SQLite registry in `data_dir`.
@@ -120,6 +128,12 @@ impl Registry {
     pub async fn ping(&self) -> Result<(), RegistryError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Transactions that have committed devices' connection state so far: concurrent
+    /// connects and disconnects share one (see [`Registry::record_connected`]).
+    pub fn connection_commits(&self) -> u64 {
+        self.connection_writes.commits()
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -455,6 +455,43 @@ async fn connection_limit_is_enforced() {
 }
 
 #[tokio::test]
+async fn websocket_devices_do_not_lock_the_api_out() {
+    // Devices on MQTT over WebSocket hold places under the device limit, not under the HTTPS
+    // connection limit: with both at 10,000 (the defaults were 10,000 and 20,000), a fleet of
+    // 10,000 on WebSocket left no place for the service API or a stream's gateway legs.
+    let hub = TestHub::start_with(|c| {
+        c.https_limits.max_connections = 2;
+        c.mqtt.max_connections = 10;
+    })
+    .await;
+    let mut devices = Vec::new();
+    for i in 0..3 {
+        let id = format!("ws{i}");
+        let key = hub.create_device(&id).await;
+        let mut ws = RawMqtt::websocket(hub.addr, &hub.ca_path, Some("mqtt"))
+            .await
+            .expect("upgrade");
+        let token = device_token(&hub.host_name(), &id, &key);
+        assert_eq!(
+            ws.connect(&id, &hub.username(&id), &token, 60).await,
+            Some(ConnectReturnCode::Success),
+            "device {i} of 3 on a hub with 2 HTTPS places"
+        );
+        devices.push(ws);
+    }
+    let api = adit_testkit::https_client(&hub.ca_path)
+        .get(format!("{}/devices?api-version=2021-04-12", hub.base_url()))
+        .header("Authorization", hub.owner_token())
+        .send()
+        .await
+        .expect("the API still answers");
+    assert_eq!(api.status(), 200);
+    for ws in &mut devices {
+        assert!(ws.ping().await, "the devices are still connected");
+    }
+}
+
+#[tokio::test]
 async fn hub_shutdown_closes_sessions() {
     let mut hub = TestHub::start().await;
     let key = hub.create_device("d1").await;

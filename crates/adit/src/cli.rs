@@ -224,7 +224,8 @@ pub struct HubArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "ADIT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Most HTTPS connections served at once (each open stream uses two).
+    /// Most HTTPS connections served at once (each open stream uses two; a device on MQTT
+    /// over WebSocket counts under --max-devices once connected).
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
     /// Most streams in progress on this hub; more get 429 ThrottlingException.

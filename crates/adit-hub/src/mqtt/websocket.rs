@@ -14,7 +14,6 @@ use tokio_websockets::Limits;
 
 use super::{MqttContext, session};
 use crate::api::ApiError;
-use crate::server::ConnectionSlot;
 use crate::ws_upgrade;
 
 /// The route, for merging into the HTTPS router.
@@ -44,8 +43,10 @@ async fn upgrade(
         return ApiError::new(ErrorCode::ServiceUnavailable, "too many device connections")
             .into_response();
     };
-    // The connection's place under --max-connections goes with the WebSocket.
-    let slot = request.extensions().get::<ConnectionSlot>().cloned();
+    // The device holds a place under --max-devices from here on, as over MQTT/TLS; its
+    // place under --max-connections is given back once the upgrade is done (hyper drops
+    // the connection's own clone), so a WebSocket fleet as large as that limit cannot lock
+    // the service API and the streams' gateway legs out.
     let (response, on_upgrade) = match ws_upgrade::accept(request, Some(&protocol)) {
         Ok(accepted) => accepted,
         Err(e) => return e.into_response(),
@@ -73,7 +74,7 @@ async fn upgrade(
             ctx.config.ws_keepalive,
         ));
         session::run(io, peer, "mqtt-ws", ctx).await;
-        drop((permit, slot));
+        drop(permit);
     });
     response
 }

@@ -7,6 +7,7 @@ use rand::RngCore as _;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::connection_writes::ConnectionWrite;
 use super::policies::generate_key;
 use super::{Registry, RegistryError, now_ms};
 
@@ -488,37 +489,33 @@ impl Registry {
     }
 
     /// Records that `node` now holds the device's connection. Does not change the etag.
+    /// Committed together with other devices' connection changes waiting at the same time
+    /// (see `connection_writes`); returns once committed.
     pub async fn record_connected(&self, id: &str, node: &str) -> Result<(), RegistryError> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, last_activity_ms = $3, connection_node = $4 WHERE device_id = $5",
-        )
-        .bind(ConnectionState::Connected.as_str())
-        .bind(now)
-        .bind(now)
-        .bind(node.to_string())
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
+        self.connection_writes
+            .apply(ConnectionWrite::Connected {
+                id: id.to_string(),
+                node: node.to_string(),
+                at_ms: now_ms(),
+            })
+            .await?;
         Ok(())
     }
 
     /// Records that the device's connection on `node` ended. A no-op when another node has
     /// taken the device over since (its later connection must not be overwritten). Returns
-    /// whether the row changed. Does not change the etag.
+    /// whether the row changed. Does not change the etag. Committed like
+    /// [`Registry::record_connected`].
     pub async fn record_disconnected(&self, id: &str, node: &str) -> Result<bool, RegistryError> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, last_activity_ms = $3, connection_node = NULL WHERE device_id = $4 AND connection_node = $5",
-        )
-        .bind(ConnectionState::Disconnected.as_str())
-        .bind(now)
-        .bind(now)
-        .bind(id.to_string())
-        .bind(node.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        let rows = self
+            .connection_writes
+            .apply(ConnectionWrite::Disconnected {
+                id: id.to_string(),
+                node: node.to_string(),
+                at_ms: now_ms(),
+            })
+            .await?;
+        Ok(rows > 0)
     }
 
     /// At the start of node `node`: every device the registry still shows connected to it is
