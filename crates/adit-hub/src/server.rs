@@ -14,6 +14,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +50,18 @@ impl Default for HttpsLimits {
 /// carries, so a connection upgraded to a WebSocket keeps its place for as long as the
 /// WebSocket lives, not just until the upgrade.
 #[derive(Debug, Clone)]
-pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub struct ConnectionSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+    accepted: Instant,
+}
+
+impl ConnectionSlot {
+    /// When the connection was accepted: deadlines that include the TLS handshake count
+    /// from here.
+    pub fn accepted(&self) -> Instant {
+        self.accepted
+    }
+}
 
 /// How a TLS listener admits connections.
 #[derive(Debug, Clone)]
@@ -98,6 +110,7 @@ pub async fn accept_tls<F, Fut>(
             tracing::warn!(listener = %what, %peer, "connection limit reached; closing new connection");
             continue;
         };
+        let accepted = Instant::now();
         let (acceptor, serve, timeout) =
             (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
@@ -107,7 +120,10 @@ pub async fn accept_tls<F, Fut>(
             if let Err(e) = adit_transport::tcp::set_keepalive(&stream) {
                 tracing::debug!(%peer, error = %e, "cannot enable TCP keepalive");
             }
-            let slot = ConnectionSlot(Arc::new(permit));
+            let slot = ConnectionSlot {
+                _permit: Arc::new(permit),
+                accepted,
+            };
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 // Boxed: a session's task is sized by what it holds inline, and async state
                 // machines can hold a by-value argument more than once.

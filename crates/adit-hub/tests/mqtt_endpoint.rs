@@ -337,6 +337,22 @@ async fn silent_clients_are_closed() {
     assert!(idle.closed_within(Duration::from_secs(10)).await);
 }
 
+/// The CONNECT deadline counts from TCP accept, TLS handshake included: a client that starts
+/// TLS late does not get a second full timeout for its CONNECT (slowloris found 10 + 10 s).
+#[tokio::test]
+async fn the_connect_deadline_includes_the_tls_handshake() {
+    let hub = TestHub::start_with(|c| c.mqtt.connect_timeout = Duration::from_secs(2)).await;
+    let tcp = tokio::net::TcpStream::connect(hub.mqtt_addr)
+        .await
+        .expect("TCP connect");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut late = RawMqtt::tls_over(tcp, &hub.ca_path).await;
+    // A CONNECT that announces 200 bytes and stops after 4.
+    late.send_raw(&[0x10, 0xc8, 0x01, 0x00, 0x04]).await;
+    // About 0.5 s are left of the 2 s; before the fix the hub gave 2 s more.
+    assert!(late.closed_within(Duration::from_millis(1200)).await);
+}
+
 #[tokio::test]
 async fn bad_input_closes_only_that_connection() {
     let hub = TestHub::start_with(|c| c.mqtt.max_packet_size = 4096).await;
