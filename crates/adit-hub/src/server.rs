@@ -30,6 +30,9 @@ pub struct HttpsLimits {
     pub tls_handshake_timeout: Duration,
     /// Time a client has to send a request's headers (stops slowloris).
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) accepted; larger gets 431. Bounds
+    /// what an unauthenticated client can make the hub buffer until the header timeout.
+    pub max_header_bytes: usize,
     /// On shutdown, how long in-flight requests and open streams get to finish before they
     /// are closed (streams with 1001 Going Away).
     pub shutdown_grace: Duration,
@@ -41,6 +44,7 @@ impl Default for HttpsLimits {
             max_connections: 10_000,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -152,6 +156,7 @@ pub async fn serve_http(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(tls), service)
         .with_upgrades();
     tokio::pin!(connection);
