@@ -15,7 +15,9 @@ mod tcp_server;
 mod test_hub;
 mod tinyproxy;
 
-pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
+pub use gateway_client::{
+    GatewayWs, InitiateReply, gateway_connect, gateway_connect_with, gateway_status,
+};
 pub use http::{client_tls_config, https_client};
 pub use hub_process::HubProcess;
 pub use mqtt_client::{RawMqtt, device_token};
