@@ -14,6 +14,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,9 @@ pub struct HttpsLimits {
     pub tls_handshake_timeout: Duration,
     /// Time a client has to send a request's headers (stops slowloris).
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) accepted; larger gets 431. Bounds
+    /// what an unauthenticated client can make the hub buffer until the header timeout.
+    pub max_header_bytes: usize,
     /// On shutdown, how long in-flight requests and open streams get to finish before they
     /// are closed (streams with 1001 Going Away).
     pub shutdown_grace: Duration,
@@ -40,6 +44,7 @@ impl Default for HttpsLimits {
             max_connections: 10_000,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -49,7 +54,18 @@ impl Default for HttpsLimits {
 /// carries, so a connection upgraded to a WebSocket keeps its place for as long as the
 /// WebSocket lives, not just until the upgrade.
 #[derive(Debug, Clone)]
-pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub struct ConnectionSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+    accepted: Instant,
+}
+
+impl ConnectionSlot {
+    /// When the connection was accepted: deadlines that include the TLS handshake count
+    /// from here.
+    pub fn accepted(&self) -> Instant {
+        self.accepted
+    }
+}
 
 /// How a TLS listener admits connections.
 #[derive(Debug, Clone)]
@@ -98,6 +114,7 @@ pub async fn accept_tls<F, Fut>(
             tracing::warn!(listener = %what, %peer, "connection limit reached; closing new connection");
             continue;
         };
+        let accepted = Instant::now();
         let (acceptor, serve, timeout) =
             (acceptor.clone(), serve.clone(), admission.handshake_timeout);
         tracker.spawn(async move {
@@ -107,7 +124,10 @@ pub async fn accept_tls<F, Fut>(
             if let Err(e) = adit_transport::tcp::set_keepalive(&stream) {
                 tracing::debug!(%peer, error = %e, "cannot enable TCP keepalive");
             }
-            let slot = ConnectionSlot(Arc::new(permit));
+            let slot = ConnectionSlot {
+                _permit: Arc::new(permit),
+                accepted,
+            };
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 // Boxed: a session's task is sized by what it holds inline, and async state
                 // machines can hold a by-value argument more than once.
@@ -136,6 +156,7 @@ pub async fn serve_http(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(tls), service)
         .with_upgrades();
     tokio::pin!(connection);

@@ -337,6 +337,68 @@ async fn silent_clients_are_closed() {
     assert!(idle.closed_within(Duration::from_secs(10)).await);
 }
 
+/// The CONNECT deadline counts from TCP accept, TLS handshake included: a client that starts
+/// TLS late does not get a second full timeout for its CONNECT (slowloris found 10 + 10 s).
+#[tokio::test]
+async fn the_connect_deadline_includes_the_tls_handshake() {
+    let hub = TestHub::start_with(|c| c.mqtt.connect_timeout = Duration::from_secs(2)).await;
+    let tcp = tokio::net::TcpStream::connect(hub.mqtt_addr)
+        .await
+        .expect("TCP connect");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut late = RawMqtt::tls_over(tcp, &hub.ca_path).await;
+    // A CONNECT that announces 200 bytes and stops after 4.
+    late.send_raw(&[0x10, 0xc8, 0x01, 0x00, 0x04]).await;
+    // About 0.5 s are left of the 2 s; before the fix the hub gave 2 s more.
+    assert!(late.closed_within(Duration::from_millis(1200)).await);
+}
+
+/// MQTT over WebSocket: a message past the size limit gets a Close 1009 saying so, not just a
+/// dropped connection (`bench/abuse` found no Close at all).
+#[tokio::test]
+async fn an_mqtt_websocket_message_over_the_limit_gets_close_1009() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    let hub = TestHub::start_with(|c| c.mqtt.max_packet_size = 4096).await;
+    let tcp = tokio::net::TcpStream::connect(hub.addr)
+        .await
+        .expect("TCP connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("valid name");
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        adit_testkit::client_tls_config(&hub.ca_path),
+    ))
+    .connect(name, tcp)
+    .await
+    .expect("TLS handshake");
+    let uri: http::Uri = format!("wss://localhost:{}/$iothub/websocket", hub.addr.port())
+        .parse()
+        .expect("URI");
+    let (mut ws, _) = tokio_websockets::ClientBuilder::from_uri(uri)
+        .add_header(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            http::HeaderValue::from_static("mqtt"),
+        )
+        .expect("header")
+        .connect_on(tls)
+        .await
+        .expect("upgrade");
+    // The limit is the packet size plus 1 KiB of slack.
+    let _ = ws
+        .send(tokio_websockets::Message::binary(vec![0x10u8; 8192]))
+        .await;
+    let code = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(m)) if m.is_close() => return m.as_close().map(|(c, _)| u16::from(c)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 10 s");
+    assert_eq!(code, Some(1009));
+}
+
 #[tokio::test]
 async fn bad_input_closes_only_that_connection() {
     let hub = TestHub::start_with(|c| c.mqtt.max_packet_size = 4096).await;

@@ -1,7 +1,8 @@
 //! A device session lasts as long as the SAS token it connected with, as in Azure IoT Hub:
 //! the boundary under paused time on a real session (real registry, real authenticator, the
 //! real session loop over an in-memory pipe), then real sessions over MQTT/TLS and
-//! MQTT/WebSocket with short-lived tokens, and the Connections record that says why.
+//! MQTT/WebSocket with short-lived tokens, and the Connections record that says why. Also the
+//! other end of a session's life: a CONNECT not complete by the deadline it was given.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +22,7 @@ use adit_testkit::{RawMqtt, TestHub};
 use adit_transport::MqttConnection;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Login, Packet};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -112,6 +114,46 @@ async fn connection_records(dir: &std::path::Path, device: &str, want: usize) ->
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("fewer than {want} Connections records for {device}");
+}
+
+#[tokio::test]
+async fn paused_time_a_connect_not_complete_by_its_deadline_is_closed_at_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ctx, _key) = context(dir.path()).await;
+    let (mut client_io, hub_io) = tokio::io::duplex(4096);
+    let peer = "127.0.0.1:50001".parse().expect("addr");
+    tokio::time::pause();
+    // As over TLS after a handshake that took 8 of the 10 s: 2 s are left, not another 10.
+    let connect_by = tokio::time::Instant::now() + Duration::from_secs(2);
+    let session = tokio::spawn(session::run_until(
+        hub_io,
+        peer,
+        "mqtts",
+        ctx.clone(),
+        connect_by,
+    ));
+    // A CONNECT announcing 200 bytes, of which 4 ever come.
+    client_io
+        .write_all(&[0x10, 0xc8, 0x01, 0x00, 0x04])
+        .await
+        .expect("write");
+    tokio::time::advance(Duration::from_millis(1950)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!session.is_finished(), "open until the deadline");
+    tokio::time::advance(Duration::from_millis(100)).await;
+    tokio::time::resume();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), client_io.read(&mut buf))
+        .await
+        .expect("closed, not left waiting");
+    assert_eq!(
+        read.unwrap_or(0),
+        0,
+        "closed at the deadline without a CONNACK"
+    );
+    session.await.expect("session task");
 }
 
 #[tokio::test]

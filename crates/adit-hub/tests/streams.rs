@@ -312,6 +312,83 @@ async fn closing_or_dropping_either_side_closes_the_other() {
     );
 }
 
+/// A message past the gateway's frame limit, in one frame or in a flood of continuation
+/// frames, closes its sender with 1009 and the other half with 1001, and the record says so
+/// (`bench/abuse` found the sender closed without a Close, or with 1001).
+#[tokio::test]
+async fn a_message_over_the_frame_limit_closes_its_sender_with_1009() {
+    let hub = TestHub::start_with(|c| c.gateway.max_frame = 4096).await;
+    let key = hub.create_device("d1").await;
+    let mut device = Device::connect(&hub, "d1", &key).await;
+
+    let (mut d, mut s) = accepted_pair(&hub, &mut device, false).await;
+    s.send(Message::binary(vec![1u8; 8192]))
+        .await
+        .expect("send");
+    assert_eq!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        Some(1009)
+    );
+    assert_eq!(
+        closed_within(&mut d, Duration::from_secs(5)).await,
+        Some(1001)
+    );
+
+    // The device half first, then the service half sending 64-byte frames.
+    let ca = hub.ca_path.clone();
+    let initiate = hub.initiate("d1", "x", None, Some(10.0));
+    let device_part = async {
+        let req = device.next_request().await;
+        let ws = gateway_connect(&req.url, &req.auth, &ca, None)
+            .await
+            .expect("device joins");
+        device.answer(&req.rid, true).await;
+        ws
+    };
+    let (reply, mut d) = tokio::join!(initiate, device_part);
+    let config = tokio_websockets::Config::default().frame_size(64);
+    let mut s = adit_testkit::gateway_connect_with(
+        &reply.url.expect("url"),
+        &reply.token.expect("token"),
+        &ca,
+        None,
+        config,
+    )
+    .await
+    .expect("service joins");
+    // 64 KiB in 64-byte frames: past the 4 KiB limit after 65 of them.
+    let _ = s.send(Message::binary(vec![2u8; 64 * 1024])).await;
+    assert_eq!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        Some(1009)
+    );
+    assert_eq!(
+        closed_within(&mut d, Duration::from_secs(5)).await,
+        Some(1001)
+    );
+
+    let mut reasons = Vec::new();
+    for _ in 0..100 {
+        reasons = hub
+            .streams()
+            .records()
+            .iter()
+            .filter_map(|r| r.end_reason.map(|e| (e.as_str(), r.close_code)))
+            .collect();
+        if reasons.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        reasons,
+        vec![
+            ("invalid_message", Some(1009)),
+            ("invalid_message", Some(1009))
+        ]
+    );
+}
+
 #[tokio::test]
 async fn handshake_deadline_closes_a_lonely_half() {
     let hub = TestHub::start_with(|c| c.streams.handshake_timeout = Duration::from_secs(1)).await;

@@ -101,6 +101,25 @@ pub async fn gateway_connect(
     ca_path: &Path,
     protocol: Option<&str>,
 ) -> Result<GatewayWs, String> {
+    gateway_connect_with(
+        url,
+        token,
+        ca_path,
+        protocol,
+        tokio_websockets::Config::default(),
+    )
+    .await
+}
+
+/// Like [`gateway_connect`], with this WebSocket configuration (a small `frame_size` sends
+/// every message as that many continuation frames).
+pub async fn gateway_connect_with(
+    url: &str,
+    token: &str,
+    ca_path: &Path,
+    protocol: Option<&str>,
+    config: tokio_websockets::Config,
+) -> Result<GatewayWs, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
     let port = uri.port_u16().ok_or("URL has no explicit port")?;
     let host = uri.host().ok_or("URL has no host")?;
@@ -120,6 +139,7 @@ pub async fn gateway_connect(
         .await
         .map_err(|e| e.to_string())?;
     let mut builder = tokio_websockets::ClientBuilder::from_uri(uri)
+        .config(config)
         .add_header(
             http::header::AUTHORIZATION,
             http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?,

@@ -21,7 +21,9 @@ mod tinyproxy;
 
 pub use admin_metrics::admin_metric;
 pub use emulated_link::{EmulatedLink, LinkProfile, LinkStats};
-pub use gateway_client::{GatewayWs, InitiateReply, gateway_connect, gateway_status};
+pub use gateway_client::{
+    GatewayWs, InitiateReply, gateway_connect, gateway_connect_with, gateway_status,
+};
 pub use http::{client_tls_config, https_client};
 pub use hub_process::HubProcess;
 pub use mqtt_client::{RawMqtt, device_token};

@@ -50,6 +50,11 @@ impl RawMqtt {
     /// MQTT over TLS to `addr`, verifying the hub as `localhost`.
     pub async fn tls(addr: SocketAddr, ca_path: &Path) -> Self {
         let tcp = TcpStream::connect(addr).await.expect("TCP connect");
+        Self::tls_over(tcp, ca_path).await
+    }
+
+    /// MQTT over TLS on a TCP connection already open (for tests that time the handshake).
+    pub async fn tls_over(tcp: TcpStream, ca_path: &Path) -> Self {
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("valid name");
         let tls = connector(ca_path)
             .connect(name, tcp)

@@ -192,6 +192,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
+    /// The peer sent what this side does not take (a message over the size limit, a protocol
+    /// violation): tells it why with 1009 or 1002 before the error ends the connection, as far
+    /// as one flush gets. tokio-websockets queues that Close itself for a bad frame, but not
+    /// for fragments that add up past the limit; then it is queued here.
+    fn answer_violation(&mut self, e: &tokio_websockets::Error, cx: &mut Context<'_>) {
+        let (code, reason) = match e {
+            tokio_websockets::Error::PayloadTooLong { max_len, .. } => (
+                CloseCode::MESSAGE_TOO_BIG,
+                format!("message over the limit of {max_len} bytes"),
+            ),
+            tokio_websockets::Error::Protocol(_) => {
+                (CloseCode::PROTOCOL_ERROR, "protocol error".to_string())
+            }
+            _ => return,
+        };
+        let mut ws = Pin::new(&mut self.ws);
+        if let Poll::Ready(Ok(())) = ws.as_mut().poll_ready(cx) {
+            let _ = ws.as_mut().start_send(Message::close(Some(code), &reason));
+        }
+        let _ = ws.poll_flush(cx);
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -225,7 +249,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
             }
             match item {
                 None => self.read_closed = true,
-                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
+                Some(Err(e)) => {
+                    self.answer_violation(&e, cx);
+                    return Poll::Ready(Err(to_io(e)));
+                }
                 Some(Ok(msg)) => {
                     if msg.is_close() {
                         let close = msg

@@ -71,6 +71,9 @@ pub enum EndReason {
     Revoked,
     /// Both halves were not connected by the handshake deadline.
     HandshakeDeadline,
+    /// It sent what the gateway does not relay: a message over the frame limit (it is closed
+    /// with 1009) or a WebSocket protocol violation (1002).
+    InvalidMessage,
 }
 
 impl EndReason {
@@ -83,6 +86,7 @@ impl EndReason {
             Self::HubShutdown => "hub_shutdown",
             Self::Revoked => "revoked",
             Self::HandshakeDeadline => "handshake_deadline",
+            Self::InvalidMessage => "invalid_message",
         }
     }
 }
@@ -156,6 +160,9 @@ enum End {
     Dropped,
     /// The destination failed while we were sending to it.
     PeerFailed,
+    /// The source sent a message over the limit or broke the WebSocket protocol: the code
+    /// and reason it is closed with.
+    Invalid(CloseCode, String),
 }
 
 /// What to do with one message from the source.
@@ -177,6 +184,17 @@ fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -> Step {
         Some(Ok(msg)) if msg.is_binary() || msg.is_text() => Step::Forward(msg),
         // Pings are answered by each side's WebSocket on its own; pongs only show liveness.
         Some(Ok(_)) => Step::Skip,
+        // One frame over the limit, or fragments that add up past it (a continuation flood).
+        Some(Err(tokio_websockets::Error::PayloadTooLong { max_len, .. })) => {
+            Step::Stop(End::Invalid(
+                CloseCode::MESSAGE_TOO_BIG,
+                format!("message over the gateway's limit of {max_len} bytes"),
+            ))
+        }
+        Some(Err(tokio_websockets::Error::Protocol(e))) => Step::Stop(End::Invalid(
+            CloseCode::PROTOCOL_ERROR,
+            format!("WebSocket protocol error: {e}"),
+        )),
         Some(Err(_)) | None => Step::Stop(End::Dropped),
     }
 }
@@ -264,31 +282,73 @@ where
 }
 
 /// How one leg's end is reported: who, why, and what to tell the other half.
-fn verdict(ended: Role, end: End) -> (ClosedBy, EndReason, Option<u16>, Message) {
+fn verdict(ended: Role, end: End) -> Verdict {
     let other = match ended {
         Role::Device => Role::Service,
         Role::Service => Role::Device,
     };
     match end {
-        End::Closed(code, reason) => (
+        End::Closed(code, reason) => Verdict::both(
             ClosedBy::of(ended),
             EndReason::CloseFrame,
             code.map(u16::from),
             close_frame::forwardable(code, &reason),
         ),
-        End::Dropped => (
+        End::Dropped => Verdict::both(
             ClosedBy::of(ended),
             EndReason::Disconnected,
             None,
             close_frame::own(CloseCode::GOING_AWAY, &format!("{ended} disconnected")),
         ),
         // A write to the other half failed: it is the one that went away.
-        End::PeerFailed => (
+        End::PeerFailed => Verdict::both(
             ClosedBy::of(other),
             EndReason::Disconnected,
             None,
             close_frame::own(CloseCode::GOING_AWAY, &format!("{other} disconnected")),
         ),
+        // The offender is told why (1009, 1002); the other half that its peer broke the rules.
+        End::Invalid(code, reason) => {
+            tracing::info!(role = %ended, code = u16::from(code), %reason, "stream leg sent an invalid message; closing the stream");
+            Verdict {
+                closed_by: ClosedBy::of(ended),
+                reason: EndReason::InvalidMessage,
+                close_code: Some(u16::from(code)),
+                close: close_frame::own(
+                    CloseCode::GOING_AWAY,
+                    &format!("{ended} sent an invalid message: {reason}"),
+                ),
+                to_offender: Some(close_frame::own(code, &reason)),
+            }
+        }
+    }
+}
+
+/// How a relay ended, and the Close each half gets.
+struct Verdict {
+    closed_by: ClosedBy,
+    reason: EndReason,
+    close_code: Option<u16>,
+    /// For both halves, or for the other half when `to_offender` is set.
+    close: Message,
+    /// For the half that ended the relay, when it is told something else.
+    to_offender: Option<Message>,
+}
+
+impl Verdict {
+    fn both(
+        closed_by: ClosedBy,
+        reason: EndReason,
+        close_code: Option<u16>,
+        close: Message,
+    ) -> Self {
+        Self {
+            closed_by,
+            reason,
+            close_code,
+            close,
+            to_offender: None,
+        }
     }
 }
 
@@ -336,7 +396,13 @@ where
         (Role::Device, h) => (h, VecDeque::new()),
         (Role::Service, h) => (VecDeque::new(), h),
     };
-    let (closed_by, reason, close_code, close) = tokio::select! {
+    let Verdict {
+        closed_by,
+        reason,
+        close_code,
+        close,
+        to_offender,
+    } = tokio::select! {
         e = pump(&mut device_rx, held_device, &service_tx, &mut d2s, &device_alive, &service_alive) => {
             verdict(Role::Device, e)
         }
@@ -349,13 +415,13 @@ where
         () = liveness::watch(&service_alive, &service_tx, keepalive) => {
             unresponsive(Role::Service, keepalive)
         }
-        () = shutdown.cancelled() => (
+        () = shutdown.cancelled() => Verdict::both(
             ClosedBy::Hub,
             EndReason::HubShutdown,
             None,
             close_frame::own(CloseCode::GOING_AWAY, "hub shutting down"),
         ),
-        () = revoked.cancelled() => (
+        () = revoked.cancelled() => Verdict::both(
             ClosedBy::Hub,
             EndReason::Revoked,
             None,
@@ -375,9 +441,21 @@ where
             let _ = tx.send(msg).await;
             let _ = tx.close().await;
         };
+    let close_for = |side: ClosedBy| match &to_offender {
+        Some(m) if closed_by == side => m.clone(),
+        _ => close.clone(),
+    };
     let closing = futures_util::future::join(
-        close_one(device_tx, close.clone(), dead == Some(ClosedBy::Device)),
-        close_one(service_tx, close, dead == Some(ClosedBy::Service)),
+        close_one(
+            device_tx,
+            close_for(ClosedBy::Device),
+            dead == Some(ClosedBy::Device),
+        ),
+        close_one(
+            service_tx,
+            close_for(ClosedBy::Service),
+            dead == Some(ClosedBy::Service),
+        ),
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
     RelayOutcome {
@@ -393,13 +471,13 @@ where
     }
 }
 
-fn unresponsive(role: Role, k: Keepalive) -> (ClosedBy, EndReason, Option<u16>, Message) {
+fn unresponsive(role: Role, k: Keepalive) -> Verdict {
     let why = format!(
         "{role} stopped responding (no pong within {} s of a ping)",
         k.timeout().as_secs()
     );
     tracing::info!(%role, "stream leg unresponsive; closing the stream");
-    (
+    Verdict::both(
         ClosedBy::of(role),
         EndReason::PingTimeout,
         None,

@@ -24,7 +24,9 @@ pub async fn run(listener: TcpListener, acceptor: TlsAcceptor, ctx: Arc<MqttCont
         move |tls, peer, slot| {
             let ctx = ctx.clone();
             async move {
-                session::run(tls, peer, "mqtts", ctx).await;
+                // The CONNECT deadline counts from accept: the TLS handshake spends it too.
+                let connect_by = slot.accepted() + ctx.config.connect_timeout;
+                session::run_until(tls, peer, "mqtts", ctx, connect_by).await;
                 // The connection's place is held until its session ends.
                 drop(slot);
             }

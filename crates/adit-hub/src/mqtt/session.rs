@@ -75,15 +75,31 @@ impl From<ConnectionError> for End {
     }
 }
 
-/// Runs a session until the device leaves, misbehaves, is replaced, or the hub stops.
+/// Runs a session until the device leaves, misbehaves, is replaced, or the hub stops; the
+/// CONNECT is due within the connect timeout from now.
 /// `ctx` is shared rather than cloned: every idle connection would otherwise carry a copy.
 pub async fn run<T>(io: T, peer: SocketAddr, transport: &'static str, ctx: Arc<MqttContext>)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let connect_by = Instant::now() + ctx.config.connect_timeout;
+    run_until(io, peer, transport, ctx, connect_by).await;
+}
+
+/// Like [`run`], with the CONNECT due by `connect_by` (for MQTT over TLS, the connect timeout
+/// from TCP accept, so a slow TLS handshake does not buy a second timeout).
+pub async fn run_until<T>(
+    io: T,
+    peer: SocketAddr,
+    transport: &'static str,
+    ctx: Arc<MqttContext>,
+    connect_by: Instant,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let mut conn = Connection::new(io, ctx.config.max_packet_size);
     let first = tokio::select! {
-        r = tokio::time::timeout(ctx.config.connect_timeout, conn.read_connect()) => r,
+        r = tokio::time::timeout_at(connect_by, conn.read_connect()) => r,
         () = ctx.shutdown.cancelled() => return,
     };
     let connect = match first {
