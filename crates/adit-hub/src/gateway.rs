@@ -11,7 +11,7 @@
 
 mod close_frame;
 mod liveness;
-mod relay;
+pub mod relay;
 mod upgrade;
 
 use std::collections::HashMap;
