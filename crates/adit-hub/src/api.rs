@@ -22,7 +22,11 @@ use crate::registry::Registry;
 use crate::streams::Streams;
 use crate::throttle::AuthThrottle;
 
+pub use device_body::parse as parse_device_body;
+pub use devices::if_match;
+pub use diagnostics::LogQuery;
 pub use error::ApiError;
+pub use streams::timeout_header as stream_timeout_header;
 
 /// Largest request body accepted. Device identities are well under 4 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

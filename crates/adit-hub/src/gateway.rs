@@ -12,7 +12,7 @@
 mod close_frame;
 mod liveness;
 mod lone_half;
-mod relay;
+pub mod relay;
 mod upgrade;
 
 use std::collections::{HashMap, VecDeque};

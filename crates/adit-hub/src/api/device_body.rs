@@ -84,6 +84,16 @@ fn bounded(value: Option<String>, max: usize, field: &str) -> Result<Option<Stri
     }
 }
 
+/// Decodes and validates the JSON body of `PUT /devices/{id}` for the device at `path_id`:
+/// everything the handler does with remote bytes before the registry sees them.
+pub fn parse(path_id: &DeviceId, body: &[u8]) -> Result<NewDevice, ApiError> {
+    let device: Device = serde_json::from_slice(body).map_err(|e| {
+        let e = super::error::body_error(&e);
+        ApiError::invalid(format!("request body is not a valid device: {e}"))
+    })?;
+    from_json(path_id, device)
+}
+
 /// Validates a PUT body for the device at `path_id`.
 pub fn from_json(path_id: &DeviceId, body: Device) -> Result<NewDevice, ApiError> {
     if !body.device_id.is_empty() && body.device_id != path_id.as_str() {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Service;
-use super::device_body::{from_json, to_json};
+use super::device_body::{parse, to_json};
 use super::{ApiError, AppState};
 use crate::registry::{DeviceRecord, IfMatch};
 
@@ -31,7 +31,9 @@ fn device_response(d: &DeviceRecord) -> Response {
     response
 }
 
-fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError> {
+/// The `If-Match` header of a registry write: `None` when absent, an error when it is not
+/// visible ASCII text.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError> {
     headers
         .get(header::IF_MATCH)
         .map(|v| {
@@ -74,11 +76,7 @@ pub async fn put(
             ApiError::invalid(format!("cannot read request body: {e}"))
         }
     })?;
-    let device: Device = serde_json::from_slice(&body).map_err(|e| {
-        let e = super::error::body_error(&e);
-        ApiError::invalid(format!("request body is not a valid device: {e}"))
-    })?;
-    let spec = from_json(&id, device)?;
+    let spec = parse(&id, &body)?;
     let record = match if_match(&headers)? {
         None => {
             // Only a new identity must meet the current rule: one created before it (with

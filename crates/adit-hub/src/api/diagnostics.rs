@@ -14,6 +14,7 @@ use crate::diagnostics::{Filter, query};
 /// Most records one query returns.
 const MAX_LIMIT: usize = 10_000;
 
+/// The query parameters of `GET /adit/logs`.
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
     category: Option<String>,
@@ -24,20 +25,27 @@ pub struct LogQuery {
     limit: Option<usize>,
 }
 
+impl LogQuery {
+    /// The log filter these parameters ask for, the limit clamped to 1..=10,000.
+    pub fn into_filter(self) -> Filter {
+        Filter {
+            category: self.category,
+            device: self.device,
+            outcome: self.outcome,
+            since: self.since,
+            until: self.until,
+            limit: self.limit.unwrap_or(1000).clamp(1, MAX_LIMIT),
+        }
+    }
+}
+
 pub async fn logs(
     State(state): State<AppState>,
     Service(caller): Service,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     caller.require(Permissions::REGISTRY_READ)?;
-    let filter = Filter {
-        category: q.category,
-        device: q.device,
-        outcome: q.outcome,
-        since: q.since,
-        until: q.until,
-        limit: q.limit.unwrap_or(1000).clamp(1, MAX_LIMIT),
-    };
+    let filter = q.into_filter();
     let dir = state.diagnostics.dir().to_path_buf();
     // File reading is blocking work: keep it off the async workers.
     let records = tokio::task::spawn_blocking(move || query(&dir, &filter))

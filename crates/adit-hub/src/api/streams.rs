@@ -23,8 +23,9 @@ const AUTH_TOKEN: HeaderName = HeaderName::from_static("iothub-streaming-auth-to
 const CONNECT_TIMEOUT: &str = "iothub-streaming-connect-timeout-in-seconds";
 const RESPONSE_TIMEOUT: &str = "iothub-streaming-response-timeout-in-seconds";
 
-/// Reads a timeout header: seconds, possibly fractional (C# formats a TimeSpan's TotalSeconds).
-fn timeout_header(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, ApiError> {
+/// Reads a stream initiation's timeout header `name`: seconds, possibly fractional (C# formats
+/// a TimeSpan's TotalSeconds), at most a day; `None` when absent.
+pub fn timeout_header(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, ApiError> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
