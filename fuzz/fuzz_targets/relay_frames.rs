@@ -16,8 +16,8 @@ use adit_fuzz::seeds;
 use adit_fuzz::ws_frames::{client_frames, empty_close, raw_close, raw_frame};
 use std::collections::VecDeque;
 
-use adit_hub::gateway::{Keepalive, Role};
 use adit_hub::gateway::relay::{self, ClosedBy, EndReason};
+use adit_hub::gateway::{Keepalive, Role};
 use futures_util::StreamExt as _;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
