@@ -430,7 +430,13 @@ impl Gateway {
         if let Some(tx) = outcome {
             let _ = tx.send(RelayOutcome::left_before_pairing(role, &left));
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), ws.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            if let Some(close) = left.to_sender {
+                let _ = ws.send(close).await;
+            }
+            let _ = ws.close().await;
+        })
+        .await;
     }
 }
 

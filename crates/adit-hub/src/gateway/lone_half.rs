@@ -19,6 +19,8 @@ use futures_util::StreamExt as _;
 use tokio_websockets::{Message, WebSocketStream};
 
 use super::EndReason;
+use super::close_frame;
+use super::relay::{End, Step, classify};
 
 /// Payload bytes held from a lone half before it is no longer read.
 pub const HELD_MAX_BYTES: usize = 64 * 1024;
@@ -27,7 +29,7 @@ pub const HELD_MAX_BYTES: usize = 64 * 1024;
 pub const HELD_MAX_MESSAGES: usize = 256;
 
 /// How a lone half left before its peer arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Left {
     /// A Close frame, or a connection that ended without one.
     pub reason: EndReason,
@@ -35,6 +37,9 @@ pub struct Left {
     pub close_code: Option<u16>,
     /// The reason text of its Close (empty when none).
     pub close_reason: String,
+    /// The Close the hub answers it with (a message over the limit: 1009; a protocol error:
+    /// 1002), as the relay does.
+    pub to_sender: Option<Message>,
 }
 
 /// Reads `ws` until it leaves, pushing its data messages onto `held` until the bounds are
@@ -49,30 +54,34 @@ where
         if bytes >= HELD_MAX_BYTES || held.len() >= HELD_MAX_MESSAGES {
             return std::future::pending().await;
         }
-        match ws.next().await {
-            Some(Ok(msg)) if msg.is_close() => {
-                let (close_code, close_reason) = msg
-                    .as_close()
-                    .map(|(c, r)| (Some(u16::from(c)), r.to_string()))
-                    .unwrap_or((None, String::new()));
-                return Left {
-                    reason: EndReason::CloseFrame,
-                    close_code,
-                    close_reason,
-                };
-            }
-            Some(Ok(msg)) if msg.is_binary() || msg.is_text() => {
+        let end = match classify(ws.next().await) {
+            Step::Forward(msg) => {
                 bytes += msg.as_payload().len();
                 held.push_back(msg);
+                continue;
             }
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => {
-                return Left {
-                    reason: EndReason::Disconnected,
-                    close_code: None,
-                    close_reason: String::new(),
-                };
-            }
-        }
+            Step::Skip => continue,
+            Step::Stop(end) => end,
+        };
+        return match end {
+            End::Closed(code, reason) => Left {
+                reason: EndReason::CloseFrame,
+                close_code: code.map(u16::from),
+                close_reason: reason,
+                to_sender: None,
+            },
+            End::Invalid(code, why) => Left {
+                reason: EndReason::InvalidMessage,
+                close_code: None,
+                close_reason: String::new(),
+                to_sender: Some(close_frame::own(code, &why)),
+            },
+            End::Dropped | End::PeerFailed => Left {
+                reason: EndReason::Disconnected,
+                close_code: None,
+                close_reason: String::new(),
+                to_sender: None,
+            },
+        };
     }
 }

@@ -153,7 +153,7 @@ impl RelayOutcome {
     }
 }
 
-enum End {
+pub(super) enum End {
     /// The source sent a Close frame.
     Closed(Option<CloseCode>, String),
     /// The source went away without a Close (EOF or error).
@@ -166,13 +166,13 @@ enum End {
 }
 
 /// What to do with one message from the source.
-enum Step {
+pub(super) enum Step {
     Forward(Message),
     Skip,
     Stop(End),
 }
 
-fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -> Step {
+pub(super) fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -> Step {
     match item {
         Some(Ok(msg)) if msg.is_close() => {
             let (code, reason) = msg
