@@ -9,7 +9,9 @@
 //! side is `198.18.X.Y`, the device side `198.19.X.Y`, point to point, unique per link so
 //! several links (tests in parallel) coexist.
 
+use std::hash::Hasher as _;
 use std::net::Ipv4Addr;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -134,15 +136,20 @@ impl EmulatedLink {
         self.netns
             .ip(["link", "set", device_tun, "name", "wan0", "mtu", MTU, "up"])?;
         ip(["link", "set", hub_tun, "mtu", MTU, "up"])?;
-        // A pair of addresses no other link holds: start from this process and link, step on
-        // when the peer route exists already.
-        let seed = std::process::id().wrapping_mul(7919) ^ (self.netns.name().len() as u32);
+        // A pair of addresses no other link holds: start from a hash of the namespace's name
+        // (process and link number), step on while the hub-side address is taken.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hasher.write(self.netns.name().as_bytes());
+        let seed = hasher.finish() as u32;
         let mut last = None;
         for attempt in 0..64u32 {
             let n = (seed.wrapping_add(attempt.wrapping_mul(104_729)) % 65_000) + 1;
             let [_, _, x, y] = n.to_be_bytes();
             let (hub, device) = (Ipv4Addr::new(198, 18, x, y), Ipv4Addr::new(198, 19, x, y));
             let (h, d) = (hub.to_string(), device.to_string());
+            if address_taken(&h) {
+                continue;
+            }
             match ip(["addr", "add", &h, "peer", &d, "dev", hub_tun]) {
                 Ok(()) => {
                     self.netns
@@ -199,6 +206,14 @@ impl Drop for EmulatedLink {
             let _ = t.join();
         }
     }
+}
+
+/// Whether an interface of this namespace holds `addr` already (another link's hub side).
+fn address_taken(addr: &str) -> bool {
+    Command::new("ip")
+        .args(["-o", "addr", "show", "to", addr])
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty())
 }
 
 type Names = Result<(String, String), NetnsError>;

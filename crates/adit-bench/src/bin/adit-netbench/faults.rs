@@ -125,10 +125,10 @@ async fn case(
     }
     let (echoed, held) = echo(env).await;
     out.echo = echoed;
-    if fault.blackhole {
-        if let Some(held) = held {
-            blackhole(env, held, &mut out).await;
-        }
+    if fault.blackhole
+        && let Some(held) = held
+    {
+        blackhole(env, held, &mut out).await;
     }
     // Leave cleanly: restore the path so the hub sees the proxy go, then wait for it.
     env.link.set_blackhole(false);
