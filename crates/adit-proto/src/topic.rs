@@ -79,7 +79,8 @@ pub struct StreamRequest {
 }
 
 impl StreamRequest {
-    /// The PUBLISH topic. Fails if a field would break an SDK's parser.
+    /// The PUBLISH topic. Fails if a field would break an SDK's parser, or if the topic would
+    /// be longer than [`MAX_TOPIC_LEN`] (which [`StreamRequest::parse`] refuses).
     pub fn to_topic(&self) -> Result<String, TopicError> {
         check_stream_name(&self.name)?;
         if self.rid.is_empty() || !self.rid.chars().all(is_token_char) {
@@ -101,6 +102,10 @@ impl StreamRequest {
         if let Some(ip) = self.ip.as_deref().filter(|ip| !ip.is_empty()) {
             topic.push_str("&$ip=");
             topic.push_str(&encode_component(ip));
+        }
+        // Percent-encoding can triple the URL: never send what `parse` would refuse.
+        if topic.len() > MAX_TOPIC_LEN {
+            return Err(TopicError::TooLong);
         }
         Ok(topic)
     }
