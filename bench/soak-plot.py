@@ -25,7 +25,11 @@ def main(src, dst):
     fig, axes = plt.subplots(len(CURVES), 1, figsize=(10, 9), sharex=True)
     for ax, (column, label, scale) in zip(axes, CURVES):
         values = [float(r[column]) * scale for r in rows]
-        ax.plot(t, values, lw=1.2)
+        ax.plot(t, values, lw=1.2, label="VmRSS" if column == "rss_kib" else None)
+        if column == "rss_kib" and rows and rows[0].get("rss_anon_kib"):
+            anon = [float(r["rss_anon_kib"]) * scale for r in rows]
+            ax.plot(t, anon, lw=1.2, label="of which anonymous (RssAnon)")
+            ax.legend(loc="lower right", fontsize=8)
         for phase, colour in (("warmup", "0.85"), ("first", "#cfe8cf"), ("last", "#cfe8cf")):
             span = [x for x, r in zip(t, rows) if r["phase"] == phase]
             if span:

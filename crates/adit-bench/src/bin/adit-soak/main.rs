@@ -177,6 +177,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let curves = [
         verdict::judge("hub RSS (KiB)", &series(|s| s.rss_kib), phases),
+        verdict::judge(
+            "  of which anonymous (KiB)",
+            &series(|s| s.anon_kib),
+            phases,
+        ),
         verdict::judge("open file descriptors", &series(|s| s.fds), phases),
         verdict::judge("alive Tokio tasks", &series(|s| s.tasks), phases),
         verdict::judge("active streams", &series(|s| s.active_streams), phases),

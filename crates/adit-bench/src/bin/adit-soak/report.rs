@@ -98,9 +98,9 @@ pub fn build(
     if let Some(a) = after {
         let _ = writeln!(
             out,
-            "\nAfter the traffic and the flapping stopped ({:.0} s): RSS {:.0} KiB, {:.0} open \
-             fds, {:.0} alive tasks, {:.0} active streams, {:.0} connected devices.",
-            a.t, a.rss_kib, a.fds, a.tasks, a.active_streams, a.devices
+            "\nAfter the traffic and the flapping stopped ({:.0} s): RSS {:.0} KiB ({:.0} KiB \
+             anonymous), {:.0} open fds, {:.0} alive tasks, {:.0} active streams, {:.0} connected devices.",
+            a.t, a.rss_kib, a.anon_kib, a.fds, a.tasks, a.active_streams, a.devices
         );
     }
     let flat = curves.iter().all(|c| c.flat);

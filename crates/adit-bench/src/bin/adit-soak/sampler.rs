@@ -20,6 +20,9 @@ pub struct Sample {
     pub t: f64,
     /// Hub `VmRSS`, KiB.
     pub rss_kib: f64,
+    /// Its anonymous part (`RssAnon`: heap and stacks, where a leak would show; the rest is
+    /// mostly the binary's code, paged in and out by the kernel), KiB.
+    pub anon_kib: f64,
     /// Hub open file descriptors.
     pub fds: f64,
     /// `adit_tokio_alive_tasks`.
@@ -31,7 +34,7 @@ pub struct Sample {
 }
 
 const HEADER: &str = "t_s,phase,rss_kib,open_fds,alive_tasks,active_streams,connected_devices,\
-                      streams_opened,streams_failed,bytes_sent,bytes_echoed,bytes_lost,flaps";
+                      streams_opened,streams_failed,bytes_sent,bytes_echoed,bytes_lost,flaps,rss_anon_kib";
 
 /// Takes a sample every `every` from `start` until `stop`, appending each to `csv`.
 pub async fn run(
@@ -96,6 +99,7 @@ pub async fn take(rig: &Rig, start: Instant) -> anyhow::Result<Sample> {
     Ok(Sample {
         t: start.elapsed().as_secs_f64(),
         rss_kib: crate::rss::rss_kib(pid)?,
+        anon_kib: rss_anon_kib(pid)?,
         fds: std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as f64,
         tasks,
         active_streams: gauge("adit_active_streams")?,
@@ -112,7 +116,7 @@ pub fn write_row(
 ) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{:.1},{phase},{},{},{},{},{},{},{},{},{},{},{}",
+        "{:.1},{phase},{},{},{},{},{},{},{},{},{},{},{},{}",
         s.t,
         s.rss_kib,
         s.fds,
@@ -125,7 +129,18 @@ pub fn write_row(
         Tally::get(&tally.echoed),
         Tally::get(&tally.lost),
         Tally::get(&tally.flaps),
+        s.anon_kib,
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// `RssAnon` of `pid`, in KiB.
+fn rss_anon_kib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("RssAnon:"))
+        .ok_or_else(|| anyhow::anyhow!("no RssAnon for {pid}"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
 }
