@@ -181,7 +181,10 @@ async fn a_waiting_half_that_sends_too_big_a_message_is_closed_with_1009_at_once
     let mut s = join(&url, &token, &hub).await;
     // The gateway relays messages up to 1 MiB (GatewayConfig::max_frame).
     let _ = s.send(Message::binary(vec![0u8; 2 * 1024 * 1024])).await;
-    assert_eq!(closed_within(&mut s, Duration::from_secs(5)).await, Some(1009));
+    assert_eq!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        Some(1009)
+    );
     let r = record(&hub, &stream_id(&url)).await;
     assert_eq!(r.closed_by, Some(ClosedBy::Service));
     assert_eq!(r.end_reason, Some(EndReason::InvalidMessage));
