@@ -17,7 +17,7 @@ async fn concurrent_connection_writes_share_commits_and_keep_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = Registry::open_in_dir(dir.path()).await.expect("open");
     for i in 0..DEVICES {
-        let spec = NewDevice::enabled_sas(DeviceId::new(&id(i)).expect("id"));
+        let spec = NewDevice::enabled_sas(DeviceId::new(id(i)).expect("id"));
         registry.create_device(&spec).await.expect("create");
     }
 

@@ -64,7 +64,7 @@ impl ApiProbe {
                     () = halt.cancelled() => return,
                 }
                 n += 1;
-                let query = if n % 2 == 0 {
+                let query = if n.is_multiple_of(2) {
                     Query::Device
                 } else {
                     Query::List

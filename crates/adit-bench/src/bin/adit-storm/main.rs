@@ -76,7 +76,7 @@ struct Args {
 fn adit_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(b) = given {
         // The hub runs in a directory of its own: a relative path would not reach it.
-        return Ok(std::fs::canonicalize(&b).map_err(|e| anyhow::anyhow!("{}: {e}", b.display()))?);
+        return std::fs::canonicalize(&b).map_err(|e| anyhow::anyhow!("{}: {e}", b.display()));
     }
     let me = std::env::current_exe()?;
     let dir = me
