@@ -195,6 +195,8 @@ async fn main() -> anyhow::Result<()> {
     devices_stop.cancel();
     while devices.join_next().await.is_some() {}
     drop(proxies);
+    // process::exit runs no destructors: stop the hub first.
+    drop(rig);
     if !report.passed {
         std::process::exit(1);
     }
