@@ -65,9 +65,17 @@ async fn after_sigkill_and_restart_the_device_is_disconnected() {
     drop(device);
     let after = device_json(&hub, "dev1");
     assert_eq!(after["connectionState"], "Disconnected");
+    // Compared as instants: the hub writes fractions without trailing zeros ("09.4Z" is before
+    // "09.471Z", though it sorts after it as text).
+    let at = |device: &serde_json::Value| {
+        let text = device["connectionStateUpdatedTime"]
+            .as_str()
+            .expect("a time");
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339")
+    };
     assert!(
-        after["connectionStateUpdatedTime"].as_str()
-            > before["connectionStateUpdatedTime"].as_str(),
+        at(&after) > at(&before),
         "the change is dated at the restart: {} then {}",
         before["connectionStateUpdatedTime"],
         after["connectionStateUpdatedTime"]
