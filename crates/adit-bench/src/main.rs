@@ -97,15 +97,7 @@ async fn main() -> anyhow::Result<()> {
         args.iperf_seconds = args.iperf_seconds.min(1);
         args.rate_seconds = args.rate_seconds.min(0.5);
     }
-    let bin = std::env::current_exe()?
-        .parent()
-        .map(|p| p.join("adit"))
-        .ok_or_else(|| anyhow::anyhow!("cannot locate the adit binary"))?;
-    anyhow::ensure!(
-        bin.exists(),
-        "build it first: cargo build --release -p adit -p adit-bench ({} missing)",
-        bin.display()
-    );
+    let bin = adit_bench::adit_beside_me()?;
 
     let target = probes::Target::start().await?;
     let iperf_server = if args.iperf_seconds > 0 {

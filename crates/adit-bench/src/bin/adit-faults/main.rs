@@ -52,15 +52,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Peer::ServicePeer(peer)) = args.peer {
         return service_peer::run(peer).await;
     }
-    let bin = std::env::current_exe()?
-        .parent()
-        .map(|p| p.join("adit"))
-        .ok_or_else(|| anyhow::anyhow!("cannot locate the adit binary"))?;
-    anyhow::ensure!(
-        bin.exists(),
-        "build it first: cargo build --release -p adit -p adit-bench ({} missing)",
-        bin.display()
-    );
+    let bin = adit_bench::adit_beside_me()?;
     let mut rows = Vec::new();
     for stage in Stage::ALL {
         for victim in Victim::ALL {

@@ -51,15 +51,7 @@ async fn main() -> anyhow::Result<()> {
         return target::serve(listen).await;
     }
     adit_testkit::netns_support()?;
-    let bin = std::env::current_exe()?
-        .parent()
-        .map(|p| p.join("adit"))
-        .ok_or_else(|| anyhow::anyhow!("cannot locate the adit binary"))?;
-    anyhow::ensure!(
-        bin.exists(),
-        "build it first: cargo build --release -p adit -p adit-bench ({} missing)",
-        bin.display()
-    );
+    let bin = adit_bench::adit_beside_me()?;
     let work = async {
         match cli.command {
             Cmd::Wan(args) => wan::run(&bin, args).await,
