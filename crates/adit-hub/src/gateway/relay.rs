@@ -181,6 +181,16 @@ pub(super) fn classify(item: Option<Result<Message, tokio_websockets::Error>>) -
                 .unwrap_or((None, String::new()));
             Step::Stop(End::Closed(code, reason))
         }
+        // RFC 6455 8.1: a text message that is not UTF-8 fails the connection with 1007.
+        // tokio-websockets passes a message whose last UTF-8 sequence is cut short when the
+        // final fragment is empty (found by fuzz/run relay_frames), so the relay checks itself
+        // rather than send the other half a frame its WebSocket must reject.
+        Some(Ok(msg)) if msg.is_text() && std::str::from_utf8(&msg.as_payload()[..]).is_err() => {
+            Step::Stop(End::Invalid(
+                CloseCode::INVALID_FRAME_PAYLOAD_DATA,
+                "text message is not valid UTF-8".to_string(),
+            ))
+        }
         Some(Ok(msg)) if msg.is_binary() || msg.is_text() => Step::Forward(msg),
         // Pings are answered by each side's WebSocket on its own; pongs only show liveness.
         Some(Ok(_)) => Step::Skip,
@@ -483,4 +493,64 @@ fn unresponsive(role: Role, k: Keepalive) -> Verdict {
         None,
         close_frame::own(CloseCode::GOING_AWAY, &why),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// fuzz/crashes/relay_frames-fragmented-text-invalid-utf8, the device's bytes: a text
+    /// message in three masked fragments, 0xF2 0xAC then an empty final one, so its last UTF-8
+    /// sequence is cut short.
+    const CUT_SHORT_TEXT: [u8; 23] = [
+        0x01, 0x81, 0xff, 0xff, 0xff, 0x00, 0x0d, // text, not final: 0xF2
+        0x00, 0x81, 0x2c, 0x01, 0x20, 0x00, 0x80, // continuation, not final: 0xAC
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, // final continuation, empty
+        0x88, 0x80, 0x00, // (the Close that follows is cut off: the device just goes)
+    ];
+
+    #[tokio::test]
+    async fn a_text_message_that_is_not_utf8_is_refused_with_1007_not_relayed() {
+        let (mut device_client, device_hub) = tokio::io::duplex(1 << 16);
+        let (service_client, service_hub) = tokio::io::duplex(1 << 16);
+        let server = tokio_websockets::ServerBuilder::new();
+        let (device, service) = (server.serve(device_hub), server.serve(service_hub));
+        let relay = tokio::spawn(async move {
+            let (shutdown, revoked) = (CancellationToken::new(), CancellationToken::new());
+            run(
+                device,
+                service,
+                (Role::Device, VecDeque::new()),
+                Instant::now(),
+                Keepalive::default(),
+                &shutdown,
+                &revoked,
+            )
+            .await
+        });
+        device_client
+            .write_all(&CUT_SHORT_TEXT[..20])
+            .await
+            .expect("write");
+        let mut to_device = Vec::new();
+        let _ = device_client.read_to_end(&mut to_device).await;
+        let outcome = relay.await.expect("relay");
+        assert_eq!(outcome.reason, EndReason::InvalidMessage);
+        assert_eq!(outcome.closed_by, ClosedBy::Device);
+        assert_eq!(outcome.bytes_device_to_service, 0, "nothing relayed");
+        // The device got Close 1007 (an unmasked server frame: 0x88, length, code).
+        assert_eq!(&to_device[..1], &[0x88]);
+        assert_eq!(&to_device[2..4], &1007u16.to_be_bytes());
+        // The service got nothing but one Close (an unmasked frame: 0x88, length, body).
+        let mut service_client = service_client;
+        let mut to_service = Vec::new();
+        let _ = service_client.read_to_end(&mut to_service).await;
+        assert_eq!(to_service.first(), Some(&0x88), "{to_service:?}");
+        assert_eq!(
+            to_service.len(),
+            2 + usize::from(to_service[1]),
+            "one frame only"
+        );
+    }
 }
