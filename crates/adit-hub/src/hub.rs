@@ -131,10 +131,8 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
-async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| HubError::Bind { addr, source })?;
+fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
+    let listener = crate::listen::bind(addr).map_err(|source| HubError::Bind { addr, source })?;
     let bound = listener
         .local_addr()
         .map_err(|source| HubError::Bind { addr, source })?;
@@ -161,11 +159,10 @@ impl Hub {
             tracing::info!(node = %config.node_id, devices = cleared, "marked devices left connected by the previous run as disconnected");
         }
 
-        let (https, https_addr) =
-            bind(SocketAddr::new(config.listen_addr, config.https_port)).await?;
+        let (https, https_addr) = bind(SocketAddr::new(config.listen_addr, config.https_port))?;
         let names = HubNames::new(&config, https_addr.port())?;
         let tls = tls::load(&config.tls, data_dir, &names.all)?;
-        let (mqtt, mqtt_addr) = bind(SocketAddr::new(config.listen_addr, config.mqtt.port)).await?;
+        let (mqtt, mqtt_addr) = bind(SocketAddr::new(config.listen_addr, config.mqtt.port))?;
 
         let owner = registry
             .policy("iothubowner")

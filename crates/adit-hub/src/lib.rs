@@ -28,6 +28,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod gateway;
 pub mod hub;
+pub mod listen;
 pub mod metrics;
 pub mod mqtt;
 pub mod node;
