@@ -242,7 +242,7 @@ impl Authenticator {
         let module_id = client.module.as_ref().map(|m| m.as_str());
         let device = self
             .registry
-            .device(device_id)
+            .device_for_session(device_id)
             .await?
             .ok_or_else(|| AuthError::UnknownDevice(device_id.to_string()))?;
         let (policy, signed_with) = match token.key_name() {

@@ -59,10 +59,46 @@ pub enum Backend {
     Postgres,
 }
 
-/// A handle to the registry. Cheap to clone: it wraps a connection pool.
+/// Database connections in the registry's two pools: (service API and everything else,
+/// device sessions). SQLite has one writer at a time whatever the count; its sessions pool
+/// needs one connection for the grouped connection writes and the rest for CONNECT lookups.
+fn pool_sizes(backend: Backend) -> (u32, u32) {
+    match backend {
+        Backend::Sqlite => (4, 3),
+        Backend::Postgres => (8, 8),
+    }
+}
+
+fn pool_options(backend: Backend, size: u32) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new().max_connections(size);
+    if backend == Backend::Postgres {
+        return options;
+    }
+    // One file, many tasks: WAL lets readers proceed during a write, and the busy timeout
+    // turns brief write contention into a wait instead of an error.
+    options.after_connect(|conn, _| {
+        Box::pin(async move {
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("PRAGMA busy_timeout=5000")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    })
+}
+
+/// A handle to the registry. Cheap to clone: it wraps two connection pools.
+///
+/// Device sessions (the lookup behind every CONNECT, and connection-state writes) have a
+/// pool of their own: a fleet reconnecting at once queues thousands of them, and in one
+/// shared pool every service API request waited behind that queue (p99 of seconds in
+/// `bench/storm`). The API's pool stays free for the API.
 #[derive(Debug, Clone)]
 pub struct Registry {
     pool: AnyPool,
+    sessions: AnyPool,
     backend: Backend,
     /// Devices' connection state, committed in groups.
     connection_writes: connection_writes::ConnectionWrites,
@@ -85,29 +121,14 @@ impl Registry {
         } else {
             Backend::Sqlite
         };
-        let mut options = AnyPoolOptions::new();
-        if backend == Backend::Sqlite {
-            // One file, many tasks: WAL lets readers proceed during a write, and the busy
-            // timeout turns brief write contention into a wait instead of an error.
-            options = options.max_connections(4).after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode=WAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA busy_timeout=5000")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            });
-        } else {
-            options = options.max_connections(16);
-        }
-        let pool = options.connect(url).await?;
+        let (api, sessions) = pool_sizes(backend);
+        let pool = pool_options(backend, api).connect(url).await?;
         MIGRATOR.run(&pool).await?;
-        let connection_writes = connection_writes::ConnectionWrites::start(pool.clone());
+        let sessions = pool_options(backend, sessions).connect(url).await?;
+        let connection_writes = connection_writes::ConnectionWrites::start(sessions.clone());
         Ok(Self {
             pool,
+            sessions,
             backend,
             connection_writes,
         })
@@ -136,8 +157,9 @@ impl Registry {
         self.connection_writes.commits()
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.sessions.close().await;
         self.pool.close().await;
     }
 }

@@ -4,6 +4,7 @@ use adit_proto::{DeviceId, Key};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use rand::RngCore as _;
+use sqlx::AnyPool;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -335,6 +336,20 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+async fn device_in(pool: &AnyPool, id: &str) -> Result<Option<DeviceRecord>, RegistryError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM devices WHERE device_id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
 impl Registry {
     /// Creates a device. Fails with `DeviceAlreadyExists` if the id is taken.
     pub async fn create_device(&self, spec: &NewDevice) -> Result<DeviceRecord, RegistryError> {
@@ -434,17 +449,16 @@ impl Registry {
 
     /// One device.
     pub async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, RegistryError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM devices WHERE device_id = $1"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        device_in(&self.pool, id).await
+    }
+
+    /// One device, read for a device's session (its CONNECT) through the sessions' own
+    /// pool, so a fleet connecting at once does not queue ahead of the service API.
+    pub async fn device_for_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<DeviceRecord>, RegistryError> {
+        device_in(&self.sessions, id).await
     }
 
     /// Up to `limit` devices, ordered by id.
