@@ -45,7 +45,8 @@ pub struct StreamConfig {
     pub handshake_timeout: Duration,
     /// Concurrency and rate limits.
     pub limits: StreamLimits,
-    /// Stream records kept in memory for queries.
+    /// Ended streams' records kept in memory for [`Streams::records`] (about 600 bytes each;
+    /// 0 keeps none). The `adit hub` binary keeps none: its records are in the diagnostics log.
     pub records_kept: usize,
 }
 

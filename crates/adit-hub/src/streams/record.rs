@@ -156,7 +156,8 @@ pub struct RecordLog {
 }
 
 impl RecordLog {
-    /// A log keeping the last `capacity` records.
+    /// A log keeping the last `capacity` records in memory (none when 0; they still go to
+    /// the metrics and the diagnostics log).
     pub fn new(capacity: usize, metrics: Metrics, diagnostics: Option<Diagnostics>) -> Self {
         Self {
             capacity,
@@ -192,6 +193,9 @@ impl RecordLog {
         if let Some(d) = &self.diagnostics {
             d.stream(&r);
         }
+        if self.capacity == 0 {
+            return;
+        }
         let mut q = self.records.lock().unwrap_or_else(|e| e.into_inner());
         if q.len() >= self.capacity {
             q.pop_front();
@@ -207,5 +211,46 @@ impl RecordLog {
             .iter()
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(device: &str) -> StreamRecord {
+        let req = Initiate {
+            device: adit_proto::DeviceId::new(device).expect("valid id"),
+            module: None,
+            name: "ssh".into(),
+            connect_timeout: None,
+            response_timeout: None,
+            caller: None,
+            api_version: None,
+        };
+        StreamRecord::new(&req, SystemTime::now())
+    }
+
+    #[test]
+    fn keeps_the_last_capacity_records_oldest_first() {
+        let log = RecordLog::new(2, Metrics::default(), None);
+        for d in ["a", "b", "c"] {
+            log.push(record(d));
+        }
+        let kept: Vec<_> = log.snapshot().into_iter().map(|r| r.device_id).collect();
+        assert_eq!(kept, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_capacity_of_zero_keeps_none_but_still_counts() {
+        let metrics = Metrics::default();
+        let log = RecordLog::new(0, metrics.clone(), None);
+        log.push(record("a"));
+        assert!(log.snapshot().is_empty());
+        let text = metrics.render(crate::metrics::Gauges::default());
+        assert!(
+            text.contains("adit_streams_total{outcome=\"device_offline\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -28,6 +28,9 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
         max_streams_per_device: args.max_streams_per_device,
         initiations_per_second: args.max_stream_rate,
     };
+    // The in-memory ring of ended streams serves only embedders (`Streams::records`); this
+    // binary has no reader for it, and every record is in the diagnostics log already.
+    config.streams.records_kept = 0;
     config.mqtt.port = args.mqtt_port;
     config.mqtt.max_connections = args.max_devices;
     config.admin_addr = args.admin_addr;
