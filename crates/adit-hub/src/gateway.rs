@@ -431,10 +431,15 @@ impl Gateway {
             let _ = tx.send(RelayOutcome::left_before_pairing(role, &left));
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let refused = left.to_sender.is_some();
             if let Some(close) = left.to_sender {
                 let _ = ws.send(close).await;
             }
             let _ = ws.close().await;
+            // Refused mid-message (1009): it is still sending; linger so the Close reaches it.
+            if refused {
+                adit_transport::lingering_close::lingering_close(ws.get_mut()).await;
+            }
         })
         .await;
     }

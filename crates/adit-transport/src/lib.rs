@@ -19,6 +19,7 @@ pub mod certificate_hint;
 pub mod crypto;
 pub mod gateway_client;
 pub mod keepalive;
+pub mod lingering_close;
 pub mod mqtt_framing;
 pub mod proxy;
 pub mod tcp;

@@ -56,6 +56,8 @@ pub struct WsIo<S> {
     write_blocked: bool,
     /// The task of that write, woken when keep-alive gives up so it fails at once.
     write_waker: Option<Waker>,
+    /// The peer was told it broke the rules (1009, 1002) and may still be sending.
+    violated: bool,
 }
 
 fn to_io(e: tokio_websockets::Error) -> io::Error {
@@ -86,6 +88,7 @@ impl<S> WsIo<S> {
             dead: None,
             write_blocked: false,
             write_waker: None,
+            violated: false,
         }
     }
 
@@ -157,6 +160,22 @@ impl<S> WsIo<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
+    /// Call before dropping a connection: when the peer was told it broke the rules (see
+    /// `answer_violation`), flushes that Close and lingers
+    /// ([`crate::lingering_close::lingering_close`]) so a peer still sending reads it instead
+    /// of a reset. Otherwise returns at once.
+    pub async fn linger_if_refused(&mut self) {
+        if !self.violated {
+            return;
+        }
+        let _ = tokio::time::timeout(
+            crate::lingering_close::LINGER_TIME,
+            futures_util::SinkExt::flush(&mut self.ws),
+        )
+        .await;
+        crate::lingering_close::lingering_close(self.ws.get_mut()).await;
+    }
+
     /// Ends both directions: a Close frame (1000), then the connection. Waits for the peer's
     /// Close in answer, so callers facing an unknown peer should bound it with a timeout.
     pub async fn close(&mut self) -> io::Result<()> {
@@ -208,6 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
             }
             _ => return,
         };
+        self.violated = true;
         let mut ws = Pin::new(&mut self.ws);
         if let Poll::Ready(Ok(())) = ws.as_mut().poll_ready(cx) {
             let _ = ws.as_mut().start_send(Message::close(Some(code), &reason));

@@ -23,6 +23,7 @@ use super::Role;
 use super::close_frame;
 use super::liveness::{self, Activity, Keepalive};
 use super::lone_half::Left;
+use adit_transport::lingering_close::lingering_close;
 
 /// Who ended a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,29 +443,42 @@ where
     // never reads cannot hold the task; a leg found unresponsive is not even tried (its
     // Close would only wait out the bound), its connection is just dropped.
     let dead = (reason == EndReason::PingTimeout).then_some(closed_by);
-    let close_one =
-        |tx: Mutex<SplitSink<WebSocketStream<S>, Message>>, msg: Message, skip: bool| async move {
-            if skip {
-                return;
-            }
-            let mut tx = tx.into_inner();
-            let _ = tx.send(msg).await;
-            let _ = tx.close().await;
-        };
+    let close_one = |tx: Mutex<SplitSink<WebSocketStream<S>, Message>>,
+                     rx: SplitStream<WebSocketStream<S>>,
+                     msg: Message,
+                     skip: bool,
+                     refused: bool| async move {
+        if skip {
+            return;
+        }
+        let mut tx = tx.into_inner();
+        let _ = tx.send(msg).await;
+        let _ = tx.close().await;
+        // An offender refused mid-message (1009) is still sending it: linger so the Close
+        // reaches it instead of the reset that unread data would bring.
+        if refused && let Ok(mut ws) = tx.reunite(rx) {
+            lingering_close(ws.get_mut()).await;
+        }
+    };
     let close_for = |side: ClosedBy| match &to_offender {
         Some(m) if closed_by == side => m.clone(),
         _ => close.clone(),
     };
+    let refused = |side: ClosedBy| to_offender.is_some() && closed_by == side;
     let closing = futures_util::future::join(
         close_one(
             device_tx,
+            device_rx,
             close_for(ClosedBy::Device),
             dead == Some(ClosedBy::Device),
+            refused(ClosedBy::Device),
         ),
         close_one(
             service_tx,
+            service_rx,
             close_for(ClosedBy::Service),
             dead == Some(ClosedBy::Service),
+            refused(ClosedBy::Service),
         ),
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;

@@ -69,11 +69,13 @@ async fn upgrade(
         // session's task is sized by what it holds inline.
         // Pinged like the stream legs: keeps the device's connection open through idle
         // timeouts, and finds one that went silent before MQTT's keep-alive (1.5x) would.
-        let io = Box::new(adit_transport::WsIo::with_keepalive(
+        let mut io = Box::new(adit_transport::WsIo::with_keepalive(
             ws,
             ctx.config.ws_keepalive,
         ));
-        session::run(io, peer, "mqtt-ws", ctx).await;
+        session::run(&mut io, peer, "mqtt-ws", ctx).await;
+        // A device refused with 1009 mid-message is still sending: let the Close reach it.
+        io.linger_if_refused().await;
         drop(permit);
     });
     response
