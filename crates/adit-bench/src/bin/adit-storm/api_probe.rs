@@ -1,5 +1,9 @@
 //! The service API under load: a steady stream of registry reads (open loop, so a slow hub
 //! does not slow the sampling), each timed, for comparing quiet and storm windows of one run.
+//!
+//! The sampler runs on a thread and Tokio runtime of its own: on the fleet's runtime, each
+//! request waited its turn behind 10,000 device clients' TLS handshakes, and the bench's own
+//! queueing (seconds) was measured as the hub's latency.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,62 +53,19 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ApiProbe {
     /// Sends `rate` requests a second (alternating the two queries, device ids spread over
-    /// `0..devices`) until dropped.
-    pub fn start(registry: RegistryClient, rate: f64, devices: usize) -> Self {
+    /// `0..devices`) until dropped. `registry` should be a client of its own: its connections
+    /// are made on the sampler's runtime.
+    pub fn start(registry: RegistryClient, rate: f64, devices: usize) -> anyhow::Result<Self> {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
         let (out, halt) = (samples.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut n: usize = 0;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = halt.cancelled() => return,
-                }
-                n += 1;
-                let query = if n.is_multiple_of(2) {
-                    Query::Device
-                } else {
-                    Query::List
-                };
-                // A stride co-prime with most fleet sizes walks the whole fleet.
-                let id = device_id((n.wrapping_mul(7919)) % devices.max(1));
-                let (registry, out) = (registry.clone(), out.clone());
-                let sent = Instant::now();
-                let slot = match out.lock() {
-                    Ok(mut s) => {
-                        s.push(Sample {
-                            query,
-                            sent,
-                            took: None,
-                            done: false,
-                        });
-                        s.len() - 1
-                    }
-                    Err(_) => return,
-                };
-                tokio::spawn(async move {
-                    let ok = match query {
-                        Query::Device => tokio::time::timeout(TIMEOUT, registry.get_device(&id))
-                            .await
-                            .is_ok_and(|r| r.is_ok()),
-                        Query::List => tokio::time::timeout(TIMEOUT, registry.list_devices(100))
-                            .await
-                            .is_ok_and(|r| r.is_ok()),
-                    };
-                    let took = ok.then(|| sent.elapsed());
-                    if let Ok(mut s) = out.lock()
-                        && let Some(sample) = s.get_mut(slot)
-                    {
-                        sample.took = took;
-                        sample.done = true;
-                    }
-                });
-            }
-        });
-        Self { samples, stop }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("api-probe".into())
+            .spawn(move || runtime.block_on(sample(registry, rate, devices, out, halt)))?;
+        Ok(Self { samples, stop })
     }
 
     /// Requests of `query` sent in `[from, to)`, once each has been answered or given up on.
@@ -130,6 +91,64 @@ impl ApiProbe {
             ok: Latencies::new(ok),
             failed,
         }
+    }
+}
+
+/// The sampling loop: a request every `1 / rate` s until `halt`, each on a task of its own.
+async fn sample(
+    registry: RegistryClient,
+    rate: f64,
+    devices: usize,
+    out: Arc<Mutex<Vec<Sample>>>,
+    halt: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: usize = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = halt.cancelled() => return,
+        }
+        n += 1;
+        let query = if n.is_multiple_of(2) {
+            Query::Device
+        } else {
+            Query::List
+        };
+        // A stride co-prime with most fleet sizes walks the whole fleet.
+        let id = device_id((n.wrapping_mul(7919)) % devices.max(1));
+        let (registry, out) = (registry.clone(), out.clone());
+        let sent = Instant::now();
+        let slot = match out.lock() {
+            Ok(mut s) => {
+                s.push(Sample {
+                    query,
+                    sent,
+                    took: None,
+                    done: false,
+                });
+                s.len() - 1
+            }
+            Err(_) => return,
+        };
+        tokio::spawn(async move {
+            let ok = match query {
+                Query::Device => tokio::time::timeout(TIMEOUT, registry.get_device(&id))
+                    .await
+                    .is_ok_and(|r| r.is_ok()),
+                Query::List => tokio::time::timeout(TIMEOUT, registry.list_devices(100))
+                    .await
+                    .is_ok_and(|r| r.is_ok()),
+            };
+            let took = ok.then(|| sent.elapsed());
+            if let Ok(mut s) = out.lock()
+                && let Some(sample) = s.get_mut(slot)
+            {
+                sample.took = took;
+                sample.done = true;
+            }
+        });
     }
 }
 

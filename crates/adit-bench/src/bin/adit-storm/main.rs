@@ -125,7 +125,10 @@ async fn main() -> anyhow::Result<()> {
         took.as_secs_f64()
     );
 
-    let probe = api_probe::ApiProbe::start(registry.clone(), args.api_rate, args.devices);
+    // A client of its own: the probe's connections live on the probe's runtime.
+    let probe_client =
+        RegistryClient::from_connection_string(&rig.owner, &TlsOptions::with_ca_file(&rig.ca))?;
+    let probe = api_probe::ApiProbe::start(probe_client, args.api_rate, args.devices)?;
     let plan = phase::Plan {
         strings,
         spread: Duration::from_secs_f64(args.spread_secs),
