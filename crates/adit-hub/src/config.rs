@@ -57,6 +57,9 @@ pub struct HubConfig {
     /// node (or any other writer) holds here too; the node that serves a renewal applies it
     /// at once. Default: [`crate::policy_refresh::DEFAULT_INTERVAL`] (30 s).
     pub policy_refresh: std::time::Duration,
+    /// NATS server linking this node to the others that share its registry (see
+    /// [`crate::cluster`]), e.g. `nats://10.0.0.5:4222`. `None`: a single node.
+    pub nats_url: Option<String>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -81,6 +84,7 @@ impl std::fmt::Debug for HubConfig {
             .field("log", &self.log)
             .field("node_id", &self.node_id)
             .field("policy_refresh", &self.policy_refresh)
+            .field("nats_url", &self.nats_url.as_ref().map(|_| "MASKED"))
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +131,7 @@ impl HubConfig {
             log: LogSettings::default(),
             node_id: crate::node::default_node_id(),
             policy_refresh: crate::policy_refresh::DEFAULT_INTERVAL,
+            nats_url: None,
         }
     }
 }

@@ -73,6 +73,9 @@ pub enum HubError {
     /// The `iothubowner` policy is missing from the registry.
     #[error("the registry has no iothubowner policy")]
     NoOwnerPolicy,
+    /// NATS could not be reached (`nats_url`).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// What a start found or made, for the operator.
@@ -116,6 +119,7 @@ pub struct Hub {
     admin_addr: SocketAddr,
     streaming_endpoint: String,
     bootstrap: Bootstrap,
+    cluster: Option<crate::cluster::Cluster>,
     config: HubConfig,
 }
 
@@ -228,6 +232,21 @@ impl Hub {
             tracker.clone(),
             records,
         );
+        let cluster = match &config.nats_url {
+            Some(_) if registry.backend() != crate::registry::Backend::Postgres => {
+                return Err(HubError::Config(
+                    "--nats-url links nodes that share one registry: give them --database-url postgres://..."
+                        .into(),
+                ));
+            }
+            Some(url) => {
+                let cluster = crate::cluster::Cluster::connect(url, &config.node_id).await?;
+                streams.join_cluster(cluster.clone());
+                tracing::info!(node = %config.node_id, "joined the cluster over NATS");
+                Some(cluster)
+            }
+            None => None,
+        };
         let admin = TcpListener::bind(config.admin_addr)
             .await
             .map_err(|source| HubError::Bind {
@@ -245,6 +264,7 @@ impl Hub {
             ca_path: tls.ca_path.clone(),
         };
         Ok(Self {
+            cluster,
             registry,
             auth,
             tls,
@@ -348,6 +368,7 @@ impl Hub {
             throttle: AuthThrottle::new(self.config.auth_throttle),
             slots: Arc::new(Semaphore::new(self.config.mqtt.max_connections)),
             tracker: tracker.clone(),
+            cluster: self.cluster.clone(),
             shutdown: shutdown.clone(),
         });
         tracker.spawn(crate::policy_refresh::run(

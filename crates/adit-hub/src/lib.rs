@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod diagnostics;
 pub mod gateway;

@@ -88,5 +88,7 @@ pub struct MqttContext {
     /// Tracks sessions for shutdown.
     pub tracker: TaskTracker,
     /// Cancelled when the hub stops.
+    /// The link to the other nodes, when the hub runs with NATS.
+    pub cluster: Option<crate::cluster::Cluster>,
     pub shutdown: CancellationToken,
 }

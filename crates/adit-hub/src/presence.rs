@@ -225,6 +225,19 @@ impl Presence {
         }
     }
 
+    /// Closes `client_id`'s session `session_id` because the device connected to another
+    /// node, if that session is still the current one here; returns whether it was.
+    pub fn take_over(&self, client_id: &str, session_id: u64) -> bool {
+        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(client_id) {
+            Some(h) if h.session_id == session_id => {
+                h.kick(KickReason::TakenOver);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The current session of `client_id`.
     pub fn session(&self, client_id: &str) -> Option<SessionHandle> {
         self.sessions

@@ -28,9 +28,14 @@ use tokio_util::task::TaskTracker;
 pub use limits::{StreamLimits, Throttled};
 pub use record::{Outcome, RecordLog, StreamRecord};
 
+use crate::cluster::{Cluster, Forwarded};
 use crate::gateway::{Gateway, RelayOutcome, Role};
 use crate::presence::{DeviceCommand, OutgoingPublish, Presence, SessionHandle};
 use crate::registry::{Registry, RegistryError};
+
+/// How often a request for a device held nowhere looks again across the cluster (a device
+/// connecting to this node wakes it at once).
+const CLUSTER_POLL: Duration = Duration::from_millis(250);
 
 /// Stream settings.
 #[derive(Debug, Clone)]
@@ -133,6 +138,12 @@ pub enum InitiateError {
     /// The registry failed.
     #[error("registry unavailable")]
     Registry(#[from] RegistryError),
+    /// A limit on the node holding the device (a forwarded request); the text is that node's.
+    #[error("{0}")]
+    ThrottledOnNode(String),
+    /// The cluster link failed, or the node holding the device failed; the text says how.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 type Waiters = HashMap<(String, String), oneshot::Sender<bool>>;
@@ -159,6 +170,8 @@ struct Inner {
     // Streams from delivery to their record, by stream id: their device, and the token that
     // ends them when the device is disabled or deleted.
     live: Mutex<HashMap<String, (String, CancellationToken)>>,
+    // Set once, when the hub runs with NATS: requests for devices held elsewhere go there.
+    cluster: std::sync::OnceLock<Cluster>,
 }
 
 impl Streams {
@@ -185,8 +198,15 @@ impl Streams {
                 next_rid: AtomicU64::new(1),
                 tracker,
                 live: Mutex::default(),
+                cluster: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Routes stream requests for devices held by other nodes through `cluster` from now on.
+    /// A second call is ignored.
+    pub fn join_cluster(&self, cluster: Cluster) {
+        let _ = self.inner.cluster.set(cluster);
     }
 
     /// Ends every stream of `device_id` (and its modules), in handshake or open: the device
@@ -276,12 +296,85 @@ impl Streams {
         asked.unwrap_or(default).min(self.inner.config.max_timeout)
     }
 
-    /// Runs a stream handshake up to the device's answer.
+    /// Runs a stream handshake up to the device's answer: on this node when it holds the
+    /// device's session (or runs alone), else on the node that does, over NATS (see
+    /// [`crate::cluster`]), waiting up to the connect timeout for the device to be held
+    /// anywhere. A forwarded stream's rendezvous, URL and record are the holding node's.
+    ///
+    /// Cancel-safe, as [`Streams::initiate_here`].
+    pub async fn initiate(&self, req: Initiate) -> Result<Initiated, InitiateError> {
+        let Some(cluster) = self.inner.cluster.get() else {
+            return self.initiate_here(req).await;
+        };
+        check_stream_name(&req.name)?;
+        let client_id = match &req.module {
+            Some(m) => format!("{}/{m}", req.device),
+            None => req.device.to_string(),
+        };
+        let config = &self.inner.config;
+        let until =
+            Instant::now() + self.timeout(req.connect_timeout, config.default_connect_timeout);
+        let response = self.timeout(req.response_timeout, config.default_response_timeout);
+        let mut checked_registry = false;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if self.inner.presence.session(&client_id).is_some() {
+                return self
+                    .initiate_here(Initiate {
+                        connect_timeout: Some(left),
+                        ..req
+                    })
+                    .await;
+            }
+            // Past the connect timeout the reply may take the whole response timeout, and
+            // the holding node's own handshake a moment more.
+            let wait = left + response + Duration::from_secs(5);
+            match cluster.forward(&client_id, &req, left, wait).await {
+                Forwarded::Answered(result) => return result,
+                Forwarded::NoSession => {}
+            }
+            // Held nowhere. An unknown or disabled device is answered now, not at the
+            // timeout: the local path says which.
+            if !checked_registry {
+                checked_registry = true;
+                let usable = matches!(
+                    self.inner.registry.device(req.device.as_str()).await,
+                    Ok(Some(d)) if d.status != crate::registry::DeviceStatus::Disabled
+                );
+                if !usable {
+                    return self
+                        .initiate_here(Initiate {
+                            connect_timeout: Some(Duration::ZERO),
+                            ..req
+                        })
+                        .await;
+                }
+            }
+            if left.is_zero() {
+                return self
+                    .initiate_here(Initiate {
+                        connect_timeout: Some(Duration::ZERO),
+                        ..req
+                    })
+                    .await;
+            }
+            // Until it connects here or shows up on another node.
+            let watch = self.inner.presence.watch(&client_id);
+            let changed = watch.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.inner.presence.session(&client_id).is_none() {
+                let _ = tokio::time::timeout(left.min(CLUSTER_POLL), changed).await;
+            }
+        }
+    }
+
+    /// Runs a stream handshake up to the device's answer on this node.
     ///
     /// Cancel-safe: if the future is dropped (the service's HTTP request went away), the
     /// answer waiter and the gateway rendezvous are dropped too and the stream's record says
     /// `cancelled`.
-    pub async fn initiate(&self, req: Initiate) -> Result<Initiated, InitiateError> {
+    pub async fn initiate_here(&self, req: Initiate) -> Result<Initiated, InitiateError> {
         let inner = &self.inner;
         check_stream_name(&req.name)?;
         let slot = inner.admission.admit(req.device.as_str())?;

@@ -93,6 +93,7 @@ async fn context(dir: &std::path::Path) -> (Arc<MqttContext>, Key) {
         throttle: AuthThrottle::new(Default::default()),
         slots: Arc::new(Semaphore::new(16)),
         tracker,
+        cluster: None,
         shutdown,
     };
     (Arc::new(ctx), key)

@@ -255,6 +255,11 @@ pub struct HubArgs {
     /// name].
     #[arg(long, env = "ADIT_NODE_ID")]
     pub node_id: Option<String>,
+    /// NATS server linking the hub nodes that share one --database-url (PostgreSQL), e.g.
+    /// nats://10.0.0.5:4222: stream requests reach the node holding the device, and a device
+    /// connecting to another node closes its old session. Without it the hub is one node.
+    #[arg(long, env = "ADIT_NATS_URL")]
+    pub nats_url: Option<String>,
 }
 
 /// How a command reaches the hub.

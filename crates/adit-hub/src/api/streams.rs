@@ -103,7 +103,9 @@ async fn initiate(
                 tracing::error!(error = %t, "stream request topic could not be built");
                 ErrorCode::ServerError
             }
-            InitiateError::Throttled(_) => ErrorCode::ThrottlingException,
+            InitiateError::Throttled(_) | InitiateError::ThrottledOnNode(_) => {
+                ErrorCode::ThrottlingException
+            }
             InitiateError::DeviceNotFound(_) => ErrorCode::DeviceNotFound,
             InitiateError::DeviceNotOnline(_)
             | InitiateError::DeviceDisabled(_)
@@ -113,6 +115,10 @@ async fn initiate(
             InitiateError::Timeout => ErrorCode::GatewayTimeout,
             InitiateError::Registry(r) => {
                 tracing::error!(error = %crate::report::Report(r), "registry failure during stream initiation");
+                ErrorCode::ServerError
+            }
+            InitiateError::Cluster(why) => {
+                tracing::error!(error = %why, "cluster failure during stream initiation");
                 ErrorCode::ServerError
             }
         };

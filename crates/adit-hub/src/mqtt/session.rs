@@ -184,6 +184,22 @@ pub async fn run_until<T>(
     ctx.diagnostics
         .connection(device, module, transport, peer.ip(), true, "connected");
 
+    // Other nodes reach this session through NATS while it lasts, and a connection of the
+    // same client id on another node closes it.
+    let _cluster_guard = match &ctx.cluster {
+        Some(cluster) => Some(
+            cluster
+                .hold_session(
+                    &client_id,
+                    handle.session_id,
+                    ctx.streams.clone(),
+                    ctx.presence.clone(),
+                    &ctx.tracker,
+                )
+                .await,
+        ),
+        None => None,
+    };
     let end = match write_connack(&mut conn, &ctx, ConnectReturnCode::Success).await {
         Ok(()) => {
             let limits = Limits {

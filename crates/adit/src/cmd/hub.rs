@@ -37,6 +37,7 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.log.stdout = args.log_stdout;
     config.log.max_file_bytes = args.log_max_mib.max(1) * 1024 * 1024;
+    config.nats_url = args.nats_url;
     if let Some(node_id) = args.node_id {
         config.node_id = node_id;
     }

@@ -1,0 +1,253 @@
+//! Several hub nodes sharing one registry (PostgreSQL) and one NATS: what crosses nodes.
+//!
+//! - **Stream requests** go to the node that holds the device's MQTT session. That node
+//!   subscribes to the client's subjects ([`subject`]) for as long as it holds the session;
+//!   the node the service called sends the request there (NATS request/reply) and answers
+//!   the service with the holding node's reply. The rendezvous, its node-specific streaming
+//!   URL and the stream's record are the holding node's.
+//! - **Takeover**: a node that accepts a session announces it; a node that holds an older
+//!   session of the same client id closes it, as a second connection on one node does.
+//!
+//! Without `--nats-url` a hub has no `Cluster` and none of this runs.
+
+pub mod subject;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+
+use crate::presence::Presence;
+use crate::streams::{Initiate, InitiateError, Initiated, Streams};
+
+/// Why the cluster link could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// NATS did not accept the connection.
+    #[error("cannot connect to NATS at {url}")]
+    Connect {
+        /// The URL, without credentials.
+        url: String,
+        /// The cause.
+        source: async_nats::ConnectError,
+    },
+}
+
+/// This node's link to the others. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    client: async_nats::Client,
+    node: Arc<str>,
+}
+
+/// What became of a forwarded stream request.
+#[derive(Debug)]
+pub enum Forwarded {
+    /// The holding node answered.
+    Answered(Result<Initiated, InitiateError>),
+    /// No node holds a session of the client now.
+    NoSession,
+}
+
+/// A takeover announcement: node `node` now holds the client's session.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Takeover {
+    node: String,
+}
+
+impl Cluster {
+    /// Connects to NATS at `url` as node `node`. NATS reconnects by itself after a
+    /// disconnection; requests fail meanwhile.
+    ///
+    /// # Errors
+    /// [`ClusterError::Connect`] when the server cannot be reached at start.
+    pub async fn connect(url: &str, node: &str) -> Result<Self, ClusterError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("adit-hub {node}"))
+            .connect(url)
+            .await
+            .map_err(|source| ClusterError::Connect {
+                url: redact_url(url),
+                source,
+            })?;
+        Ok(Self {
+            client,
+            node: Arc::from(node),
+        })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Sends `req` to the node holding `client_id`'s session, which may wait `connect_left`
+    /// for the device to subscribe; gives up after `wait` in all.
+    pub async fn forward(
+        &self,
+        client_id: &str,
+        req: &Initiate,
+        connect_left: Duration,
+        wait: Duration,
+    ) -> Forwarded {
+        let msg = wire::StreamRequest::new(req, connect_left, &self.node);
+        let payload = match serde_json::to_vec(&msg) {
+            Ok(p) => Bytes::from(p),
+            Err(e) => return Forwarded::Answered(Err(InitiateError::Cluster(e.to_string()))),
+        };
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(wait));
+        match self
+            .client
+            .send_request(subject::streams(client_id), request)
+            .await
+        {
+            Ok(reply) => Forwarded::Answered(
+                serde_json::from_slice::<wire::StreamReply>(&reply.payload)
+                    .map_err(|e| InitiateError::Cluster(format!("bad reply from a node: {e}")))
+                    .and_then(|r| r.into_result(client_id)),
+            ),
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                Forwarded::NoSession
+            }
+            Err(e) if e.kind() == async_nats::RequestErrorKind::TimedOut => {
+                Forwarded::Answered(Err(InitiateError::Timeout))
+            }
+            Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
+                "cannot reach the node holding the device: {e}"
+            )))),
+        }
+    }
+
+    /// Serves `client_id`'s subjects while this node holds its session `session_id`: stream
+    /// requests from other nodes run here, and a takeover announced by another node closes
+    /// the session. Announces this node's takeover first. Stops when the guard is dropped.
+    pub async fn hold_session(
+        &self,
+        client_id: &str,
+        session_id: u64,
+        streams: Streams,
+        presence: Presence,
+        tracker: &TaskTracker,
+    ) -> DropGuard {
+        let stop = CancellationToken::new();
+        let guard = stop.clone().drop_guard();
+        // Subscribed before announcing, so a takeover racing this one is not missed.
+        let sub = match self.client.subscribe(subject::all(client_id)).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                tracing::error!(device = %client_id, error = %e, "cannot subscribe to the device's cluster subjects; other nodes cannot reach it");
+                return guard;
+            }
+        };
+        let announce = serde_json::to_vec(&Takeover {
+            node: self.node.to_string(),
+        })
+        .unwrap_or_default();
+        if let Err(e) = self
+            .client
+            .publish(subject::takeover(client_id), announce.into())
+            .await
+        {
+            tracing::warn!(device = %client_id, error = %e, "cannot announce the session to other nodes");
+        }
+        let (this, client_id, tasks) = (self.clone(), client_id.to_string(), tracker.clone());
+        tracker.spawn(async move {
+            this.serve(sub, &client_id, session_id, streams, presence, stop, tasks)
+                .await;
+        });
+        guard
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn serve(
+        &self,
+        mut sub: async_nats::Subscriber,
+        client_id: &str,
+        session_id: u64,
+        streams: Streams,
+        presence: Presence,
+        stop: CancellationToken,
+        tasks: TaskTracker,
+    ) {
+        let takeover = subject::takeover(client_id);
+        loop {
+            let msg = tokio::select! {
+                m = sub.next() => m,
+                () = stop.cancelled() => break,
+            };
+            let Some(msg) = msg else { break };
+            if msg.payload.len() > wire::MAX_MESSAGE {
+                tracing::warn!(device = %client_id, bytes = msg.payload.len(), "oversized cluster message ignored");
+                continue;
+            }
+            if msg.subject.as_str() == takeover {
+                match serde_json::from_slice::<Takeover>(&msg.payload) {
+                    Ok(t) if t.node != *self.node => {
+                        if presence.take_over(client_id, session_id) {
+                            tracing::info!(device = %client_id, node = %t.node, "device connected to another node; closing its session here");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(device = %client_id, error = %e, "bad takeover message ignored");
+                    }
+                }
+                continue;
+            }
+            let Some(reply_to) = msg.reply.clone() else {
+                continue;
+            };
+            let request = serde_json::from_slice::<wire::StreamRequest>(&msg.payload)
+                .ok()
+                .and_then(wire::StreamRequest::into_initiate);
+            let (client, streams) = (self.client.clone(), streams.clone());
+            let device = client_id.to_string();
+            tasks.spawn(async move {
+                let reply = match request {
+                    Some(req) => wire::StreamReply::from(&streams.initiate_here(req).await),
+                    None => {
+                        tracing::warn!(device = %device, "malformed stream request from another node ignored");
+                        wire::StreamReply::from(&Err(InitiateError::Cluster(
+                            "malformed stream request".into(),
+                        )))
+                    }
+                };
+                let payload = serde_json::to_vec(&reply).unwrap_or_default();
+                if let Err(e) = client.publish(reply_to, payload.into()).await {
+                    tracing::warn!(device = %device, error = %e, "cannot answer a forwarded stream request");
+                }
+            });
+        }
+    }
+}
+
+/// `url` without a password or token, for error texts.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_error_texts() {
+        assert_eq!(
+            redact_url("nats://user:secret@10.0.0.1:4222"),
+            "nats://***@10.0.0.1:4222"
+        );
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+}

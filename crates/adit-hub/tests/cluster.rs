@@ -1,0 +1,181 @@
+//! Two hub nodes sharing one PostgreSQL registry and one NATS server (both real, as on every
+//! development and CI machine): a service calling one node reaches a device held by the
+//! other, and a device connecting to a second node closes its session on the first.
+
+use std::time::Duration;
+
+use adit_hub::HubConfig;
+use adit_testkit::stream_device::{StreamDevice, echo, record, stream_id};
+use adit_testkit::{TestDatabase, TestHub, gateway_connect};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_websockets::Message;
+
+/// The NATS server; override with `ADIT_TEST_NATS_URL`.
+fn nats_url() -> String {
+    std::env::var("ADIT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn node(db: &TestDatabase, name: &str) -> impl FnOnce(&mut HubConfig) {
+    let (url, name) = (db.url.clone(), name.to_string());
+    move |c: &mut HubConfig| {
+        c.database_url = Some(url);
+        c.nats_url = Some(nats_url());
+        // Unique per test run: nodes of parallel tests share the NATS server.
+        c.node_id = format!("{name}-{}", uuid::Uuid::new_v4().simple());
+    }
+}
+
+/// A device id no other test run uses (they share NATS subjects).
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn a_service_on_one_node_streams_10_mib_to_a_device_on_another() {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("d");
+    let key = b.create_device(&id).await;
+    let mut device = StreamDevice::connect(&a, &id, &key).await;
+
+    // The service calls node B; the device is held by node A.
+    let initiate = b.initiate(&id, "echo", None, Some(10.0));
+    let answer = async {
+        let req = device.next_request().await;
+        device.answer(&req.rid, true).await;
+        req
+    };
+    let (reply, req) = tokio::join!(initiate, answer);
+    assert_eq!(reply.accepted.as_deref(), Some("True"), "{}", reply.body);
+    let url = reply.url.expect("url");
+    let a_port = format!(":{}/", a.addr.port());
+    assert!(url.contains(&a_port), "the rendezvous is on node A: {url}");
+
+    let d = gateway_connect(&req.url, &req.auth, &a.ca_path, None)
+        .await
+        .expect("device joins node A");
+    let mut s = gateway_connect(&url, &reply.token.expect("token"), &a.ca_path, None)
+        .await
+        .expect("service joins node A");
+    let echoing = tokio::spawn(echo(d));
+    const TOTAL: usize = 10 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let sent: Vec<u8> = (0..TOTAL).map(|i| (i * 31 % 251) as u8).collect();
+    let (mut tx, mut rx) = s.split();
+    let writer = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            for chunk in sent.chunks(CHUNK) {
+                tx.send(Message::binary(chunk.to_vec()))
+                    .await
+                    .expect("send");
+            }
+            tx
+        })
+    };
+    let mut got = Vec::with_capacity(TOTAL);
+    while got.len() < TOTAL {
+        let msg = tokio::time::timeout(Duration::from_secs(30), rx.next())
+            .await
+            .expect("echo keeps coming")
+            .expect("open")
+            .expect("frame");
+        got.extend_from_slice(msg.as_payload());
+    }
+    assert!(got == sent, "10 MiB came back byte-identical");
+    let tx = writer.await.expect("writer");
+    s = tx.reunite(rx).expect("same stream");
+    let _ = s.close().await;
+    let _ = echoing.await;
+
+    // The record is the holding node's.
+    let r = record(&a, &stream_id(&url)).await;
+    assert_eq!(r.bytes_service_to_device, TOTAL as u64);
+    assert!(b.streams().records().is_empty(), "node B ran no stream");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn requests_wait_for_a_device_held_nowhere_and_fail_fast_for_unknown_ones() {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("late");
+    let key = b.create_device(&id).await;
+
+    // Held nowhere, no connect timeout: DeviceNotOnline at once.
+    let reply = b.initiate(&id, "x", None, Some(5.0)).await;
+    assert_eq!(
+        (reply.status, reply.error_code.as_deref()),
+        (404, Some("DeviceNotOnline")),
+        "{}",
+        reply.body
+    );
+
+    // Unknown: DeviceNotFound at once, even with a connect timeout.
+    let started = tokio::time::Instant::now();
+    let reply = b
+        .initiate(&unique("ghost"), "x", Some(10.0), Some(5.0))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code.as_deref()),
+        (404, Some("DeviceNotFound")),
+        "{}",
+        reply.body
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A device that connects to node A a second after the request to node B.
+    let initiate = b.initiate(&id, "x", Some(10.0), Some(10.0));
+    let device = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut device = StreamDevice::connect(&a, &id, &key).await;
+        let req = device.next_request().await;
+        device.answer(&req.rid, false).await;
+        device
+    };
+    let (reply, _device) = tokio::join!(initiate, device);
+    assert_eq!(reply.accepted.as_deref(), Some("False"), "{}", reply.body);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_device_connecting_to_another_node_closes_its_old_session_within_a_second() {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("mover");
+    let key = a.create_device(&id).await;
+    let mut first = a.mqtt_device(&id, &key).await;
+    let _second = b.mqtt_device(&id, &key).await;
+    assert!(
+        first.closed_within(Duration::from_secs(1)).await,
+        "node A closed the old session"
+    );
+    // And stream requests now reach node B's session.
+    let mut device = StreamDevice::connect(&b, &id, &key).await;
+    let initiate = a.initiate(&id, "x", None, Some(5.0));
+    let answer = async {
+        let req = device.next_request().await;
+        device.answer(&req.rid, false).await;
+    };
+    let (reply, ()) = tokio::join!(initiate, answer);
+    assert_eq!(reply.accepted.as_deref(), Some("False"), "{}", reply.body);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn nats_without_a_shared_registry_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = HubConfig::new(dir.path().join("data"));
+    config.listen_addr = [127, 0, 0, 1].into();
+    config.https_port = 0;
+    config.mqtt.port = 0;
+    config.admin_addr = ([127, 0, 0, 1], 0).into();
+    config.nats_url = Some(nats_url());
+    let Err(err) = adit_hub::Hub::bind(config).await else {
+        panic!("SQLite cannot be shared by nodes");
+    };
+    assert!(err.to_string().contains("--database-url"), "{err}");
+}
