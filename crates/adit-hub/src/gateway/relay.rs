@@ -239,20 +239,27 @@ where
         // keep-alive can ping between batches.
         let mut sink = sink.lock().await;
         let mut forwarded = false;
+        // Payload bytes fed in this batch: counted once flushed, so the outcome counts what
+        // reached the destination, not what a sink that had failed (or was closing after its
+        // own peer's protocol error) refused or dropped (found by fuzz/run relay_frames).
+        let mut batch = 0u64;
         loop {
             match step {
                 Step::Stop(end) => {
-                    let _ = sink.flush().await;
+                    if sink.flush().await.is_ok() {
+                        *bytes += batch;
+                    }
                     heard.park(false);
                     return end;
                 }
                 Step::Forward(msg) => {
-                    *bytes += msg.as_payload().len() as u64;
-                    forwarded = true;
+                    let len = msg.as_payload().len() as u64;
                     if sink.feed(msg).await.is_err() {
                         heard.park(false);
                         return End::PeerFailed;
                     }
+                    batch += len;
+                    forwarded = true;
                 }
                 Step::Skip => {}
             }
@@ -273,6 +280,7 @@ where
                 heard.park(false);
                 return End::PeerFailed;
             }
+            *bytes += batch;
             reached.mark();
         }
         heard.park(false);
