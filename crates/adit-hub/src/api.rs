@@ -50,6 +50,8 @@ pub struct AppState {
     pub diagnostics: Diagnostics,
     /// Streaming endpoints advertised by discovery (`https://host:port`).
     pub streaming_endpoint: String,
+    /// The link to the other nodes: registry changes are announced there.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// The service API's routes.

@@ -7,9 +7,12 @@
 //!   URL and the stream's record are the holding node's.
 //! - **Takeover**: a node that accepts a session announces it; a node that holds an older
 //!   session of the same client id closes it, as a second connection on one node does.
+//! - **Registry changes** (device written, disabled, re-keyed or deleted; policy keys) are
+//!   announced and applied on every node ([`registry_changes`]).
 //!
 //! Without `--nats-url` a hub has no `Cluster` and none of this runs.
 
+pub mod registry_changes;
 pub mod subject;
 pub mod wire;
 

@@ -355,7 +355,18 @@ impl Hub {
             metrics: self.metrics.clone(),
             diagnostics: self.diagnostics.clone(),
             streaming_endpoint: self.streaming_endpoint.clone(),
+            cluster: self.cluster.clone(),
         };
+        if let Some(cluster) = &self.cluster {
+            let (cluster, stop) = (cluster.clone(), shutdown.clone());
+            let appliers = crate::cluster::registry_changes::Appliers {
+                registry: self.registry.clone(),
+                auth: self.auth.clone(),
+                presence: self.presence.clone(),
+                streams: self.streams.clone(),
+            };
+            tracker.spawn(async move { cluster.follow_registry_changes(appliers, stop).await });
+        }
         let mqtt_ctx = Arc::new(MqttContext {
             config: self.config.mqtt.clone(),
             auth: self.auth.clone(),

@@ -37,6 +37,7 @@ pub mod policy_refresh;
 pub mod presence;
 pub mod registry;
 pub mod report;
+pub mod revocation;
 pub mod secret_file;
 pub mod server;
 pub mod streams;

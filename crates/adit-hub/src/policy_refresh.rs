@@ -31,17 +31,24 @@ pub async fn run(
             _ = ticks.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        match auth.reload_policies().await {
-            Ok(changed) => {
-                for (policy, keys) in changed {
-                    let valid: Vec<_> = keys.iter().collect();
-                    let closed = presence.revoke_stale_policy_keys(&policy, &valid);
-                    tracing::info!(%policy, sessions_closed = closed, "policy keys changed in the registry; applied");
-                }
+        apply(&auth, &presence).await;
+    }
+}
+
+/// Re-reads the policies once and closes the device sessions signed with a key that is gone
+/// (also run at once when another node announces a policy change, see
+/// [`crate::cluster::registry_changes`]). A registry error is logged.
+pub async fn apply(auth: &Authenticator, presence: &Presence) {
+    match auth.reload_policies().await {
+        Ok(changed) => {
+            for (policy, keys) in changed {
+                let valid: Vec<_> = keys.iter().collect();
+                let closed = presence.revoke_stale_policy_keys(&policy, &valid);
+                tracing::info!(%policy, sessions_closed = closed, "policy keys changed in the registry; applied");
             }
-            Err(e) => {
-                tracing::warn!(error = %crate::report::Report(&e), "cannot re-read the shared access policies; will retry");
-            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %crate::report::Report(&e), "cannot re-read the shared access policies; will retry");
         }
     }
 }

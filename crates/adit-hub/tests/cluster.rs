@@ -179,3 +179,62 @@ async fn nats_without_a_shared_registry_is_refused_with_a_clear_error() {
     };
     assert!(err.to_string().contains("--database-url"), "{err}");
 }
+
+/// Replaces device `id`'s keys through node `hub`'s REST API; returns the new primary key.
+async fn regenerate_keys(hub: &TestHub, id: &str) -> adit_proto::Key {
+    let fresh = || {
+        let bytes = [
+            *uuid::Uuid::new_v4().as_bytes(),
+            *uuid::Uuid::new_v4().as_bytes(),
+        ]
+        .concat();
+        adit_proto::Key::from_bytes(&bytes).expect("32 bytes")
+    };
+    let (primary, secondary) = (fresh(), fresh());
+    let body = serde_json::json!({
+        "deviceId": id,
+        "authentication": {
+            "type": "sas",
+            "symmetricKey": {
+                "primaryKey": primary.to_base64(),
+                "secondaryKey": secondary.to_base64(),
+            }
+        }
+    });
+    let response = adit_testkit::https_client(&hub.ca_path)
+        .put(format!("{}/devices/{id}?api-version=2021-04-12", hub.base_url()))
+        .header("Authorization", hub.owner_token())
+        .header("If-Match", "*")
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    assert!(response.status().is_success(), "{}", response.status());
+    primary
+}
+
+#[tokio::test]
+async fn registry_changes_on_one_node_close_sessions_on_another_within_a_second() {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+
+    // New device keys, written through node B: the session on node A signed with the old
+    // key closes; the new key connects.
+    let id = unique("rekeyed");
+    let key = a.create_device(&id).await;
+    let mut session = a.mqtt_device(&id, &key).await;
+    let new_key = regenerate_keys(&b, &id).await;
+    assert!(
+        session.closed_within(Duration::from_secs(1)).await,
+        "node A closed the session signed with the replaced key"
+    );
+    let mut again = a.mqtt_device(&id, &new_key).await;
+    assert!(again.ping().await, "the new key works on node A");
+
+    // Disabled through node B: node A closes the device's session.
+    b.set_device_status(&id, "disabled").await;
+    assert!(again.closed_within(Duration::from_secs(1)).await);
+    db.drop_database().await;
+}

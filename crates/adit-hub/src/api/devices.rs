@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::auth::Service;
 use super::device_body::{parse, to_json};
 use super::{ApiError, AppState};
+use crate::cluster::registry_changes::RegistryChange;
 use crate::registry::{DeviceRecord, IfMatch};
 
 /// Most devices one list call returns, as in Azure.
@@ -91,32 +92,13 @@ pub async fn put(
     tracing::info!(device = %id, policy = %caller.policy, "device identity written");
     // The write is what invalidates: sessions end only once the new state is stored, so a
     // device that reconnects at once is judged by it.
-    if record.status == crate::registry::DeviceStatus::Disabled {
-        state.presence.revoke_device(id.as_str());
-        end_streams(&state, id.as_str());
-    } else {
-        let closed = state
-            .presence
-            .revoke_stale_device_keys(id.as_str(), &record.keys());
-        if closed > 0 {
-            tracing::info!(device = %id, sessions = closed, "device keys replaced; closed the sessions signed with an old key");
-        }
+    crate::revocation::device_changed(&state.presence, &state.streams, id.as_str(), Some(&record));
+    if let Some(cluster) = &state.cluster {
+        cluster
+            .announce(&RegistryChange::Device(id.to_string()))
+            .await;
     }
     Ok(device_response(&record))
-}
-
-/// A disabled or deleted device keeps no stream: each is closed with 1008 and its record says
-/// `revoked`. (A key change leaves open streams alone: they were opened with single-use stream
-/// tokens, not with the key.)
-fn end_streams(state: &AppState, device: &str) {
-    let ended = state.streams.revoke_device(device);
-    if ended > 0 {
-        tracing::info!(
-            device,
-            streams = ended,
-            "device disabled or deleted; closed its streams"
-        );
-    }
 }
 
 pub async fn delete(
@@ -130,8 +112,12 @@ pub async fn delete(
     let cond = if_match(&headers)?.unwrap_or(IfMatch::Any);
     state.registry.delete_device(id.as_str(), &cond).await?;
     tracing::info!(device = %id, policy = %caller.policy, "device identity deleted");
-    state.presence.revoke_device(id.as_str());
-    end_streams(&state, id.as_str());
+    crate::revocation::device_changed(&state.presence, &state.streams, id.as_str(), None);
+    if let Some(cluster) = &state.cluster {
+        cluster
+            .announce(&RegistryChange::Device(id.to_string()))
+            .await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -60,5 +60,10 @@ pub async fn renew_key(
         .presence
         .revoke_stale_policy_keys(&policy.name, &[&policy.primary_key, &policy.secondary_key]);
     tracing::info!(policy = %policy.name, renewed = which.as_str(), by = %caller.policy, sessions_closed = closed, "policy key renewed");
+    if let Some(cluster) = &state.cluster {
+        cluster
+            .announce(&crate::cluster::registry_changes::RegistryChange::Policies)
+            .await;
+    }
     Ok(Json(to_json(policy)))
 }
