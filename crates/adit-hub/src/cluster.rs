@@ -9,9 +9,12 @@
 //!   session of the same client id closes it, as a second connection on one node does.
 //! - **Registry changes** (device written, disabled, re-keyed or deleted; policy keys) are
 //!   announced and applied on every node ([`registry_changes`]).
+//! - **Leases** in the shared registry: a node that dies has its devices marked disconnected
+//!   by the others within seconds ([`leases`]).
 //!
 //! Without `--nats-url` a hub has no `Cluster` and none of this runs.
 
+pub mod leases;
 pub mod registry_changes;
 pub mod subject;
 pub mod wire;

@@ -366,6 +366,11 @@ impl Hub {
                 streams: self.streams.clone(),
             };
             tracker.spawn(async move { cluster.follow_registry_changes(appliers, stop).await });
+            tracker.spawn(crate::cluster::leases::run(
+                self.registry.clone(),
+                self.config.node_id.clone(),
+                shutdown.clone(),
+            ));
         }
         let mqtt_ctx = Arc::new(MqttContext {
             config: self.config.mqtt.clone(),

@@ -6,6 +6,7 @@
 
 mod connection_writes;
 mod devices;
+mod leases;
 mod policies;
 
 use std::path::Path;

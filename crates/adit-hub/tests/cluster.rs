@@ -202,7 +202,10 @@ async fn regenerate_keys(hub: &TestHub, id: &str) -> adit_proto::Key {
         }
     });
     let response = adit_testkit::https_client(&hub.ca_path)
-        .put(format!("{}/devices/{id}?api-version=2021-04-12", hub.base_url()))
+        .put(format!(
+            "{}/devices/{id}?api-version=2021-04-12",
+            hub.base_url()
+        ))
         .header("Authorization", hub.owner_token())
         .header("If-Match", "*")
         .header("Content-Type", "application/json")
@@ -236,5 +239,59 @@ async fn registry_changes_on_one_node_close_sessions_on_another_within_a_second(
     // Disabled through node B: node A closes the device's session.
     b.set_device_status(&id, "disabled").await;
     assert!(again.closed_within(Duration::from_secs(1)).await);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_node_whose_lease_ran_out_has_its_devices_marked_disconnected() {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let (held, orphan) = (unique("held"), unique("orphan"));
+    let key = a.create_device(&held).await;
+    a.create_device(&orphan).await;
+    let _session = a.mqtt_device(&held, &key).await;
+
+    // A node that died (kill -9) with `orphan` connected: its lease ran out a second ago.
+    let registry = adit_hub::registry::Registry::open(&db.url)
+        .await
+        .expect("registry");
+    let ghost = unique("ghost-node");
+    registry
+        .record_connected(&orphan, &ghost)
+        .await
+        .expect("write");
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    registry
+        .renew_lease(&ghost, now_ms - 1000)
+        .await
+        .expect("lease");
+    assert_eq!(a.connection_state(&orphan).await, "Connected");
+
+    // Node A's sweep (every 2 s) clears it; node A's own device stays connected.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.connection_state(&orphan).await != "Disconnected" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead node's device was not cleared within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.connection_state(&held).await, "Connected");
+    assert!(
+        registry
+            .expired_nodes(now_ms + 60_000)
+            .await
+            .expect("query")
+            .iter()
+            .all(|n| *n != ghost),
+        "the dead node's lease is gone"
+    );
+    registry.close().await;
     db.drop_database().await;
 }
