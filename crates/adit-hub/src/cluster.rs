@@ -30,6 +30,11 @@ use tokio_util::task::TaskTracker;
 use crate::presence::Presence;
 use crate::streams::{Initiate, InitiateError, Initiated, Streams};
 
+/// Longest a NATS publish or subscribe may take. While NATS is away async-nats queues
+/// commands and, once its queue is full, makes callers wait: a CONNECT or a registry write
+/// must not wait for NATS to come back.
+const NATS_CALL: Duration = Duration::from_secs(1);
+
 /// Why the cluster link could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -59,10 +64,13 @@ pub enum Forwarded {
     NoSession,
 }
 
-/// A takeover announcement: node `node` now holds the client's session.
+/// A takeover announcement: node `node` holds the client's session since `at_ms` (Unix ms).
+/// A node closes its own session only if that one is older, so an announcement that was
+/// delayed (NATS away) cannot close a session that came after it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Takeover {
     node: String,
+    at_ms: i64,
 }
 
 impl Cluster {
@@ -113,11 +121,17 @@ impl Cluster {
             .send_request(subject::streams(client_id), request)
             .await
         {
-            Ok(reply) => Forwarded::Answered(
-                serde_json::from_slice::<wire::StreamReply>(&reply.payload)
-                    .map_err(|e| InitiateError::Cluster(format!("bad reply from a node: {e}")))
-                    .and_then(|r| r.into_result(client_id)),
-            ),
+            Ok(reply) => match serde_json::from_slice::<wire::StreamReply>(&reply.payload) {
+                // A node whose session just ended answered before the one that holds it now.
+                Ok(wire::StreamReply::Failed {
+                    kind: wire::Failure::NotHeld,
+                    ..
+                }) => Forwarded::NoSession,
+                Ok(r) => Forwarded::Answered(r.into_result(client_id)),
+                Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
+                    "bad reply from a node: {e}"
+                )))),
+            },
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 Forwarded::NoSession
             }
@@ -144,43 +158,63 @@ impl Cluster {
         let stop = CancellationToken::new();
         let guard = stop.clone().drop_guard();
         // Subscribed before announcing, so a takeover racing this one is not missed.
-        let sub = match self.client.subscribe(subject::all(client_id)).await {
-            Ok(sub) => sub,
-            Err(e) => {
+        let since_ms = crate::registry::now_ms();
+        let sub = match tokio::time::timeout(
+            NATS_CALL,
+            self.client.subscribe(subject::all(client_id)),
+        )
+        .await
+        {
+            Ok(Ok(sub)) => sub,
+            Ok(Err(e)) => {
                 tracing::error!(device = %client_id, error = %e, "cannot subscribe to the device's cluster subjects; other nodes cannot reach it");
+                return guard;
+            }
+            Err(_) => {
+                tracing::error!(device = %client_id, "NATS did not take the subscription in time; other nodes cannot reach this device");
                 return guard;
             }
         };
         let announce = serde_json::to_vec(&Takeover {
             node: self.node.to_string(),
+            at_ms: since_ms,
         })
         .unwrap_or_default();
-        if let Err(e) = self
-            .client
-            .publish(subject::takeover(client_id), announce.into())
-            .await
-        {
-            tracing::warn!(device = %client_id, error = %e, "cannot announce the session to other nodes");
+        let published = tokio::time::timeout(
+            NATS_CALL,
+            self.client
+                .publish(subject::takeover(client_id), announce.into()),
+        )
+        .await;
+        if !matches!(published, Ok(Ok(()))) {
+            tracing::warn!(device = %client_id, "cannot announce the session to other nodes");
         }
         let (this, client_id, tasks) = (self.clone(), client_id.to_string(), tracker.clone());
         tracker.spawn(async move {
-            this.serve(sub, &client_id, session_id, streams, presence, stop, tasks)
-                .await;
+            let held = Held {
+                client_id: &client_id,
+                session_id,
+                since_ms,
+            };
+            this.serve(sub, held, streams, presence, stop, tasks).await;
         });
         guard
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn serve(
         &self,
         mut sub: async_nats::Subscriber,
-        client_id: &str,
-        session_id: u64,
+        held: Held<'_>,
         streams: Streams,
         presence: Presence,
         stop: CancellationToken,
         tasks: TaskTracker,
     ) {
+        let Held {
+            client_id,
+            session_id,
+            since_ms,
+        } = held;
         let takeover = subject::takeover(client_id);
         loop {
             let msg = tokio::select! {
@@ -194,7 +228,7 @@ impl Cluster {
             }
             if msg.subject.as_str() == takeover {
                 match serde_json::from_slice::<Takeover>(&msg.payload) {
-                    Ok(t) if t.node != *self.node => {
+                    Ok(t) if t.node != *self.node && t.at_ms >= since_ms => {
                         if presence.take_over(client_id, session_id) {
                             tracing::info!(device = %client_id, node = %t.node, "device connected to another node; closing its session here");
                         }
@@ -211,11 +245,21 @@ impl Cluster {
             };
             let request = serde_json::from_slice::<wire::StreamRequest>(&msg.payload)
                 .ok()
-                .and_then(wire::StreamRequest::into_initiate);
+                .and_then(wire::StreamRequest::into_initiate)
+                .filter(|req| req.client_id() == client_id);
             let (client, streams) = (self.client.clone(), streams.clone());
             let device = client_id.to_string();
+            // The session may have ended while the message was on its way: then another
+            // node holds it, or none does, and the requester looks again.
+            let current = presence
+                .session(client_id)
+                .is_some_and(|h| h.session_id == session_id);
             tasks.spawn(async move {
                 let reply = match request {
+                    Some(_) if !current => wire::StreamReply::Failed {
+                        kind: wire::Failure::NotHeld,
+                        message: "this node no longer holds the device's session".into(),
+                    },
                     Some(req) => wire::StreamReply::from(&streams.initiate_here(req).await),
                     None => {
                         tracing::warn!(device = %device, "malformed stream request from another node ignored");
@@ -225,21 +269,32 @@ impl Cluster {
                     }
                 };
                 let payload = serde_json::to_vec(&reply).unwrap_or_default();
-                if let Err(e) = client.publish(reply_to, payload.into()).await {
-                    tracing::warn!(device = %device, error = %e, "cannot answer a forwarded stream request");
+                let sent = tokio::time::timeout(NATS_CALL, client.publish(reply_to, payload.into()));
+                if !matches!(sent.await, Ok(Ok(()))) {
+                    tracing::warn!(device = %device, "cannot answer a forwarded stream request");
                 }
             });
         }
     }
 }
 
-/// `url` without a password or token, for error texts.
+/// A session this node holds, as its cluster responder sees it.
+struct Held<'a> {
+    client_id: &'a str,
+    session_id: u64,
+    /// When it was registered, in Unix ms.
+    since_ms: i64,
+}
+
+/// `url` without a password or token, for error texts (with or without a scheme; async-nats
+/// takes both).
 fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_string(),
-        },
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}***@{host}"),
         None => url.to_string(),
     }
 }
@@ -255,5 +310,6 @@ mod tests {
             "nats://***@10.0.0.1:4222"
         );
         assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redact_url("user:secret@nats:4222"), "***@nats:4222");
     }
 }

@@ -368,6 +368,7 @@ impl Hub {
             tracker.spawn(async move { cluster.follow_registry_changes(appliers, stop).await });
             tracker.spawn(crate::cluster::leases::run(
                 self.registry.clone(),
+                self.presence.clone(),
                 self.config.node_id.clone(),
                 shutdown.clone(),
             ));

@@ -238,6 +238,16 @@ impl Presence {
         }
     }
 
+    /// The client ids with a session on this node now.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// The current session of `client_id`.
     pub fn session(&self, client_id: &str) -> Option<SessionHandle> {
         self.sessions

@@ -87,6 +87,16 @@ pub struct Initiate {
     pub api_version: Option<String>,
 }
 
+impl Initiate {
+    /// The client id the request is for: `device` or `device/module`.
+    pub fn client_id(&self) -> String {
+        match &self.module {
+            Some(m) => format!("{}/{m}", self.device),
+            None => self.device.to_string(),
+        }
+    }
+}
+
 /// The device's decision.
 #[derive(Debug, Clone)]
 pub enum Initiated {
@@ -326,9 +336,9 @@ impl Streams {
                     })
                     .await;
             }
-            // Past the connect timeout the reply may take the whole response timeout, and
-            // the holding node's own handshake a moment more.
-            let wait = left + response + Duration::from_secs(5);
+            // The holding node may wait what is left of the connect timeout, then up to the
+            // response timeout twice (delivery, then the answer), and a moment more.
+            let wait = left + response * 2 + Duration::from_secs(5);
             match cluster.forward(&client_id, &req, left, wait).await {
                 Forwarded::Answered(result) => return result,
                 Forwarded::NoSession => {}

@@ -6,50 +6,108 @@
 //! happen once), so the registry shows the truth within [`LEASE`] + [`RENEW_EVERY`] while the
 //! devices reconnect through the load balancer to the nodes still alive.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::presence::Presence;
 use crate::registry::Registry;
 
-/// How long a lease lasts without renewal.
+/// How long a lease may go unrenewed, on the observer's own clock, before its node counts as
+/// dead.
 pub const LEASE: Duration = Duration::from_secs(6);
 
-/// How often a node renews its lease and sweeps for dead nodes.
+/// How often a node renews its lease and looks at the others'.
 pub const RENEW_EVERY: Duration = Duration::from_secs(2);
 
-/// Renews `node`'s lease and clears dead nodes until `shutdown`. (A node that stops cleanly
-/// records its own devices' disconnections; its lease then just runs out.)
-pub async fn run(registry: Registry, node: String, shutdown: CancellationToken) {
+/// Renews `node`'s lease and clears dead nodes until `shutdown`. A node found its lease gone
+/// (it was paused or cut off long enough to be taken for dead) marks the devices it still
+/// holds as connected again. (A node that stops cleanly records its own devices'
+/// disconnections; its lease then just stops changing.)
+pub async fn run(
+    registry: Registry,
+    presence: Presence,
+    node: String,
+    shutdown: CancellationToken,
+) {
     let mut ticks = tokio::time::interval(RENEW_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Each other node's lease value and when this node first saw it.
+    let mut seen: HashMap<String, (i64, Instant)> = HashMap::new();
+    let mut first = true;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        let now = crate::registry::now_ms();
-        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-        if let Err(e) = registry.renew_lease(&node, now + lease_ms).await {
-            tracing::warn!(error = %crate::report::Report(&e), "cannot renew this node's lease");
-            continue;
+        match tokio::time::timeout(
+            RENEW_EVERY,
+            registry.renew_lease(&node, crate::registry::now_ms()),
+        )
+        .await
+        {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) if first => {}
+            Ok(Ok(false)) => reclaim(&registry, &presence, &node).await,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::report::Report(&e), "cannot renew this node's lease");
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!("renewing this node's lease took over {RENEW_EVERY:?}");
+                continue;
+            }
         }
-        let dead = match registry.expired_nodes(now).await {
-            Ok(dead) => dead,
+        first = false;
+        let leases = match registry.leases().await {
+            Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %crate::report::Report(&e), "cannot look for dead nodes");
+                tracing::warn!(error = %crate::report::Report(&e), "cannot read the nodes' leases");
                 continue;
             }
         };
-        for other in dead.into_iter().filter(|n| *n != node) {
-            match registry.release_dead_node(&other, now).await {
-                Ok(cleared) => {
-                    tracing::warn!(node = %other, devices = cleared, "node's lease ran out; marked the devices it held as disconnected");
+        let now = Instant::now();
+        let mut alive = HashMap::new();
+        for (other, value) in leases.into_iter().filter(|(n, _)| *n != node) {
+            let since = match seen.get(&other) {
+                Some((v, since)) if *v == value => *since,
+                _ => now,
+            };
+            if now.duration_since(since) > LEASE {
+                match registry.release_dead_node(&other, value).await {
+                    Ok(cleared) => {
+                        tracing::warn!(node = %other, devices = cleared, "node stopped renewing its lease; marked the devices it held as disconnected");
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %other, error = %crate::report::Report(&e), "cannot release a dead node's devices");
+                        alive.insert(other, (value, since));
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(node = %other, error = %crate::report::Report(&e), "cannot release a dead node's devices");
-                }
+            } else {
+                alive.insert(other, (value, since));
             }
+        }
+        seen = alive;
+    }
+}
+
+/// This node's lease had been taken for dead and its devices marked disconnected: mark the
+/// ones it still holds as connected again.
+async fn reclaim(registry: &Registry, presence: &Presence, node: &str) {
+    let devices: Vec<String> = presence
+        .client_ids()
+        .into_iter()
+        .filter(|c| !c.contains('/'))
+        .collect();
+    tracing::warn!(
+        devices = devices.len(),
+        "this node's lease had run out (paused or cut off); marking its devices connected again"
+    );
+    for d in devices {
+        if let Err(e) = registry.record_connected(&d, node).await {
+            tracing::warn!(device = %d, error = %crate::report::Report(&e), "cannot record connection state");
         }
     }
 }

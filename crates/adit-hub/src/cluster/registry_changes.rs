@@ -55,8 +55,15 @@ impl Cluster {
             change: change.clone(),
         };
         let payload = serde_json::to_vec(&msg).unwrap_or_default();
-        if let Err(e) = self.client.publish(SUBJECT, payload.into()).await {
-            tracing::warn!(error = %e, ?change, "cannot announce a registry change to the other nodes");
+        let sent = tokio::time::timeout(
+            super::NATS_CALL,
+            self.client.publish(SUBJECT, payload.into()),
+        );
+        if !matches!(sent.await, Ok(Ok(()))) {
+            tracing::warn!(
+                ?change,
+                "cannot announce a registry change to the other nodes"
+            );
         }
     }
 

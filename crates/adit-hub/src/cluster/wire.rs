@@ -113,6 +113,9 @@ pub enum Failure {
     Timeout,
     /// A limit on the holding node.
     Throttled,
+    /// The answering node no longer holds the session (it just ended there): the requester
+    /// looks again rather than failing.
+    NotHeld,
     /// Anything else.
     ServerError,
 }
@@ -172,7 +175,7 @@ impl StreamReply {
                 Failure::Disconnected => InitiateError::DeviceDisconnected(client_id.to_string()),
                 Failure::Timeout => InitiateError::Timeout,
                 Failure::Throttled => InitiateError::ThrottledOnNode(message),
-                Failure::ServerError => InitiateError::Cluster(message),
+                Failure::ServerError | Failure::NotHeld => InitiateError::Cluster(message),
             }),
         }
     }

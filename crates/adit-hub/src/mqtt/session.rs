@@ -211,6 +211,8 @@ pub async fn run_until<T>(
         Err(e) => e,
     };
 
+    // Other nodes stop reaching this session before it stops being the current one.
+    drop(_cluster_guard);
     if ctx.presence.unregister(&client_id, handle.session_id)
         && is_device
         && let Err(e) = ctx

@@ -1,46 +1,53 @@
 //! Node leases: how nodes sharing a registry learn that one of them died (kill -9, power
-//! loss, a partition) and clear the device connections it held.
+//! loss, a partition) and clear the device connections it held. A lease is a value its node
+//! keeps changing; the others judge it by their own clocks (see `cluster::leases`), so clock
+//! skew between nodes cannot make a live node look dead.
 
 use sqlx::Row as _;
 
 use super::{ConnectionState, Registry, RegistryError, now_ms};
 
 impl Registry {
-    /// Renews `node`'s lease until `until_ms` (Unix ms), creating it if needed.
-    pub async fn renew_lease(&self, node: &str, until_ms: i64) -> Result<(), RegistryError> {
+    /// Sets `node`'s lease to `value` (its renewal time, Unix ms), creating it if needed.
+    /// Returns false when there was none: another node had taken it for dead.
+    pub async fn renew_lease(&self, node: &str, value: i64) -> Result<bool, RegistryError> {
+        let updated = sqlx::query("UPDATE node_leases SET expires_ms = $1 WHERE node_id = $2")
+            .bind(value)
+            .bind(node.to_string())
+            .execute(&self.sessions)
+            .await?
+            .rows_affected();
+        if updated > 0 {
+            return Ok(true);
+        }
         sqlx::query(
             "INSERT INTO node_leases (node_id, expires_ms) VALUES ($1, $2) ON CONFLICT (node_id) DO UPDATE SET expires_ms = excluded.expires_ms",
         )
         .bind(node.to_string())
-        .bind(until_ms)
-        .execute(&self.pool)
+        .bind(value)
+        .execute(&self.sessions)
         .await?;
-        Ok(())
+        Ok(false)
     }
 
-    /// Nodes whose lease ran out before `now_ms`.
-    pub async fn expired_nodes(&self, now_ms: i64) -> Result<Vec<String>, RegistryError> {
-        let rows = sqlx::query("SELECT node_id FROM node_leases WHERE expires_ms < $1")
-            .bind(now_ms)
-            .fetch_all(&self.pool)
+    /// Every node's lease: (node id, its last renewal value).
+    pub async fn leases(&self) -> Result<Vec<(String, i64)>, RegistryError> {
+        let rows = sqlx::query("SELECT node_id, expires_ms FROM node_leases")
+            .fetch_all(&self.sessions)
             .await?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>("node_id").map_err(Into::into))
+            .map(|r| Ok((r.try_get("node_id")?, r.try_get("expires_ms")?)))
             .collect()
     }
 
     /// Marks the devices dead node `node` held as disconnected and drops its lease, unless
-    /// it was renewed after `expired_before_ms` (the node came back). Returns how many
+    /// it was renewed since it read `seen` (the node is alive after all). Returns how many
     /// devices were cleared.
-    pub async fn release_dead_node(
-        &self,
-        node: &str,
-        expired_before_ms: i64,
-    ) -> Result<u64, RegistryError> {
-        let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query("DELETE FROM node_leases WHERE node_id = $1 AND expires_ms < $2")
+    pub async fn release_dead_node(&self, node: &str, seen: i64) -> Result<u64, RegistryError> {
+        let mut tx = self.sessions.begin().await?;
+        let gone = sqlx::query("DELETE FROM node_leases WHERE node_id = $1 AND expires_ms = $2")
             .bind(node.to_string())
-            .bind(expired_before_ms)
+            .bind(seen)
             .execute(&mut *tx)
             .await?
             .rows_affected();
