@@ -239,26 +239,25 @@ where
         // keep-alive can ping between batches.
         let mut sink = sink.lock().await;
         let mut forwarded = false;
-        // Payload bytes fed in this batch: counted once flushed, so the outcome counts what
-        // reached the destination, not what a sink that had failed (or was closing after its
-        // own peer's protocol error) refused or dropped (found by fuzz/run relay_frames).
-        let mut batch = 0u64;
         loop {
             match step {
                 Step::Stop(end) => {
-                    if sink.flush().await.is_ok() {
-                        *bytes += batch;
-                    }
+                    let _ = sink.flush().await;
                     heard.park(false);
                     return end;
                 }
                 Step::Forward(msg) => {
+                    // Counted once the destination's sink took it: a message it refused (it
+                    // had failed, or was closing after its own peer broke the protocol) is
+                    // not counted as relayed (found by fuzz/run relay_frames). What a sink
+                    // took and then lost because its connection failed is counted: the
+                    // counts are exact whenever the destination stayed healthy.
                     let len = msg.as_payload().len() as u64;
                     if sink.feed(msg).await.is_err() {
                         heard.park(false);
                         return End::PeerFailed;
                     }
-                    batch += len;
+                    *bytes += len;
                     forwarded = true;
                 }
                 Step::Skip => {}
@@ -280,7 +279,6 @@ where
                 heard.park(false);
                 return End::PeerFailed;
             }
-            *bytes += batch;
             reached.mark();
         }
         heard.park(false);
