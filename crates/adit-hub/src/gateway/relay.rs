@@ -103,9 +103,11 @@ pub struct RelayOutcome {
     pub reason: EndReason,
     /// The half that was connected when the handshake failed, if one was.
     pub lone_half: Option<Role>,
-    /// Payload bytes from device to service.
+    /// Payload bytes from device to service: what the service leg's sink took. Exactly what
+    /// the service received, unless the service leg itself failed or ended the stream (then
+    /// what was in flight to it may be lost with it).
     pub bytes_device_to_service: u64,
-    /// Payload bytes from service to device.
+    /// Payload bytes from service to device, counted the same way.
     pub bytes_service_to_device: u64,
     /// The close code received from the side that ended it, if it sent one (1005 when its
     /// Close had no body).
