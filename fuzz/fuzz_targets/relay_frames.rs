@@ -161,7 +161,15 @@ fuzz_target!(
         // violation, a dead leg, a failed write), may be lost with that leg.
         assert!(to_service <= outcome.bytes_device_to_service, "device to service bytes: {to_service} > {}", outcome.bytes_device_to_service);
         assert!(to_device <= outcome.bytes_service_to_device, "service to device bytes: {to_device} > {}", outcome.bytes_service_to_device);
-        if matches!(outcome.reason, EndReason::CloseFrame | EndReason::Disconnected) {
+        // A half refused by its own WebSocket layer (1002, 1007, 1009) was not healthy either:
+        // it broke the protocol at the moment the other half left.
+        let refused = |close: Option<Option<u16>>| matches!(close, Some(Some(1002 | 1007 | 1009)));
+        let healthy = match outcome.closed_by {
+            ClosedBy::Device => !refused(service_close),
+            ClosedBy::Service => !refused(device_close),
+            _ => false,
+        };
+        if healthy && matches!(outcome.reason, EndReason::CloseFrame | EndReason::Disconnected) {
             match outcome.closed_by {
                 ClosedBy::Device => assert_eq!(
                     to_service, outcome.bytes_device_to_service,
