@@ -182,7 +182,8 @@ fuzz_target!(
                 _ => {}
             }
         }
-        if outcome.reason == EndReason::CloseFrame {
+        // Passed on to a healthy half (one its own layer refused got its own 1002 instead).
+        if healthy && outcome.reason == EndReason::CloseFrame {
             let passed_on = match outcome.closed_by {
                 ClosedBy::Device => service_close,
                 ClosedBy::Service => device_close,
