@@ -180,13 +180,7 @@ impl Cluster {
             at_ms: since_ms,
         })
         .unwrap_or_default();
-        let published = tokio::time::timeout(
-            NATS_CALL,
-            self.client
-                .publish(subject::takeover(client_id), announce.into()),
-        )
-        .await;
-        if !matches!(published, Ok(Ok(()))) {
+        if !publish_bounded(&self.client, subject::takeover(client_id), announce).await {
             tracing::warn!(device = %client_id, "cannot announce the session to other nodes");
         }
         let (this, client_id, tasks) = (self.clone(), client_id.to_string(), tracker.clone());
@@ -269,13 +263,25 @@ impl Cluster {
                     }
                 };
                 let payload = serde_json::to_vec(&reply).unwrap_or_default();
-                let sent = tokio::time::timeout(NATS_CALL, client.publish(reply_to, payload.into()));
-                if !matches!(sent.await, Ok(Ok(()))) {
+                if !publish_bounded(&client, reply_to, payload).await {
                     tracing::warn!(device = %device, "cannot answer a forwarded stream request");
                 }
             });
         }
     }
+}
+
+/// Publishes `payload` on `subject`, waiting at most [`NATS_CALL`]; returns whether NATS took
+/// it.
+async fn publish_bounded(
+    client: &async_nats::Client,
+    subject: impl async_nats::subject::ToSubject,
+    payload: Vec<u8>,
+) -> bool {
+    matches!(
+        tokio::time::timeout(NATS_CALL, client.publish(subject, payload.into())).await,
+        Ok(Ok(()))
+    )
 }
 
 /// A session this node holds, as its cluster responder sees it.

@@ -317,10 +317,7 @@ impl Streams {
             return self.initiate_here(req).await;
         };
         check_stream_name(&req.name)?;
-        let client_id = match &req.module {
-            Some(m) => format!("{}/{m}", req.device),
-            None => req.device.to_string(),
-        };
+        let client_id = req.client_id();
         let config = &self.inner.config;
         let until =
             Instant::now() + self.timeout(req.connect_timeout, config.default_connect_timeout);
@@ -388,10 +385,7 @@ impl Streams {
         let inner = &self.inner;
         check_stream_name(&req.name)?;
         let slot = inner.admission.admit(req.device.as_str())?;
-        let client_id = match &req.module {
-            Some(m) => format!("{}/{m}", req.device),
-            None => req.device.to_string(),
-        };
+        let client_id = req.client_id();
         let mut handshake = Handshake {
             streams: self,
             record: StreamRecord::new(&req, SystemTime::now()),

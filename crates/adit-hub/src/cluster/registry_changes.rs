@@ -55,11 +55,7 @@ impl Cluster {
             change: change.clone(),
         };
         let payload = serde_json::to_vec(&msg).unwrap_or_default();
-        let sent = tokio::time::timeout(
-            super::NATS_CALL,
-            self.client.publish(SUBJECT, payload.into()),
-        );
-        if !matches!(sent.await, Ok(Ok(()))) {
+        if !super::publish_bounded(&self.client, SUBJECT, payload).await {
             tracing::warn!(
                 ?change,
                 "cannot announce a registry change to the other nodes"
