@@ -8,6 +8,14 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 
 use crate::{Error, ProxyConfig, ServiceCredentials, TlsOptions};
 
+/// A new device key: 32 random bytes in base64, as the hub generates them.
+fn fresh_key() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; adit_proto::key::GENERATED_KEY_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+}
+
 /// The api-version Adit's clients send (that of `azure-iot-hub` 2.7.0; the hub accepts any).
 pub const API_VERSION: &str = "2021-04-12";
 
@@ -186,6 +194,39 @@ impl RegistryClient {
         .await?
         .json()
         .await?)
+    }
+
+    /// Replaces a key of SAS device `id`: `which` is `primary` or `secondary` (a fresh random
+    /// 32-byte key, as the hub generates) or `swap` (as `az iot hub device-identity renew-key
+    /// --key-type`). The new keys are made here and written with the device's etag, so a change
+    /// made meanwhile by someone else fails with 412 instead of being overwritten. Returns the
+    /// device with its new keys. The hub closes the device's sessions signed with a replaced
+    /// key. Errors: [`Error::Config`] for another `which` or a device without SAS keys.
+    pub async fn renew_device_key(&self, id: &str, which: &str) -> Result<Device, Error> {
+        let mut device = self.get_device(id).await?;
+        let keys = device
+            .authentication
+            .as_mut()
+            .and_then(|a| a.symmetric_key.as_mut())
+            .filter(|k| k.primary_key.is_some() || k.secondary_key.is_some())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "device {id} has no symmetric keys to renew (it does not use SAS authentication)"
+                ))
+            })?;
+        match which {
+            "primary" => keys.primary_key = Some(fresh_key()),
+            "secondary" => keys.secondary_key = Some(fresh_key()),
+            "swap" => std::mem::swap(&mut keys.primary_key, &mut keys.secondary_key),
+            other => {
+                return Err(Error::Config(format!(
+                    "which key to renew: primary, secondary or swap, not {other:?}"
+                )));
+            }
+        }
+        let etag = device.etag.clone().unwrap_or_else(|| "*".into());
+        let id = DeviceId::new(id).map_err(|e| Error::bad_id("device", id, e))?;
+        self.put_device(&id, &device, Some(&etag)).await
     }
 
     /// The connection string a device uses: this hub's `HostName` and the device's primary key.

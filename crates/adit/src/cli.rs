@@ -324,6 +324,20 @@ pub enum DeviceCommand {
         #[command(flatten)]
         access: HubAccess,
     },
+    /// Replace a device's primary or secondary key, or swap them, and print its connection
+    /// string (the primary key's) or write it to --output. Holds at once, on every hub node:
+    /// the device's sessions signed with a replaced key are disconnected.
+    RenewKey {
+        /// Device id.
+        id: String,
+        /// Which key to replace, or swap the two.
+        #[arg(long, value_parser = ["primary", "secondary", "swap"])]
+        key: String,
+        #[command(flatten)]
+        output: SecretOutput,
+        #[command(flatten)]
+        access: HubAccess,
+    },
     /// Enable or disable a device.
     SetStatus {
         /// Device id.

@@ -193,6 +193,47 @@ fn policy_renew_key_takes_effect_without_a_restart() {
     assert!(err.contains("401"), "only the owner may renew keys: {err}");
 }
 
+/// The device's keys as `adit device show` prints them: (primary, secondary).
+fn device_keys(hub: &HubProcess, id: &str) -> (String, String) {
+    let device: serde_json::Value =
+        serde_json::from_str(&ok(hub.cli(&["device", "show", id], &[]))).expect("json");
+    let key = |k: &str| {
+        device["authentication"]["symmetricKey"][k]
+            .as_str()
+            .expect("a key")
+            .to_string()
+    };
+    (key("primaryKey"), key("secondaryKey"))
+}
+
+#[test]
+fn device_renew_key_replaces_or_swaps_one_key() {
+    let hub = start();
+    ok(hub.cli(&["device", "create", "dev-r"], &[]));
+    let (p0, s0) = device_keys(&hub, "dev-r");
+    let printed = ok(hub.cli(&["device", "renew-key", "dev-r", "--key", "primary"], &[]));
+    let (p1, s1) = device_keys(&hub, "dev-r");
+    assert_ne!(p1, p0, "a new primary key");
+    assert_eq!(s1, s0, "the secondary kept");
+    let cs: ConnectionString = printed.trim().parse().expect("a connection string");
+    assert_eq!(
+        cs.key.expect("a key").to_base64(),
+        p1,
+        "prints the new primary's string"
+    );
+
+    ok(hub.cli(&["device", "renew-key", "dev-r", "--key", "secondary"], &[]));
+    let (p2, s2) = device_keys(&hub, "dev-r");
+    assert_eq!(p2, p1);
+    assert_ne!(s2, s1, "a new secondary key");
+
+    ok(hub.cli(&["device", "renew-key", "dev-r", "--key", "swap"], &[]));
+    assert_eq!(device_keys(&hub, "dev-r"), (s2, p2), "swapped");
+
+    let err = one_line_error(hub.cli(&["device", "renew-key", "nobody", "--key", "swap"], &[]));
+    assert!(err.contains("404") || err.contains("not found"), "{err}");
+}
+
 #[test]
 fn flags_and_env_work_from_anywhere() {
     let hub = start();

@@ -45,6 +45,19 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
             let device = registry.get_device(&id).await?;
             emit_connection_string(&id, &registry.device_connection_string(&device)?, &output)?;
         }
+        DeviceCommand::RenewKey {
+            id,
+            key,
+            output,
+            access,
+        } => {
+            let registry = access.registry()?;
+            let device = registry.renew_device_key(&id, &key).await?;
+            if key == "secondary" {
+                eprintln!("renewed the secondary key of {id}; the primary key is unchanged");
+            }
+            emit_connection_string(&id, &registry.device_connection_string(&device)?, &output)?;
+        }
         DeviceCommand::SetStatus { id, status, access } => {
             let registry = access.registry()?;
             let mut device = registry.get_device(&id).await?;
