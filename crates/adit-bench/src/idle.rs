@@ -7,7 +7,7 @@ use adit_proto::{ConnectionString, Key, SasToken};
 use adit_testkit::{RawMqtt, device_token, https_client};
 use tokio::sync::Semaphore;
 
-use crate::rss::rss_kib;
+use adit_bench::rss::rss_kib;
 
 /// How the simulated devices connect.
 #[derive(Debug, Clone, Copy)]

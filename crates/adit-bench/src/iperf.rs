@@ -32,7 +32,7 @@ impl Server {
             .spawn()?;
         // Dropped (and so killed) if it never listens.
         let server = Self { child, port };
-        crate::paths::wait_listening(port)?;
+        adit_bench::wait_listening(port)?;
         Ok(Some(server))
     }
 }

@@ -1,6 +1,10 @@
 //! What the benchmark binaries share.
 
+pub mod probes;
+pub mod rss;
+
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The `adit` binary built beside the running benchmark binary (`target/release/adit` for
 /// `target/release/adit-faults`). Errors: it cannot be located or was not built, with the
@@ -16,4 +20,14 @@ pub fn adit_beside_me() -> anyhow::Result<PathBuf> {
         bin.display()
     );
     Ok(bin)
+}
+
+/// Waits (up to 30 s) until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_listening(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }

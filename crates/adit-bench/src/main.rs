@@ -25,12 +25,11 @@ mod idle;
 mod iperf;
 mod open_streams;
 mod paths;
-mod probes;
-mod rss;
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use adit_bench::probes;
 use clap::Parser;
 
 /// Command-line options.
@@ -167,12 +166,12 @@ async fn main() -> anyhow::Result<()> {
             let (p50, p99) = probes::round_trips(*port, args.round_trips).await?;
             record("RTT p50 us", name, p50);
             record("RTT p99 us", name, p99);
-            let (s50, s99) = probes::setup(*port, args.connects).await?;
+            let (s50, s99) = probes::setup(&[*port], args.connects).await?;
             record("setup p50 ms", name, s50);
             record("setup p99 ms", name, s99);
             if args.rate_seconds > 0.0 {
                 let rate =
-                    probes::initiation_rate(*port, args.rate_clients, args.rate_seconds).await?;
+                    probes::initiation_rate(&[*port], args.rate_clients, args.rate_seconds).await?;
                 record(
                     &format!("setups/s, {} clients", args.rate_clients),
                     name,

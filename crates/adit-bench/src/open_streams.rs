@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use crate::rss::rss_kib;
+use adit_bench::rss::rss_kib;
 
 /// Opens `n` streams through the service proxy on `port` (each one answered end to end by the
 /// target, so both halves are relaying), leaves them idle, and returns the hub's RSS growth

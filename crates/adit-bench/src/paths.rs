@@ -2,8 +2,8 @@
 
 use std::path::{Path as FsPath, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use adit_bench::wait_listening;
 use adit_testkit::{HubProcess, free_port};
 
 /// One way from the bench's client to its targets.
@@ -200,15 +200,6 @@ fn start_socat(target: u16) -> anyhow::Result<(Child, u16)> {
         .spawn()?;
     wait_listening(port)?;
     Ok((child, port))
-}
-
-pub fn wait_listening(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }
 
 impl Env {

@@ -7,6 +7,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The server at the end of every path. First byte of a connection picks the mode:
 /// `E` echoes everything; `S` discards until EOF, then answers the byte count (8 bytes).
+#[derive(Debug)]
 pub struct Target {
     pub port: u16,
 }
@@ -103,11 +104,14 @@ pub async fn round_trips(port: u16, n: usize) -> anyhow::Result<(f64, f64)> {
 }
 
 /// Connect, send the mode byte, wait for the first echoed byte: p50 and p99 in milliseconds.
-pub async fn setup(port: u16, n: usize) -> anyhow::Result<(f64, f64)> {
+/// Connection `i` goes to `ports[i % ports.len()]` (one port for one path; several to spread
+/// the setups over several ways to the same target).
+pub async fn setup(ports: &[u16], n: usize) -> anyhow::Result<(f64, f64)> {
+    anyhow::ensure!(!ports.is_empty(), "no port to set up streams through");
     let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
         let t = Instant::now();
-        let mut s = connect(port).await?;
+        let mut s = connect(ports[i % ports.len()]).await?;
         s.write_all(b"E").await?;
         let mut ack = [0u8; 1];
         s.read_exact(&mut ack).await?;
@@ -117,12 +121,15 @@ pub async fn setup(port: u16, n: usize) -> anyhow::Result<(f64, f64)> {
 }
 
 /// Streams (connections) per second that `workers` clients sustain for `seconds`, each one
-/// connect, mode byte, first echoed byte, close. Every one must succeed.
-pub async fn initiation_rate(port: u16, workers: usize, seconds: f64) -> anyhow::Result<f64> {
+/// connect, mode byte, first echoed byte, close. Every one must succeed. Worker `i` uses
+/// `ports[i % ports.len()]`.
+pub async fn initiation_rate(ports: &[u16], workers: usize, seconds: f64) -> anyhow::Result<f64> {
+    anyhow::ensure!(!ports.is_empty(), "no port to set up streams through");
     let started = Instant::now();
     let deadline = started + std::time::Duration::from_secs_f64(seconds);
     let mut tasks = Vec::with_capacity(workers);
-    for _ in 0..workers {
+    for i in 0..workers {
+        let port = ports[i % ports.len()];
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {

@@ -1,0 +1,141 @@
+//! Hub nodes sharing one PostgreSQL registry and one NATS server, as a deployment runs them:
+//! every node gets its own `--node-id` and data directory, the same `--hostname`, and the
+//! dev CA of the first node (copied into the others' `tls/` before their first start), as
+//! `crates/adit/tests/cluster_haproxy.rs` does. Optionally behind HAProxy.
+
+use std::path::{Path, PathBuf};
+
+use adit_testkit::HubProcess;
+
+use crate::haproxy::Haproxy;
+
+/// Hub flags every node of the bench gets: room for the idle fleet and a stream-rate limit far
+/// above what a node can do, so the rate rows measure the hub and not its limit (the flags of
+/// the single-node benchmark's hub).
+pub const BENCH_HUB_FLAGS: [&str; 6] = [
+    "--max-connections",
+    "30000",
+    "--max-streams-per-device",
+    "10000",
+    "--max-stream-rate",
+    "1000000",
+];
+
+/// Running nodes, in start order, and the balancer in front of them when there is one.
+pub struct Cluster {
+    pub nodes: Vec<HubProcess>,
+    pub haproxy: Option<Haproxy>,
+    /// The dev CA every node's certificate comes from.
+    pub ca: PathBuf,
+    /// Data directories of the nodes after the first (the first keeps its own workdir).
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes named `{tag}-a`, `{tag}-b`, ... on `database_url` and `nats_url`, and
+    /// HAProxy in front of their HTTPS and MQTT ports when `balanced`.
+    pub fn start(
+        bin: &Path,
+        database_url: &str,
+        nats_url: &str,
+        tag: &str,
+        n: usize,
+        balanced: bool,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!((1..=26).contains(&n), "1 to 26 nodes");
+        let mut nodes = Vec::with_capacity(n);
+        let mut dirs = Vec::new();
+        for i in 0..n {
+            let name = format!("{tag}-{}", char::from(b'a' + i as u8));
+            let mut flags = vec![
+                "--database-url".to_string(),
+                database_url.to_string(),
+                "--nats-url".to_string(),
+                nats_url.to_string(),
+                "--node-id".to_string(),
+                name,
+                "--hostname".to_string(),
+                "localhost".to_string(),
+                "--https-port".to_string(),
+                "0".to_string(),
+                "--mqtt-port".to_string(),
+                "0".to_string(),
+                "--admin-addr".to_string(),
+                "127.0.0.1:0".to_string(),
+            ];
+            flags.extend(BENCH_HUB_FLAGS.map(String::from));
+            if let Some(first) = nodes.first() {
+                let dir = tempfile::tempdir()?;
+                share_ca(first, dir.path())?;
+                flags.extend(["--data-dir".to_string(), dir.path().display().to_string()]);
+                dirs.push(dir);
+            }
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            // Quiet: thousands of device connects logged at info would cost the nodes CPU.
+            nodes.push(HubProcess::start_with_env(
+                bin,
+                &flags,
+                &[("ADIT_LOG", "warn")],
+            ));
+        }
+        let haproxy = if balanced {
+            let https: Vec<u16> = nodes.iter().map(|n| n.addr.port()).collect();
+            let mqtt: Vec<u16> = nodes.iter().map(|n| n.mqtt_addr.port()).collect();
+            Some(Haproxy::start(&https, &mqtt)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            ca: nodes[0].ca_path(),
+            nodes,
+            haproxy,
+            _dirs: dirs,
+        })
+    }
+
+    /// The owner (iothubowner) connection string naming `https_port` (a node's or the
+    /// balancer's): the policies live in the shared registry, so any node accepts it.
+    pub fn owner_via(&self, https_port: u16) -> String {
+        via_port(&self.nodes[0].owner_connection_string(), https_port)
+    }
+
+    /// The HTTPS port clients use: the balancer's, else the first node's.
+    pub fn entry_https(&self) -> u16 {
+        match &self.haproxy {
+            Some(h) => h.https,
+            None => self.nodes[0].addr.port(),
+        }
+    }
+
+    /// The MQTT-over-TLS address devices use: the balancer's, else the first node's.
+    pub fn entry_mqtt(&self) -> std::net::SocketAddr {
+        match &self.haproxy {
+            Some(h) => std::net::SocketAddr::from(([127, 0, 0, 1], h.mqtt)),
+            None => self.nodes[0].mqtt_addr,
+        }
+    }
+}
+
+/// Copies `first`'s dev CA (certificate and key) into `data_dir/tls/`, so the node started on
+/// `data_dir` issues its certificate from the same CA.
+fn share_ca(first: &HubProcess, data_dir: &Path) -> anyhow::Result<()> {
+    let tls = data_dir.join("tls");
+    std::fs::create_dir_all(&tls)?;
+    let ca = first.ca_path();
+    for f in ["ca.pem", "ca-key.pem"] {
+        std::fs::copy(ca.with_file_name(f), tls.join(f))?;
+    }
+    Ok(())
+}
+
+/// `connection_string` with its `HostName` set to `localhost:{port}`.
+pub fn via_port(connection_string: &str, port: u16) -> String {
+    connection_string
+        .split(';')
+        .map(|part| match part.split_once('=') {
+            Some(("HostName", _)) => format!("HostName=localhost:{port}"),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
