@@ -152,6 +152,11 @@ impl Diagnostics {
                 "Error",
                 "both halves did not connect before the handshake deadline".to_string(),
             ),
+            Outcome::NodeLost => (
+                "NodeLost",
+                "Error",
+                "the hub node relaying the stream died; bytes and end time unknown".to_string(),
+            ),
         };
         let record = json!({
             // When the stream ended (the record is written then): the log stays in time order,

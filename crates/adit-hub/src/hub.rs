@@ -231,7 +231,11 @@ impl Hub {
             names.wss_url(),
             tracker.clone(),
             records,
+            &config.node_id,
         );
+        // Streams this node was relaying when it died last time: their records, now.
+        let lost = registry.take_node_streams(&config.node_id).await?;
+        streams.record_lost(&config.node_id, &lost);
         let cluster = match &config.nats_url {
             Some(_) if registry.backend() != crate::registry::Backend::Postgres => {
                 return Err(HubError::Config(
@@ -369,6 +373,7 @@ impl Hub {
             tracker.spawn(crate::cluster::leases::run(
                 self.registry.clone(),
                 self.presence.clone(),
+                self.streams.clone(),
                 self.config.node_id.clone(),
                 shutdown.clone(),
             ));

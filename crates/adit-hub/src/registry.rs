@@ -8,6 +8,7 @@ mod connection_writes;
 mod devices;
 mod leases;
 mod policies;
+mod streams_in_flight;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +19,9 @@ use sqlx::any::AnyPoolOptions;
 pub use devices::{
     AuthKind, ConnectionState, DeviceRecord, DeviceStatus, DeviceUpdate, IfMatch, NewDevice,
 };
+pub use leases::Released;
 pub use policies::{KeyRenewal, PolicyRecord};
+pub use streams_in_flight::InFlightStream;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -37,6 +37,10 @@ use crate::registry::{Registry, RegistryError};
 /// connecting to this node wakes it at once).
 const CLUSTER_POLL: Duration = Duration::from_millis(250);
 
+/// Longest the stream's task waits for its in-flight row to commit before it watches the
+/// stream anyway (the write still goes through, in order, when the registry is back).
+const IN_FLIGHT_WRITE: Duration = Duration::from_secs(2);
+
 /// Stream settings.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
@@ -182,10 +186,14 @@ struct Inner {
     live: Mutex<HashMap<String, (String, CancellationToken)>>,
     // Set once, when the hub runs with NATS: requests for devices held elsewhere go there.
     cluster: std::sync::OnceLock<Cluster>,
+    // This node's id, under which its streams in flight are kept in the registry.
+    node: Arc<str>,
 }
 
 impl Streams {
-    /// An orchestrator whose gateway URLs start with `gateway_base` (`wss://host:port`).
+    /// An orchestrator for node `node` whose gateway URLs start with `gateway_base`
+    /// (`wss://host:port`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: StreamConfig,
         registry: Registry,
@@ -194,6 +202,7 @@ impl Streams {
         gateway_base: String,
         tracker: TaskTracker,
         records: RecordLog,
+        node: &str,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -209,6 +218,7 @@ impl Streams {
                 tracker,
                 live: Mutex::default(),
                 cluster: std::sync::OnceLock::new(),
+                node: Arc::from(node),
             }),
         }
     }
@@ -245,6 +255,16 @@ impl Streams {
     /// Streams in their handshake or data phase now.
     pub fn active(&self) -> usize {
         self.inner.admission.active()
+    }
+
+    /// Writes a `node_lost` record for each stream a dead node was relaying (see
+    /// [`crate::registry::InFlightStream`]).
+    pub fn record_lost(&self, node: &str, lost: &[crate::registry::InFlightStream]) {
+        let now = SystemTime::now();
+        for s in lost {
+            tracing::warn!(node, stream = %s.stream_id, device = %s.device_id, "stream lost with its node");
+            self.inner.records.push(StreamRecord::node_lost(s, now));
+        }
     }
 
     /// The most recent stream records, oldest first.
@@ -503,7 +523,26 @@ impl Streams {
         // stream lives, and holds the stream's place in the limits until then.
         let (this, id) = (self.clone(), stream_id.clone());
         let mut outcome = rendezvous.outcome;
+        let in_flight = record.in_flight();
         inner.tracker.spawn(async move {
+            // Kept in the registry while it runs, so that its record survives this node. Off
+            // the setup path: the service has its answer meanwhile. One queue writes both
+            // rows in order, so the delete below never overtakes this insert.
+            let registry = &this.inner.registry;
+            match tokio::time::timeout(
+                IN_FLIGHT_WRITE,
+                registry.stream_opened(&this.inner.node, in_flight),
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(stream = %id, error = %crate::report::Report(&e), "cannot record the stream as in flight; its record is lost if this node dies");
+                }
+                Err(_) => {
+                    tracing::warn!(stream = %id, "recording the stream as in flight took over {IN_FLIGHT_WRITE:?}");
+                }
+            }
             let outcome = tokio::select! {
                 o = &mut outcome => o.ok(),
                 // Unpaired at the deadline (a lone half reports by itself at the deadline;
@@ -524,6 +563,9 @@ impl Streams {
             this.forget_live(&id);
             this.inner.records.push(record.relayed(&outcome, started));
             drop(slot);
+            if let Err(e) = this.inner.registry.stream_closed(&id).await {
+                tracing::warn!(stream = %id, error = %crate::report::Report(&e), "cannot clear the stream from the registry's streams in flight");
+            }
         });
         let service_url = url(Role::Service);
         Ok(Initiated::Accepted {

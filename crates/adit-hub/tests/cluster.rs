@@ -243,7 +243,7 @@ async fn registry_changes_on_one_node_close_sessions_on_another_within_a_second(
 }
 
 #[tokio::test]
-async fn a_node_whose_lease_ran_out_has_its_devices_marked_disconnected() {
+async fn a_node_whose_lease_ran_out_has_its_devices_cleared_and_its_streams_recorded_as_lost() {
     let db = TestDatabase::create().await;
     let a = TestHub::start_with(node(&db, "a")).await;
     let (held, orphan) = (unique("held"), unique("orphan"));
@@ -268,6 +268,19 @@ async fn a_node_whose_lease_ran_out_has_its_devices_marked_disconnected() {
             .as_millis(),
     )
     .expect("ms");
+    let lost = adit_hub::registry::InFlightStream {
+        stream_id: uuid::Uuid::new_v4().simple().to_string(),
+        device_id: orphan.clone(),
+        module_id: None,
+        name: "ssh".into(),
+        requested_ms: now_ms - 60_000,
+        caller: Some("192.0.2.7".into()),
+        api_version: Some("2021-04-12".into()),
+    };
+    registry
+        .stream_opened(&ghost, lost.clone())
+        .await
+        .expect("stream in flight");
     registry.renew_lease(&ghost, now_ms).await.expect("lease");
     assert_eq!(a.connection_state(&orphan).await, "Connected");
 
@@ -282,6 +295,30 @@ async fn a_node_whose_lease_ran_out_has_its_devices_marked_disconnected() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(a.connection_state(&held).await, "Connected");
+    // The stream the dead node was relaying has its record, written by node A, once.
+    let records: Vec<_> = a
+        .streams()
+        .records()
+        .into_iter()
+        .filter(|r| r.stream_id == lost.stream_id)
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r.outcome.as_str(), "node_lost");
+    assert_eq!(
+        (r.device_id.as_str(), r.name.as_str()),
+        (orphan.as_str(), "ssh")
+    );
+    assert_eq!(r.caller, Some("192.0.2.7".parse().expect("ip")));
+    assert!(r.duration >= Duration::from_secs(60), "{:?}", r.duration);
+    assert!(
+        registry
+            .take_node_streams(&ghost)
+            .await
+            .expect("query")
+            .is_empty(),
+        "taken once"
+    );
     let leases = registry.leases().await.expect("query");
     assert!(
         leases.iter().all(|(n, _)| *n != ghost),

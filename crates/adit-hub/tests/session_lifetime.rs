@@ -78,6 +78,7 @@ async fn context(dir: &std::path::Path) -> (Arc<MqttContext>, Key) {
         "wss://localhost:1".into(),
         tracker.clone(),
         RecordLog::new(16, metrics.clone(), None),
+        "test-node",
     );
     let ctx = MqttContext {
         config: MqttConfig::default(),

@@ -55,6 +55,7 @@ async fn rig(config: StreamConfig) -> Rig {
         "wss://localhost:1".into(),
         tracker,
         RecordLog::new(100, metrics, None),
+        "test-node",
     );
     // The registry is set up in real time (its pool has timeouts of its own); every timer
     // under test runs on paused time from here on.

@@ -60,7 +60,7 @@ pub struct LogsArgs {
     pub device: Option<String>,
     /// Only streams with this outcome.
     #[arg(long, value_parser = ["closed", "rejected", "timed_out", "device_offline",
-          "device_not_found", "handshake_expired", "cancelled", "server_error"])]
+          "device_not_found", "handshake_expired", "cancelled", "server_error", "node_lost"])]
     pub outcome: Option<String>,
     /// From this time: RFC 3339 (2026-11-26T08:00:00Z) or an age (30s, 10m, 2h, 1d).
     #[arg(long)]

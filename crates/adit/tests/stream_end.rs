@@ -450,3 +450,38 @@ fn a_device_proxy_ends_a_stream_whose_local_target_stops_reading() {
     );
     drop(hub);
 }
+
+#[test]
+fn a_stream_cut_by_a_hub_kill_is_recorded_as_node_lost_when_the_hub_starts_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub, _proxy) = hub_and_device_proxy(echo_server(), &dir.path().join("dp.log"));
+    let mut connect = Connect::start(&hub);
+    let stdin = connect.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"before\n").expect("write");
+    stdin.flush().expect("flush");
+    assert_eq!(connect.line(), "before\n");
+
+    let hub = hub.crash_and_restart();
+    let out = hub.cli(&["logs", "--outcome", "node_lost", "--json"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(records.len(), 1, "one node_lost record: {records:?}");
+    assert_eq!(records[0]["resultType"], "NodeLost");
+    let props: serde_json::Value =
+        serde_json::from_str(records[0]["properties"].as_str().expect("properties")).expect("JSON");
+    assert_eq!(props["deviceId"], DEVICE);
+    assert_eq!(props["outcome"], "node_lost");
+    let _ = connect.exit();
+
+    // Written once: a second start finds nothing left.
+    let hub = hub.crash_and_restart();
+    let out = hub.cli(&["logs", "--outcome", "node_lost", "--json"], &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}

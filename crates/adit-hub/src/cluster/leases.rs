@@ -2,9 +2,10 @@
 //!
 //! Every [`RENEW_EVERY`] a node extends its lease to now + [`LEASE`] and looks for nodes whose
 //! lease ran out: a node killed with SIGKILL, cut off by a partition or powered off. Their
-//! devices are marked disconnected (any node may do it; the delete of the lease makes it
-//! happen once), so the registry shows the truth within [`LEASE`] + [`RENEW_EVERY`] while the
-//! devices reconnect through the load balancer to the nodes still alive.
+//! devices are marked disconnected and the streams it was relaying get `node_lost` records
+//! (any node may do it; the delete of the lease makes it happen once), so the registry shows
+//! the truth within [`LEASE`] + [`RENEW_EVERY`] while the devices reconnect through the load
+//! balancer to the nodes still alive.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::presence::Presence;
 use crate::registry::Registry;
+use crate::streams::Streams;
 
 /// How long a lease may go unrenewed, on the observer's own clock, before its node counts as
 /// dead.
@@ -29,6 +31,7 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(2);
 pub async fn run(
     registry: Registry,
     presence: Presence,
+    streams: Streams,
     node: String,
     shutdown: CancellationToken,
 ) {
@@ -77,8 +80,9 @@ pub async fn run(
             };
             if now.duration_since(since) > LEASE {
                 match registry.release_dead_node(&other, value).await {
-                    Ok(cleared) => {
-                        tracing::warn!(node = %other, devices = cleared, "node stopped renewing its lease; marked the devices it held as disconnected");
+                    Ok(released) => {
+                        tracing::warn!(node = %other, devices = released.devices, streams = released.streams.len(), "node stopped renewing its lease; marked the devices it held as disconnected and recorded its streams as lost");
+                        streams.record_lost(&other, &released.streams);
                     }
                     Err(e) => {
                         tracing::warn!(node = %other, error = %crate::report::Report(&e), "cannot release a dead node's devices");

@@ -1,4 +1,5 @@
-//! Group commit of devices' connection state. Every CONNECT and every disconnect writes the
+//! Group commit of what device sessions and streams write: devices' connection state, and the
+//! streams each node relays ([`super::streams_in_flight`]). Every CONNECT and every disconnect writes the
 //! device's row; on SQLite each write is a transaction of its own, and each commit waits for
 //! the disk (an fsync of a few ms), one writer at a time. A fleet of thousands reconnecting at
 //! once (a hub restart) then queued for tens of seconds on the registry, holding the pool's
@@ -16,6 +17,7 @@ use sqlx::query::Query;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ConnectionState;
+use super::streams_in_flight::InFlightStream;
 
 /// Most writes committed together.
 pub const MAX_BATCH: usize = 512;
@@ -41,6 +43,18 @@ pub enum ConnectionWrite {
         /// When, in Unix ms.
         at_ms: i64,
     },
+    /// `node` relays `stream` from now on.
+    StreamOpened {
+        /// The node.
+        node: String,
+        /// The stream.
+        stream: Box<InFlightStream>,
+    },
+    /// Stream `stream_id` has its record.
+    StreamClosed {
+        /// Stream id.
+        stream_id: String,
+    },
 }
 
 impl ConnectionWrite {
@@ -62,6 +76,21 @@ impl ConnectionWrite {
             .bind(*at_ms)
             .bind(id.as_str())
             .bind(node.as_str()),
+            Self::StreamOpened { node, stream } => sqlx::query(
+                "INSERT INTO streams_in_flight (node_id, stream_id, device_id, module_id, name, requested_ms, caller, api_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(node.as_str())
+            .bind(stream.stream_id.as_str())
+            .bind(stream.device_id.as_str())
+            .bind(stream.module_id.as_deref())
+            .bind(stream.name.as_str())
+            .bind(stream.requested_ms)
+            .bind(stream.caller.as_deref())
+            .bind(stream.api_version.as_deref()),
+            Self::StreamClosed { stream_id } => {
+                sqlx::query("DELETE FROM streams_in_flight WHERE stream_id = $1")
+                    .bind(stream_id.as_str())
+            }
         }
     }
 }

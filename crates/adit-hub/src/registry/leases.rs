@@ -5,7 +5,17 @@
 
 use sqlx::Row as _;
 
+use super::streams_in_flight::{InFlightStream, from_row, in_flight_columns};
 use super::{ConnectionState, Registry, RegistryError, now_ms};
+
+/// What a dead node left behind, now cleared.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// How many devices it held, now marked disconnected.
+    pub devices: u64,
+    /// The streams it was relaying, to be recorded as lost.
+    pub streams: Vec<InFlightStream>,
+}
 
 impl Registry {
     /// Sets `node`'s lease to `value` (its renewal time, Unix ms), creating it if needed.
@@ -40,10 +50,14 @@ impl Registry {
             .collect()
     }
 
-    /// Marks the devices dead node `node` held as disconnected and drops its lease, unless
-    /// it was renewed since it read `seen` (the node is alive after all). Returns how many
-    /// devices were cleared.
-    pub async fn release_dead_node(&self, node: &str, seen: i64) -> Result<u64, RegistryError> {
+    /// Marks the devices dead node `node` held as disconnected, takes the streams it was
+    /// relaying and drops its lease, unless it was renewed since it read `seen` (the node is
+    /// alive after all: then nothing is released).
+    pub async fn release_dead_node(
+        &self,
+        node: &str,
+        seen: i64,
+    ) -> Result<Released, RegistryError> {
         let mut tx = self.sessions.begin().await?;
         let gone = sqlx::query("DELETE FROM node_leases WHERE node_id = $1 AND expires_ms = $2")
             .bind(node.to_string())
@@ -53,7 +67,7 @@ impl Registry {
             .rows_affected();
         if gone == 0 {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(Released::default());
         }
         let cleared = sqlx::query(
             "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, connection_node = NULL WHERE connection_node = $3",
@@ -64,7 +78,20 @@ impl Registry {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let streams = sqlx::query(concat!(
+            "DELETE FROM streams_in_flight WHERE node_id = $1 RETURNING ",
+            in_flight_columns!()
+        ))
+        .bind(node.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await?;
-        Ok(cleared)
+        Ok(Released {
+            devices: cleared,
+            streams,
+        })
     }
 }

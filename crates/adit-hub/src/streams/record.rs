@@ -11,6 +11,13 @@ use super::Initiate;
 use crate::diagnostics::Diagnostics;
 use crate::gateway::{ClosedBy, EndReason, RelayOutcome};
 use crate::metrics::Metrics;
+use crate::registry::InFlightStream;
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// How a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,11 @@ pub enum Outcome {
     Cancelled,
     /// The hub failed (its registry was unavailable); the service got 500.
     ServerError,
+    /// The node relaying the stream died (kill -9, power loss, cut off past its lease); the
+    /// record was written by the node that found it dead, or by the node itself when it
+    /// started again. Its bytes and end time are not known: the counts are 0 and the
+    /// duration runs to when the loss was found.
+    NodeLost,
 }
 
 impl Outcome {
@@ -46,6 +58,7 @@ impl Outcome {
             Self::DeviceNotFound => "device_not_found",
             Self::Cancelled => "cancelled",
             Self::ServerError => "server_error",
+            Self::NodeLost => "node_lost",
         }
     }
 }
@@ -120,10 +133,49 @@ impl StreamRecord {
             // nginx's "client closed request": nobody was left to receive a status.
             Outcome::Cancelled => 499,
             Outcome::ServerError => 500,
-            Outcome::Closed | Outcome::HandshakeExpired | Outcome::Rejected => 200,
+            Outcome::Closed | Outcome::HandshakeExpired | Outcome::Rejected | Outcome::NodeLost => {
+                200
+            }
         };
         self.duration = started.elapsed();
         self
+    }
+
+    /// What the registry keeps of this accepted stream while it runs.
+    pub fn in_flight(&self) -> InFlightStream {
+        InFlightStream {
+            stream_id: self.stream_id.clone(),
+            device_id: self.device_id.clone(),
+            module_id: self.module_id.clone(),
+            name: self.name.clone(),
+            requested_ms: unix_ms(self.requested_at),
+            caller: self.caller.map(|ip| ip.to_string()),
+            api_version: self.api_version.clone(),
+        }
+    }
+
+    /// The record of a stream whose node died while relaying it, found at `now`.
+    pub fn node_lost(s: &InFlightStream, now: SystemTime) -> Self {
+        let requested_at = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(s.requested_ms).unwrap_or(0));
+        Self {
+            stream_id: s.stream_id.clone(),
+            device_id: s.device_id.clone(),
+            module_id: s.module_id.clone(),
+            name: s.name.clone(),
+            outcome: Outcome::NodeLost,
+            closed_by: None,
+            end_reason: None,
+            close_code: None,
+            bytes_device_to_service: 0,
+            bytes_service_to_device: 0,
+            requested_at,
+            handshake: None,
+            duration: now.duration_since(requested_at).unwrap_or_default(),
+            caller: s.caller.as_deref().and_then(|c| c.parse().ok()),
+            api_version: s.api_version.clone(),
+            status_code: 200,
+        }
     }
 
     /// The record of an accepted stream, from the gateway's outcome.
