@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use adit_testkit::{HubProcess, Running, admin_metric};
+use adit_testkit::{Running, admin_metric};
 
 use crate::cluster::Cluster;
 use crate::identities;
@@ -30,7 +30,7 @@ pub async fn start(
     bin: &Path,
     target: u16,
     tag: &str,
-    sqlite: &HubProcess,
+    sqlite: &Cluster,
     one: &Cluster,
     three: &Cluster,
 ) -> anyhow::Result<Cases> {
@@ -42,9 +42,9 @@ pub async fn start(
     };
     let mut list = Vec::new();
 
-    let owner = sqlite.owner_connection_string();
-    let ids = b.devices("sqlite", &owner, &sqlite.ca_path(), 1).await?;
-    let ports = b.services(&owner, &sqlite.ca_path(), &ids)?;
+    let owner = sqlite.owner_via(sqlite.entry_https());
+    let ids = b.devices("sqlite", &owner, &sqlite.ca, 1).await?;
+    let ports = b.services(&owner, &sqlite.ca, &ids)?;
     list.push(Case {
         name: "1 node, SQLite",
         ports,

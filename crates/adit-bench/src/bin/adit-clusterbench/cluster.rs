@@ -1,7 +1,8 @@
 //! Hub nodes sharing one PostgreSQL registry and one NATS server, as a deployment runs them:
 //! every node gets its own `--node-id` and data directory, the same `--hostname`, and the
 //! dev CA of the first node (copied into the others' `tls/` before their first start), as
-//! `crates/adit/tests/cluster_haproxy.rs` does. Optionally behind HAProxy.
+//! `crates/adit/tests/cluster_haproxy.rs` does. Optionally behind HAProxy. Or, for reference, one
+//! node on its own SQLite registry.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use crate::haproxy::Haproxy;
 /// Hub flags every node of the bench gets: room for the idle fleet and a stream-rate limit far
 /// above what a node can do, so the rate rows measure the hub and not its limit (the flags of
 /// the single-node benchmark's hub).
-pub const BENCH_HUB_FLAGS: [&str; 6] = [
+const BENCH_HUB_FLAGS: [&str; 6] = [
     "--max-connections",
     "30000",
     "--max-streams-per-device",
@@ -20,6 +21,18 @@ pub const BENCH_HUB_FLAGS: [&str; 6] = [
     "--max-stream-rate",
     "1000000",
 ];
+
+/// Where the nodes keep their registry.
+#[derive(Debug, Clone, Copy)]
+pub enum Registry<'a> {
+    /// The hub's own SQLite file in its data directory (a single node).
+    Sqlite,
+    /// One PostgreSQL database and one NATS server, shared by every node.
+    Shared {
+        database_url: &'a str,
+        nats_url: &'a str,
+    },
+}
 
 /// Running nodes, in start order, and the balancer in front of them when there is one.
 pub struct Cluster {
@@ -32,37 +45,51 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `n` nodes named `{tag}-a`, `{tag}-b`, ... on `database_url` and `nats_url`, and
-    /// HAProxy in front of their HTTPS and MQTT ports when `balanced`.
+    /// Starts `n` nodes named `{tag}-a`, `{tag}-b`, ... on `registry`, and HAProxy in front
+    /// of their HTTPS and MQTT ports when `balanced`.
     pub fn start(
         bin: &Path,
-        database_url: &str,
-        nats_url: &str,
+        registry: Registry<'_>,
         tag: &str,
         n: usize,
         balanced: bool,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!((1..=26).contains(&n), "1 to 26 nodes");
+        anyhow::ensure!(
+            n == 1 || matches!(registry, Registry::Shared { .. }),
+            "nodes share a registry only in PostgreSQL"
+        );
         let mut nodes = Vec::with_capacity(n);
         let mut dirs = Vec::new();
         for i in 0..n {
-            let name = format!("{tag}-{}", char::from(b'a' + i as u8));
-            let mut flags = vec![
-                "--database-url".to_string(),
-                database_url.to_string(),
-                "--nats-url".to_string(),
-                nats_url.to_string(),
-                "--node-id".to_string(),
-                name,
-                "--hostname".to_string(),
-                "localhost".to_string(),
-                "--https-port".to_string(),
-                "0".to_string(),
-                "--mqtt-port".to_string(),
-                "0".to_string(),
-                "--admin-addr".to_string(),
-                "127.0.0.1:0".to_string(),
-            ];
+            let mut flags = Vec::new();
+            if let Registry::Shared {
+                database_url,
+                nats_url,
+            } = registry
+            {
+                flags.extend([
+                    "--database-url".to_string(),
+                    database_url.to_string(),
+                    "--nats-url".to_string(),
+                    nats_url.to_string(),
+                    "--node-id".to_string(),
+                    format!("{tag}-{}", char::from(b'a' + i as u8)),
+                ]);
+            }
+            flags.extend(
+                [
+                    "--hostname",
+                    "localhost",
+                    "--https-port",
+                    "0",
+                    "--mqtt-port",
+                    "0",
+                    "--admin-addr",
+                    "127.0.0.1:0",
+                ]
+                .map(String::from),
+            );
             flags.extend(BENCH_HUB_FLAGS.map(String::from));
             if let Some(first) = nodes.first() {
                 let dir = tempfile::tempdir()?;

@@ -4,8 +4,8 @@
 //! in TCP mode, and its nodes share one dev CA.
 //!
 //! 1. Idle devices: `--idle-devices` raw MQTT/TLS devices connect to three nodes through
-//!    HAProxy (and, for reference, to one node): time to connect all, devices each node holds,
-//!    each node's RSS growth per device it holds.
+//!    HAProxy (and, for reference, to one PostgreSQL+NATS node and to one SQLite hub): time to
+//!    connect all, devices each node holds, each node's RSS growth per device it holds.
 //! 2. Streams, interleaved round by round (medians of `--rounds`): setup latency (p50, p99:
 //!    TCP connect to the service proxy to the first echoed byte, a whole stream handshake)
 //!    and the setup rate from `--rate-clients` concurrent clients, with `adit service-proxy`
@@ -27,13 +27,13 @@ mod idle_fleet;
 mod proxies;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use adit_bench::probes;
-use adit_testkit::{HubProcess, TestDatabase};
+use adit_testkit::TestDatabase;
 use clap::Parser;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Registry};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -107,26 +107,29 @@ fn run_tag() -> String {
 
 async fn run(args: Args, bin: PathBuf, urls: Vec<String>) -> anyhow::Result<()> {
     let tag = run_tag();
+    let shared = |i: usize| Registry::Shared {
+        database_url: &urls[i],
+        nats_url: &args.nats_url,
+    };
     let mut idle = Vec::new();
     if args.idle_devices > 0 {
-        for (label, nodes, url) in [("3 nodes, HAProxy", 3, &urls[0]), ("1 node", 1, &urls[1])] {
+        for (label, registry, nodes) in [
+            ("3 nodes, HAProxy", shared(0), 3),
+            ("1 node, PG+NATS", shared(1), 1),
+            ("1 node, SQLite", Registry::Sqlite, 1),
+        ] {
             eprintln!("idle: {} devices on {label}", args.idle_devices);
-            let c = start_cluster(&bin, url, &args.nats_url, &format!("{tag}i{nodes}"), nodes)?;
-            let o = idle_fleet::run(
-                &c,
-                &format!("{tag}i{nodes}"),
-                args.idle_devices,
-                args.idle_concurrency,
-            )
-            .await?;
+            let run = format!("{tag}i{}", idle.len());
+            let c = Cluster::start(&bin, registry, &run, nodes, nodes > 1)?;
+            let o = idle_fleet::run(&c, &run, args.idle_devices, args.idle_concurrency).await?;
             idle.push((label, o));
         }
     }
 
     let target = probes::Target::start().await?;
-    let sqlite = HubProcess::start_on_free_ports(&bin, &cluster::BENCH_HUB_FLAGS);
-    let one = start_cluster(&bin, &urls[2], &args.nats_url, &format!("{tag}s1"), 1)?;
-    let three = start_cluster(&bin, &urls[3], &args.nats_url, &format!("{tag}s3"), 3)?;
+    let sqlite = Cluster::start(&bin, Registry::Sqlite, &format!("{tag}s0"), 1, false)?;
+    let one = Cluster::start(&bin, shared(2), &format!("{tag}s1"), 1, false)?;
+    let three = Cluster::start(&bin, shared(3), &format!("{tag}s3"), 3, true)?;
     let cases = cases::start(&bin, target.port, &tag, &sqlite, &one, &three).await?;
     let mut samples = report::Samples::default();
     let rate_metric = format!("setups/s, {} clients", args.rate_clients);
@@ -171,15 +174,4 @@ async fn run(args: Args, bin: PathBuf, urls: Vec<String>) -> anyhow::Result<()> 
     std::fs::write(&args.csv, csv)?;
     eprintln!("CSV written to {}", args.csv.display());
     Ok(())
-}
-
-/// `n` nodes on `database_url` (behind HAProxy when more than one).
-fn start_cluster(
-    bin: &Path,
-    database_url: &str,
-    nats_url: &str,
-    tag: &str,
-    n: usize,
-) -> anyhow::Result<Cluster> {
-    Cluster::start(bin, database_url, nats_url, tag, n, n > 1)
 }

@@ -2,10 +2,13 @@
 
 use crate::idle_fleet;
 
+/// One case's samples of one metric.
+type CaseSamples = (String, Vec<f64>);
+
 /// Samples by metric, then by case, in the order they were first recorded.
 #[derive(Default)]
 pub struct Samples {
-    rows: Vec<(String, Vec<(String, Vec<f64>)>)>,
+    rows: Vec<(String, Vec<CaseSamples>)>,
 }
 
 impl Samples {
