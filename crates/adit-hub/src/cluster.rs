@@ -10,11 +10,14 @@
 //! - **Registry changes** (device written, disabled, re-keyed or deleted; policy keys) are
 //!   announced and applied on every node ([`registry_changes`]).
 //! - **Leases** in the shared registry: a node that dies has its devices marked disconnected
-//!   by the others within seconds ([`leases`]).
+//!   and its streams recorded as lost by the others within seconds ([`leases`]).
+//! - **Questions** every node answers: its diagnostics records and its streaming endpoint, so
+//!   `adit logs` and `adit streams show` against any node cover the cluster ([`questions`]).
 //!
 //! Without `--nats-url` a hub has no `Cluster` and none of this runs.
 
 pub mod leases;
+pub mod questions;
 pub mod registry_changes;
 pub mod subject;
 pub mod wire;

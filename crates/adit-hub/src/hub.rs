@@ -370,6 +370,14 @@ impl Hub {
                 streams: self.streams.clone(),
             };
             tracker.spawn(async move { cluster.follow_registry_changes(appliers, stop).await });
+            let answerer = crate::cluster::questions::Answerer {
+                log_dir: self.diagnostics.dir().to_path_buf(),
+                streaming_endpoint: self.streaming_endpoint.clone(),
+            };
+            let (asked, stop) = (self.cluster.clone(), shutdown.clone());
+            if let Some(asked) = asked {
+                tracker.spawn(async move { asked.answer_questions(answerer, stop).await });
+            }
             tracker.spawn(crate::cluster::leases::run(
                 self.registry.clone(),
                 self.presence.clone(),
@@ -396,6 +404,16 @@ impl Hub {
         tracker.spawn(crate::policy_refresh::run(
             self.auth.clone(),
             self.presence.clone(),
+            self.config.policy_refresh,
+            shutdown.clone(),
+        ));
+        tracker.spawn(crate::device_resync::run(
+            crate::device_resync::Resync {
+                registry: self.registry.clone(),
+                presence: self.presence.clone(),
+                streams: self.streams.clone(),
+                node: self.config.node_id.clone(),
+            },
             self.config.policy_refresh,
             shutdown.clone(),
         ));

@@ -331,3 +331,46 @@ async fn a_node_whose_lease_ran_out_has_its_devices_cleared_and_its_streams_reco
     registry.close().await;
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_change_whose_announcement_was_missed_holds_at_the_next_resync() {
+    let db = TestDatabase::create().await;
+    let resync = Duration::from_secs(2);
+    let a = TestHub::start_with(|c: &mut HubConfig| {
+        node(&db, "a")(c);
+        c.policy_refresh = resync;
+    })
+    .await;
+    // A writer that announces nothing: a node sharing the registry without NATS (or a node
+    // whose announcement NATS lost).
+    let quiet = TestHub::start_with(|c: &mut HubConfig| {
+        c.database_url = Some(db.url.clone());
+        c.node_id = unique("quiet");
+    })
+    .await;
+    let id = unique("resynced");
+    let key = a.create_device(&id).await;
+    let mut session = a.mqtt_device(&id, &key).await;
+    quiet.set_device_status(&id, "disabled").await;
+    let changed = tokio::time::Instant::now();
+    assert!(
+        !session.closed_within(Duration::from_millis(300)).await,
+        "nothing told node A yet"
+    );
+    assert!(
+        session
+            .closed_within(resync + Duration::from_secs(1) - changed.elapsed())
+            .await,
+        "node A re-read the devices it holds within one interval"
+    );
+
+    // Re-keyed the same way: the session signed with the old key closes at the next resync.
+    quiet.set_device_status(&id, "enabled").await;
+    let mut session = a.mqtt_device(&id, &key).await;
+    regenerate_keys(&quiet, &id).await;
+    assert!(
+        session.closed_within(resync + Duration::from_secs(1)).await,
+        "node A closed the session signed with the replaced key"
+    );
+    db.drop_database().await;
+}

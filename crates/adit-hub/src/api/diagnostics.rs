@@ -1,5 +1,6 @@
 //! `/adit/logs` (query the diagnostics log, RegistryRead) and `/adit/devicestreams` (the
-//! streaming endpoints, as `az iot hub devicestream show` reports them).
+//! streaming endpoints, as `az iot hub devicestream show` reports them). With several nodes,
+//! both answer for the cluster: this node's, and what the others answer over NATS.
 
 use adit_proto::Permissions;
 use axum::Json;
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::auth::Service;
 use super::{ApiError, AppState};
+use crate::cluster::questions::{Question, merge_records};
 use crate::diagnostics::{Filter, query};
 
 /// Most records one query returns.
@@ -47,9 +49,21 @@ pub async fn logs(
     caller.require(Permissions::REGISTRY_READ)?;
     let filter = q.into_filter();
     let dir = state.diagnostics.dir().to_path_buf();
+    // The other nodes read their logs meanwhile.
+    let question = Question::Logs {
+        filter: filter.clone(),
+    };
+    let others = async {
+        match &state.cluster {
+            Some(c) => c.ask_others(question, other_nodes(&state, c).await).await,
+            None => Vec::new(),
+        }
+    };
+    let limit = filter.limit;
     // File reading is blocking work: keep it off the async workers.
-    let records = tokio::task::spawn_blocking(move || query(&dir, &filter))
-        .await
+    let local = tokio::task::spawn_blocking(move || query(&dir, &filter));
+    let (local, others) = tokio::join!(local, others);
+    let records = local
         .map_err(|e| {
             ApiError::new(
                 adit_proto::ErrorCode::ServerError,
@@ -62,12 +76,37 @@ pub async fn logs(
                 format!("cannot read the log: {e}"),
             )
         })?;
-    Ok(Json(records))
+    if others.is_empty() {
+        return Ok(Json(records));
+    }
+    let mut parts = vec![records];
+    parts.extend(others.into_iter().map(|a| a.records));
+    Ok(Json(merge_records(parts, limit)))
+}
+
+/// How many other nodes hold a lease now (the ones expected to answer).
+async fn other_nodes(state: &AppState, cluster: &crate::cluster::Cluster) -> usize {
+    match state.registry.leases().await {
+        Ok(leases) => leases.iter().filter(|(n, _)| n != cluster.node()).count(),
+        Err(e) => {
+            tracing::warn!(error = %crate::report::Report(&e), "cannot read the nodes' leases; asking the others for the full wait");
+            usize::MAX
+        }
+    }
 }
 
 pub async fn streaming_endpoints(
     State(state): State<AppState>,
     Service(_caller): Service,
 ) -> Json<Value> {
-    Json(json!({ "streamingEndpoints": [state.streaming_endpoint] }))
+    let mut endpoints = vec![state.streaming_endpoint.clone()];
+    if let Some(c) = &state.cluster {
+        let mut answers = c
+            .ask_others(Question::StreamingEndpoint, other_nodes(&state, c).await)
+            .await;
+        answers.sort_by(|a, b| a.node.cmp(&b.node));
+        endpoints.extend(answers.into_iter().filter_map(|a| a.streaming_endpoint));
+        endpoints.dedup();
+    }
+    Json(json!({ "streamingEndpoints": endpoints }))
 }

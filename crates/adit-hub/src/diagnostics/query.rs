@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::LOG_FILE;
 
 /// What to return.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     /// `DeviceStreams`, `Connections` or `Authentication`; all when `None`.
     pub category: Option<String>,

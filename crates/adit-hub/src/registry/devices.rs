@@ -476,6 +476,21 @@ impl Registry {
         .collect()
     }
 
+    /// The devices whose connection `node` holds, by the registry.
+    pub async fn devices_held_by(&self, node: &str) -> Result<Vec<DeviceRecord>, RegistryError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM devices WHERE connection_node = $1"
+        ))
+        .bind(node.to_string())
+        .fetch_all(&self.sessions)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+    }
+
     /// Deletes a device if `if_match` allows.
     pub async fn delete_device(&self, id: &str, if_match: &IfMatch) -> Result<(), RegistryError> {
         let done = match if_match {

@@ -1,0 +1,277 @@
+//! Questions one node asks every other: their diagnostics records (so `adit logs` against any
+//! node shows the whole cluster's) and their streaming endpoints (so `adit streams show` lists
+//! every node). The asker publishes one question with a reply inbox on [`SUBJECT`] and gathers
+//! answers until every live node (by lease) has answered or [`ANSWER_WITHIN`] has passed: a
+//! node that does not answer in time is left out and named in a warning.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{Cluster, NATS_CALL, publish_bounded};
+use crate::diagnostics::{Filter, query};
+
+/// Where questions go; every node answers, but not its own.
+pub const SUBJECT: &str = "adit.cluster.questions";
+
+/// Longest an asker waits for the other nodes' answers.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// Room kept in an answer for everything but the records, in bytes.
+const ENVELOPE: usize = 4 * 1024;
+
+/// What one node asks the others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "ask", rename_all = "snake_case")]
+pub enum Question {
+    /// Their diagnostics records matching the filter.
+    Logs {
+        /// The filter (its limit applies per node).
+        filter: Filter,
+    },
+    /// Their streaming endpoints.
+    StreamingEndpoint,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Asked {
+    from: String,
+    question: Question,
+}
+
+/// One node's answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Answer {
+    /// The node that answered.
+    pub node: String,
+    /// Matching records, oldest first.
+    #[serde(default)]
+    pub records: Vec<Value>,
+    /// Whether older matching records were left out to fit NATS's message size.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Its streaming endpoint (`https://host:port`).
+    #[serde(default)]
+    pub streaming_endpoint: Option<String>,
+}
+
+/// What a node answers from.
+#[derive(Debug, Clone)]
+pub struct Answerer {
+    /// Its diagnostics log directory.
+    pub log_dir: std::path::PathBuf,
+    /// Its streaming endpoint.
+    pub streaming_endpoint: String,
+}
+
+impl Cluster {
+    /// Answers the other nodes' questions until `shutdown`.
+    pub async fn answer_questions(&self, from: Answerer, shutdown: CancellationToken) {
+        let mut sub = match tokio::time::timeout(NATS_CALL, self.client.subscribe(SUBJECT)).await {
+            Ok(Ok(sub)) => sub,
+            _ => {
+                tracing::error!(
+                    "cannot subscribe to the cluster's questions; `adit logs` and `adit streams show` on other nodes will leave this node out"
+                );
+                return;
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                m = sub.next() => m,
+                () = shutdown.cancelled() => return,
+            };
+            let Some(msg) = msg else { return };
+            let Some(reply_to) = msg.reply.clone() else {
+                continue;
+            };
+            if msg.payload.len() > super::wire::MAX_MESSAGE {
+                continue;
+            }
+            let Ok(asked) = serde_json::from_slice::<Asked>(&msg.payload) else {
+                tracing::warn!("malformed question from another node ignored");
+                continue;
+            };
+            if asked.from == *self.node {
+                continue;
+            }
+            let mut answer = Answer {
+                node: self.node.to_string(),
+                ..Answer::default()
+            };
+            match asked.question {
+                Question::StreamingEndpoint => {
+                    answer.streaming_endpoint = Some(from.streaming_endpoint.clone());
+                }
+                Question::Logs { filter } => {
+                    let dir = from.log_dir.clone();
+                    // File reading is blocking work: keep it off the async workers.
+                    match tokio::task::spawn_blocking(move || query(&dir, &filter)).await {
+                        Ok(Ok(records)) => answer.records = records,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "cannot read the diagnostics log for another node");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "log query failed"),
+                    }
+                }
+            }
+            let max = usize::try_from(self.client.server_info().max_payload).unwrap_or(1 << 20);
+            let payload = encode_within(&mut answer, max.saturating_sub(ENVELOPE));
+            if !publish_bounded(&self.client, reply_to, payload).await {
+                tracing::warn!("cannot answer another node's question");
+            }
+        }
+    }
+
+    /// Asks every other node `question` and returns the answers that came within
+    /// [`ANSWER_WITHIN`], or as soon as `expected` did.
+    pub async fn ask_others(&self, question: Question, expected: usize) -> Vec<Answer> {
+        let mut answers = Vec::new();
+        if expected == 0 {
+            return answers;
+        }
+        let payload = match serde_json::to_vec(&Asked {
+            from: self.node.to_string(),
+            question,
+        }) {
+            Ok(p) => p,
+            Err(_) => return answers,
+        };
+        let inbox = self.client.new_inbox();
+        let Ok(Ok(mut sub)) =
+            tokio::time::timeout(NATS_CALL, self.client.subscribe(inbox.clone())).await
+        else {
+            tracing::warn!("cannot ask the other nodes: NATS did not take the subscription");
+            return answers;
+        };
+        let sent = tokio::time::timeout(
+            NATS_CALL,
+            self.client
+                .publish_with_reply(SUBJECT, inbox, payload.into()),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            tracing::warn!("cannot ask the other nodes: NATS did not take the question");
+            return answers;
+        }
+        let until = tokio::time::Instant::now() + ANSWER_WITHIN;
+        while answers.len() < expected {
+            let Ok(Some(msg)) = tokio::time::timeout_at(until, sub.next()).await else {
+                break;
+            };
+            match serde_json::from_slice::<Answer>(&msg.payload) {
+                Ok(a) => answers.push(a),
+                Err(e) => tracing::warn!(error = %e, "malformed answer from another node"),
+            }
+        }
+        if answers.len() < expected {
+            tracing::warn!(
+                answered = answers.len(),
+                expected,
+                "not every node answered within {ANSWER_WITHIN:?}; the answer leaves them out"
+            );
+        }
+        answers
+    }
+}
+
+/// `answer` as JSON of at most `max` bytes: the oldest records are left out (and `truncated`
+/// set) until it fits.
+fn encode_within(answer: &mut Answer, max: usize) -> Vec<u8> {
+    loop {
+        let encoded = serde_json::to_vec(&answer).unwrap_or_default();
+        if encoded.len() <= max || answer.records.is_empty() {
+            return encoded;
+        }
+        // Drop about the share that is too much, at least one record.
+        let over = encoded.len() - max;
+        let per_record = encoded.len() / answer.records.len().max(1);
+        let drop = (over / per_record.max(1) + 1).min(answer.records.len());
+        answer.records.drain(..drop);
+        answer.truncated = true;
+    }
+}
+
+/// The newest `limit` records of `answers`, oldest first, by their `time` (RFC 3339 UTC text,
+/// so text order is time order).
+pub fn merge_records(parts: Vec<Vec<Value>>, limit: usize) -> Vec<Value> {
+    let mut all: Vec<Value> = parts.into_iter().flatten().collect();
+    all.sort_by(|a, b| {
+        let t = |v: &Value| {
+            v.get("time")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        t(a).cmp(&t(b))
+    });
+    let skip = all.len().saturating_sub(limit);
+    all.drain(..skip);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_answer_too_large_loses_its_oldest_records_and_says_so() {
+        let records: Vec<Value> = (0..1000)
+            .map(|i| json!({"time": format!("2026-12-02T00:00:{i:04}Z"), "pad": "x".repeat(100)}))
+            .collect();
+        let mut answer = Answer {
+            node: "n".into(),
+            records,
+            ..Answer::default()
+        };
+        let bytes = encode_within(&mut answer, 20_000);
+        assert!(bytes.len() <= 20_000, "{}", bytes.len());
+        let back: Answer = serde_json::from_slice(&bytes).expect("valid JSON");
+        assert!(back.truncated);
+        assert!(!back.records.is_empty());
+        assert_eq!(
+            back.records.last().and_then(|r| r["time"].as_str()),
+            Some("2026-12-02T00:00:0999Z"),
+            "the newest kept"
+        );
+
+        let mut small = Answer {
+            node: "n".into(),
+            records: vec![json!({"time": "t"})],
+            ..Answer::default()
+        };
+        let bytes = encode_within(&mut small, 20_000);
+        let back: Answer = serde_json::from_slice(&bytes).expect("valid JSON");
+        assert!(!back.truncated);
+        assert_eq!(back.records.len(), 1);
+    }
+
+    #[test]
+    fn merged_records_are_the_newest_across_nodes_in_time_order() {
+        let a = vec![
+            json!({"time": "2026-12-02T00:00:01Z", "n": "a"}),
+            json!({"time": "2026-12-02T00:00:04Z", "n": "a"}),
+        ];
+        let b = vec![
+            json!({"time": "2026-12-02T00:00:02Z", "n": "b"}),
+            json!({"time": "2026-12-02T00:00:03Z", "n": "b"}),
+        ];
+        let merged = merge_records(vec![a, b], 3);
+        let times: Vec<_> = merged
+            .iter()
+            .map(|r| r["time"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "2026-12-02T00:00:02Z",
+                "2026-12-02T00:00:03Z",
+                "2026-12-02T00:00:04Z"
+            ]
+        );
+    }
+}
