@@ -118,7 +118,7 @@ impl Cluster {
                     }
                 }
             }
-            let max = usize::try_from(self.client.server_info().max_payload).unwrap_or(1 << 20);
+            let max = self.client.server_info().max_payload;
             let payload = encode_within(&mut answer, max.saturating_sub(ENVELOPE));
             if !publish_bounded(&self.client, reply_to, payload).await {
                 tracing::warn!("cannot answer another node's question");
