@@ -722,3 +722,30 @@ async fn postgres_registry_round_trip_and_restart() {
     hub.stop().await;
     db.drop_database().await;
 }
+
+/// The registry holds every key: its PostgreSQL connections can be TLS (`sslmode=require`, or
+/// `verify-full` with `sslrootcert=`), and are whenever the server offers it.
+#[tokio::test]
+async fn postgres_registry_connects_over_tls_when_asked() {
+    use sqlx::Row as _;
+    let db = TestDatabase::create().await;
+    let registry = adit_hub::registry::Registry::open(&format!("{}?sslmode=require", db.url))
+        .await
+        .expect("the registry connects with sslmode=require");
+    registry.ping().await.expect("ping");
+    let mut checker =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{}?sslmode=disable", db.url))
+            .await
+            .expect("checker");
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE datname = current_database() AND ssl",
+    )
+    .fetch_one(&mut checker)
+    .await
+    .expect("query");
+    let tls: i64 = row.try_get("n").expect("n");
+    assert!(tls >= 1, "the registry's connections use TLS");
+    drop(checker);
+    registry.close().await;
+    db.drop_database().await;
+}
