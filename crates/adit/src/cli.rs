@@ -258,7 +258,7 @@ pub struct HubArgs {
     /// NATS server linking the hub nodes that share one --database-url (PostgreSQL), e.g.
     /// nats://10.0.0.5:4222: stream requests reach the node holding the device, and a device
     /// connecting to another node closes its old session. Without it the hub is one node.
-    #[arg(long, env = "ADIT_NATS_URL")]
+    #[arg(long, env = "ADIT_NATS_URL", hide_env_values = true)]
     pub nats_url: Option<String>,
 }
 
