@@ -65,6 +65,9 @@ pub enum Forwarded {
     Answered(Result<Initiated, InitiateError>),
     /// No node holds a session of the client now.
     NoSession,
+    /// NATS did not carry the request or its answer (unreachable, timed out): no node wrote
+    /// the stream's record.
+    Unanswered(InitiateError),
 }
 
 /// A takeover announcement: node `node` holds the client's session since `at_ms` (Unix ms).
@@ -111,19 +114,31 @@ impl Cluster {
         connect_left: Duration,
         wait: Duration,
     ) -> Forwarded {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Forwarded::Unanswered(InitiateError::Cluster(
+                "cannot reach the other nodes: NATS is unreachable".into(),
+            ));
+        }
         let msg = wire::StreamRequest::new(req, connect_left, &self.node);
         let payload = match serde_json::to_vec(&msg) {
             Ok(p) => Bytes::from(p),
-            Err(e) => return Forwarded::Answered(Err(InitiateError::Cluster(e.to_string()))),
+            Err(e) => return Forwarded::Unanswered(InitiateError::Cluster(e.to_string())),
         };
         let request = async_nats::Request::new()
             .payload(payload)
             .timeout(Some(wait));
-        match self
-            .client
-            .send_request(subject::streams(client_id), request)
-            .await
-        {
+        // async-nats's own timeout starts once its queue has taken the request; NATS going
+        // away meanwhile must not hold the service longer.
+        let sent = tokio::time::timeout(
+            wait + NATS_CALL,
+            self.client
+                .send_request(subject::streams(client_id), request),
+        )
+        .await;
+        let Ok(sent) = sent else {
+            return Forwarded::Unanswered(InitiateError::Timeout);
+        };
+        match sent {
             Ok(reply) => match serde_json::from_slice::<wire::StreamReply>(&reply.payload) {
                 // A node whose session just ended answered before the one that holds it now.
                 Ok(wire::StreamReply::Failed {
@@ -131,19 +146,19 @@ impl Cluster {
                     ..
                 }) => Forwarded::NoSession,
                 Ok(r) => Forwarded::Answered(r.into_result(client_id)),
-                Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
+                Err(e) => Forwarded::Unanswered(InitiateError::Cluster(format!(
                     "bad reply from a node: {e}"
-                )))),
+                ))),
             },
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 Forwarded::NoSession
             }
             Err(e) if e.kind() == async_nats::RequestErrorKind::TimedOut => {
-                Forwarded::Answered(Err(InitiateError::Timeout))
+                Forwarded::Unanswered(InitiateError::Timeout)
             }
-            Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
+            Err(e) => Forwarded::Unanswered(InitiateError::Cluster(format!(
                 "cannot reach the node holding the device: {e}"
-            )))),
+            ))),
         }
     }
 

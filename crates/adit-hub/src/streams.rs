@@ -338,6 +338,7 @@ impl Streams {
         };
         check_stream_name(&req.name)?;
         let client_id = req.client_id();
+        let (requested_at, started) = (SystemTime::now(), Instant::now());
         let config = &self.inner.config;
         let until =
             Instant::now() + self.timeout(req.connect_timeout, config.default_connect_timeout);
@@ -359,6 +360,16 @@ impl Streams {
             match cluster.forward(&client_id, &req, left, wait).await {
                 Forwarded::Answered(result) => return result,
                 Forwarded::NoSession => {}
+                Forwarded::Unanswered(e) => {
+                    // No node recorded it: this one does.
+                    let outcome = match e {
+                        InitiateError::Timeout => Outcome::TimedOut,
+                        _ => Outcome::ServerError,
+                    };
+                    let record = StreamRecord::new(&req, requested_at);
+                    self.inner.records.push(record.ended(outcome, started));
+                    return Err(e);
+                }
             }
             // Held nowhere. An unknown or disabled device is answered now, not at the
             // timeout: the local path says which.

@@ -374,3 +374,91 @@ async fn a_change_whose_announcement_was_missed_holds_at_the_next_resync() {
     );
     db.drop_database().await;
 }
+
+/// A TCP relay to NATS that can be cut: every connection through it closes and new ones are
+/// refused, as when a node loses its network path to NATS.
+struct NatsPath {
+    url: String,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl NatsPath {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let upstream = nats_url().trim_start_matches("nats://").to_string();
+        let cut = tokio_util::sync::CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut down, _) = tokio::select! {
+                    c = listener.accept() => c.expect("accept"),
+                    () = stop.cancelled() => return,
+                };
+                let (upstream, stop) = (upstream.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        () = stop.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url: format!("nats://127.0.0.1:{port}"),
+            cut,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_node_cut_off_from_nats_fails_requests_for_other_nodes_devices_at_once_with_a_record() {
+    let db = TestDatabase::create().await;
+    let path = NatsPath::start().await;
+    let nats = path.url.clone();
+    let a = TestHub::start_with(|c: &mut HubConfig| {
+        node(&db, "a")(c);
+        c.nats_url = Some(nats);
+    })
+    .await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("elsewhere");
+    let key = b.create_device(&id).await;
+    let mut device = StreamDevice::connect(&b, &id, &key).await;
+
+    // Through the relay, node A reaches the device on node B.
+    let (reply, req) = tokio::join!(a.initiate(&id, "echo", None, Some(10.0)), async {
+        let req = device.next_request().await;
+        device.answer(&req.rid, false).await;
+        req
+    });
+    assert_eq!(reply.accepted.as_deref(), Some("False"), "{}", reply.body);
+    drop(req);
+
+    path.cut.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = tokio::time::Instant::now();
+    let reply = a.initiate(&id, "echo", Some(30.0), Some(10.0)).await;
+    let took = asked.elapsed();
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(reply.body.contains("NATS is unreachable"), "{}", reply.body);
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    let records: Vec<_> = a
+        .streams()
+        .records()
+        .into_iter()
+        .filter(|r| r.device_id == id)
+        .collect();
+    assert_eq!(
+        records.len(),
+        1,
+        "node A recorded the failed request: {records:?}"
+    );
+    assert_eq!(records[0].outcome.as_str(), "server_error");
+    db.drop_database().await;
+}

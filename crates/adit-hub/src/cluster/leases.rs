@@ -54,12 +54,17 @@ pub async fn run(
             Ok(Ok(true)) => {}
             Ok(Ok(false)) if first => {}
             Ok(Ok(false)) => reclaim(&registry, &presence, &node).await,
+            // While this node cannot reach the registry, the others' renewals cannot reach it
+            // either: its view of them is stale, and judging them by it when the registry is
+            // back would take live nodes for dead. It starts their clocks again.
             Ok(Err(e)) => {
                 tracing::warn!(error = %crate::report::Report(&e), "cannot renew this node's lease");
+                seen.clear();
                 continue;
             }
             Err(_) => {
                 tracing::warn!("renewing this node's lease took over {RENEW_EVERY:?}");
+                seen.clear();
                 continue;
             }
         }
@@ -68,6 +73,7 @@ pub async fn run(
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %crate::report::Report(&e), "cannot read the nodes' leases");
+                seen.clear();
                 continue;
             }
         };
@@ -110,7 +116,7 @@ async fn reclaim(registry: &Registry, presence: &Presence, node: &str) {
         "this node's lease had run out (paused or cut off); marking its devices connected again"
     );
     for d in devices {
-        if let Err(e) = registry.record_connected(&d, node).await {
+        if let Err(e) = registry.record_reclaimed(&d, node).await {
             tracing::warn!(device = %d, error = %crate::report::Report(&e), "cannot record connection state");
         }
     }

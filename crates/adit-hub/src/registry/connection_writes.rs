@@ -43,6 +43,16 @@ pub enum ConnectionWrite {
         /// When, in Unix ms.
         at_ms: i64,
     },
+    /// `node`, taken for dead and back, still holds the device: connected again unless
+    /// another node holds it now (its row then names that node).
+    Reclaimed {
+        /// Device id.
+        id: String,
+        /// The node.
+        node: String,
+        /// When, in Unix ms.
+        at_ms: i64,
+    },
     /// `node` relays `stream` from now on.
     StreamOpened {
         /// The node.
@@ -76,6 +86,13 @@ impl ConnectionWrite {
             .bind(*at_ms)
             .bind(id.as_str())
             .bind(node.as_str()),
+            Self::Reclaimed { id, node, at_ms } => sqlx::query(
+                "UPDATE devices SET connection_state = $1, connection_state_updated_ms = $2, connection_node = $3 WHERE device_id = $4 AND connection_node IS NULL",
+            )
+            .bind(ConnectionState::Connected.as_str())
+            .bind(*at_ms)
+            .bind(node.as_str())
+            .bind(id.as_str()),
             Self::StreamOpened { node, stream } => sqlx::query(
                 "INSERT INTO streams_in_flight (node_id, stream_id, device_id, module_id, name, requested_ms, caller, api_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )

@@ -531,6 +531,20 @@ impl Registry {
         Ok(())
     }
 
+    /// Records that `node`, which another node took for dead (its devices cleared), still
+    /// holds the device: unless another node holds it by now. Returns whether the row changed.
+    pub async fn record_reclaimed(&self, id: &str, node: &str) -> Result<bool, RegistryError> {
+        let rows = self
+            .connection_writes
+            .apply(ConnectionWrite::Reclaimed {
+                id: id.to_string(),
+                node: node.to_string(),
+                at_ms: now_ms(),
+            })
+            .await?;
+        Ok(rows > 0)
+    }
+
     /// Records that the device's connection on `node` ended. A no-op when another node has
     /// taken the device over since (its later connection must not be overwritten). Returns
     /// whether the row changed. Does not change the etag. Committed like

@@ -86,19 +86,23 @@ impl Registry {
         if count > 0 {
             return Ok(false);
         }
+        // Nodes sharing a registry may start for the first time together: the second one's
+        // inserts wait for the first's commit, then do nothing.
+        let mut created = 0;
         for (name, rights) in DEFAULT_POLICIES {
-            sqlx::query(
-                "INSERT INTO shared_access_policies (name, primary_key, secondary_key, rights) VALUES ($1, $2, $3, $4)",
+            created += sqlx::query(
+                "INSERT INTO shared_access_policies (name, primary_key, secondary_key, rights) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
             )
             .bind(name)
             .bind(generate_key().to_base64().to_string())
             .bind(generate_key().to_base64().to_string())
             .bind(i64::from(rights.bits()))
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(created > 0)
     }
 
     /// Every policy, by name.
