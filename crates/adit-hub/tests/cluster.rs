@@ -462,3 +462,51 @@ async fn a_node_cut_off_from_nats_fails_requests_for_other_nodes_devices_at_once
     assert_eq!(records[0].outcome.as_str(), "server_error");
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_policy_key_renewed_on_one_node_closes_sessions_signed_with_it_on_another_within_a_second()
+ {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("via-policy");
+    a.create_device(&id).await;
+    // Signed with the `device` policy's primary key, as a provisioning service would.
+    let policy_key = a.policy_key("device").await;
+    let token = adit_proto::SasToken::sign(
+        &adit_proto::resource::identity_uri(&a.host_name(), &id, None),
+        &policy_key,
+        Some("device"),
+        adit_hub::auth::unix_now() + 3600,
+    );
+    let mut session = adit_testkit::RawMqtt::tls(a.mqtt_addr, &a.ca_path).await;
+    assert_eq!(
+        session.connect(&id, &a.username(&id), &token, 60).await,
+        Some(rumqttc::mqttbytes::v4::ConnectReturnCode::Success)
+    );
+
+    // Renewed through node B. Node A re-reads policies only every 30 s by itself: closing
+    // within a second is the announcement's doing.
+    let response = adit_testkit::https_client(&b.ca_path)
+        .post(format!(
+            "{}/adit/policies/device/renew-key?api-version=2021-04-12",
+            b.base_url()
+        ))
+        .header("Authorization", b.owner_token())
+        .json(&serde_json::json!({ "renewKey": "primary" }))
+        .send()
+        .await
+        .expect("request");
+    assert!(response.status().is_success(), "{}", response.status());
+    assert!(
+        session.closed_within(Duration::from_secs(1)).await,
+        "node A closed the session signed with the replaced policy key"
+    );
+    let mut again = adit_testkit::RawMqtt::tls(a.mqtt_addr, &a.ca_path).await;
+    assert_eq!(
+        again.connect(&id, &a.username(&id), &token, 60).await,
+        Some(rumqttc::mqttbytes::v4::ConnectReturnCode::NotAuthorized),
+        "node A refuses the old key"
+    );
+    db.drop_database().await;
+}
