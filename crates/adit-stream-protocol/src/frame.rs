@@ -1,0 +1,541 @@
+//! Frames of `adit.stream.v1` and their byte form (the spec: `docs/stream-protocol.md`).
+//!
+//! A frame is a 10-byte header and a payload, all integers big-endian:
+//!
+//! ```text
+//! type: u8 | flags: u8 (0) | connection: u32 | length: u32 | payload: length bytes
+//! ```
+//!
+//! Frames follow each other in one byte stream (the gateway stream's WebSocket carried as a
+//! byte stream), so a reader may hold part of one: [`decode`] takes whole frames off the front
+//! of a buffer and leaves the rest. Every length is checked against a limit before anything
+//! is allocated.
+
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 10;
+
+/// Largest DATA payload a peer may send unless HELLO lowers it: 16 KiB, so one connection's
+/// frame never holds the link long ahead of another's (fair scheduling works in these units).
+pub const MAX_DATA: usize = 16 * 1024;
+
+/// Largest payload of any other frame type, in bytes.
+pub const MAX_CONTROL: usize = 512;
+
+/// Longest target name in OPEN, in bytes (as a stream name: Azure allows 128 characters).
+pub const MAX_TARGET: usize = 128;
+
+/// Longest reason text in RESET, in bytes.
+pub const MAX_REASON: usize = 256;
+
+/// Protocol version this crate speaks (HELLO's `version`).
+pub const VERSION: u16 = 1;
+
+/// The WebSocket subprotocol that selects this protocol on a gateway stream.
+pub const SUBPROTOCOL: &str = "adit.stream.v1";
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// First frame each side sends on a new stream: the version it speaks, the largest DATA
+    /// payload it accepts and the window each new connection starts with in both directions.
+    Hello {
+        /// Protocol version ([`VERSION`]).
+        version: u16,
+        /// Largest DATA payload this side accepts, 1..=[`MAX_DATA`].
+        max_data: u32,
+        /// Initial receive window of every connection, in bytes (>= 1).
+        initial_window: u32,
+    },
+    /// Opens connection `conn` (opened by the service side: odd ids) to `target` (empty: the
+    /// stream's own target).
+    Open {
+        /// Connection id, nonzero.
+        conn: u32,
+        /// Target name, at most [`MAX_TARGET`] bytes.
+        target: Bytes,
+    },
+    /// The device side connected `conn` to its target.
+    Opened {
+        /// Connection id.
+        conn: u32,
+    },
+    /// Bytes of connection `conn`, at most the receiver's `max_data`.
+    Data {
+        /// Connection id.
+        conn: u32,
+        /// The bytes (never empty).
+        payload: Bytes,
+    },
+    /// The receiver of `conn` consumed bytes: the sender may send `increment` more.
+    Window {
+        /// Connection id.
+        conn: u32,
+        /// Bytes, nonzero.
+        increment: u32,
+    },
+    /// The sender will send no more bytes on `conn` (TCP half-close); it still reads.
+    Fin {
+        /// Connection id.
+        conn: u32,
+    },
+    /// Connection `conn` is gone in both directions.
+    Reset {
+        /// Connection id.
+        conn: u32,
+        /// Why ([`ResetCode`]).
+        code: ResetCode,
+        /// Human-readable detail, UTF-8, at most [`MAX_REASON`] bytes.
+        reason: String,
+    },
+    /// The sender has received every byte of the stream up to `position` (resumption: the
+    /// peer may forget them).
+    Ack {
+        /// Bytes of the stream received, counted from its start.
+        position: u64,
+    },
+    /// First frame after a reattach: the sender has received `position` bytes; the peer
+    /// replays from there.
+    Resume {
+        /// Bytes of the stream received, counted from its start.
+        position: u64,
+    },
+}
+
+/// Why a connection was reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCode {
+    /// The target refused or could not be reached.
+    Refused,
+    /// The local socket failed (reset, error).
+    Failed,
+    /// The peer broke the protocol on this connection (flow control, unknown id).
+    Protocol,
+    /// The stream or the proxy is shutting down.
+    Shutdown,
+    /// A code this version does not know (kept, not refused: later versions may add codes).
+    Other(u16),
+}
+
+impl ResetCode {
+    fn to_u16(self) -> u16 {
+        match self {
+            Self::Refused => 1,
+            Self::Failed => 2,
+            Self::Protocol => 3,
+            Self::Shutdown => 4,
+            Self::Other(c) => c,
+        }
+    }
+
+    fn from_u16(c: u16) -> Self {
+        match c {
+            1 => Self::Refused,
+            2 => Self::Failed,
+            3 => Self::Protocol,
+            4 => Self::Shutdown,
+            c => Self::Other(c),
+        }
+    }
+}
+
+/// Why bytes are not a frame. Each is a protocol error that ends the stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The type byte names no frame.
+    #[error("unknown frame type {0:#04x}")]
+    UnknownType(u8),
+    /// Flags are reserved and must be 0.
+    #[error("frame flags must be 0, not {0:#04x}")]
+    Flags(u8),
+    /// The payload is longer than this frame type allows.
+    #[error("{kind} payload of {len} bytes is over the limit of {max}")]
+    Oversized {
+        /// Frame type.
+        kind: &'static str,
+        /// Declared length.
+        len: u32,
+        /// The limit.
+        max: usize,
+    },
+    /// The payload does not have the frame type's shape.
+    #[error("malformed {kind} frame: {why}")]
+    Malformed {
+        /// Frame type.
+        kind: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+const HELLO: u8 = 0x00;
+const OPEN: u8 = 0x01;
+const OPENED: u8 = 0x02;
+const DATA: u8 = 0x03;
+const WINDOW: u8 = 0x04;
+const FIN: u8 = 0x05;
+const RESET: u8 = 0x06;
+const ACK: u8 = 0x07;
+const RESUME: u8 = 0x08;
+
+fn kind_name(t: u8) -> &'static str {
+    match t {
+        HELLO => "HELLO",
+        OPEN => "OPEN",
+        OPENED => "OPENED",
+        DATA => "DATA",
+        WINDOW => "WINDOW",
+        FIN => "FIN",
+        RESET => "RESET",
+        ACK => "ACK",
+        RESUME => "RESUME",
+        _ => "?",
+    }
+}
+
+impl Frame {
+    /// The frame's encoded length in bytes.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.payload_len()
+    }
+
+    fn payload_len(&self) -> usize {
+        match self {
+            Self::Hello { .. } => 10,
+            Self::Open { target, .. } => target.len(),
+            Self::Opened { .. } | Self::Fin { .. } => 0,
+            Self::Data { payload, .. } => payload.len(),
+            Self::Window { .. } => 4,
+            Self::Reset { reason, .. } => 2 + reason.len(),
+            Self::Ack { .. } | Self::Resume { .. } => 8,
+        }
+    }
+
+    fn type_and_conn(&self) -> (u8, u32) {
+        match self {
+            Self::Hello { .. } => (HELLO, 0),
+            Self::Open { conn, .. } => (OPEN, *conn),
+            Self::Opened { conn } => (OPENED, *conn),
+            Self::Data { conn, .. } => (DATA, *conn),
+            Self::Window { conn, .. } => (WINDOW, *conn),
+            Self::Fin { conn } => (FIN, *conn),
+            Self::Reset { conn, .. } => (RESET, *conn),
+            Self::Ack { .. } => (ACK, 0),
+            Self::Resume { .. } => (RESUME, 0),
+        }
+    }
+
+    /// Appends the frame's bytes to `out`. The caller keeps payloads within the limits
+    /// ([`MAX_DATA`], [`MAX_TARGET`], [`MAX_REASON`]); a longer reason is cut at a character
+    /// boundary.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let (t, conn) = self.type_and_conn();
+        let reason = match self {
+            Self::Reset { reason, .. } => truncate(reason, MAX_REASON),
+            _ => "",
+        };
+        let len = match self {
+            Self::Reset { .. } => 2 + reason.len(),
+            _ => self.payload_len(),
+        };
+        out.reserve(HEADER_LEN + len);
+        out.put_u8(t);
+        out.put_u8(0);
+        out.put_u32(conn);
+        out.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+        match self {
+            Self::Hello {
+                version,
+                max_data,
+                initial_window,
+            } => {
+                out.put_u16(*version);
+                out.put_u32(*max_data);
+                out.put_u32(*initial_window);
+            }
+            Self::Open { target, .. } => out.put_slice(target),
+            Self::Data { payload, .. } => out.put_slice(payload),
+            Self::Window { increment, .. } => out.put_u32(*increment),
+            Self::Reset { code, .. } => {
+                out.put_u16(code.to_u16());
+                out.put_slice(reason.as_bytes());
+            }
+            Self::Ack { position } | Self::Resume { position } => out.put_u64(*position),
+            Self::Opened { .. } | Self::Fin { .. } => {}
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Takes the first whole frame off `buf`, accepting DATA payloads up to `max_data` bytes.
+/// Returns `Ok(None)` when `buf` holds less than a frame (nothing is consumed), and an error,
+/// before reading the payload, when the header is already wrong.
+///
+/// # Errors
+/// [`FrameError`]: the stream is not speaking this protocol, or the peer broke a limit.
+pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, FrameError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let t = buf[0];
+    let flags = buf[1];
+    let conn = u32::from_be_bytes([buf[2], buf[3], buf[4], buf[5]]);
+    let len = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
+    if t > RESUME {
+        return Err(FrameError::UnknownType(t));
+    }
+    if flags != 0 {
+        return Err(FrameError::Flags(flags));
+    }
+    let kind = kind_name(t);
+    let max = match t {
+        DATA => max_data.min(MAX_DATA),
+        OPEN => MAX_TARGET,
+        RESET => 2 + MAX_REASON,
+        _ => MAX_CONTROL,
+    };
+    let n = usize::try_from(len).unwrap_or(usize::MAX);
+    if n > max {
+        return Err(FrameError::Oversized { kind, len, max });
+    }
+    if buf.len() < HEADER_LEN + n {
+        return Ok(None);
+    }
+    buf.advance(HEADER_LEN);
+    let mut p = buf.split_to(n).freeze();
+    let malformed = |why| FrameError::Malformed { kind, why };
+    let exact = |p: &Bytes, want: usize| {
+        if p.len() == want {
+            Ok(())
+        } else {
+            Err(malformed("wrong payload length"))
+        }
+    };
+    let needs_conn = !matches!(t, HELLO | ACK | RESUME);
+    if needs_conn && conn == 0 {
+        return Err(malformed("connection 0 is not a connection"));
+    }
+    if !needs_conn && conn != 0 {
+        return Err(malformed("stream-level frame names a connection"));
+    }
+    let frame = match t {
+        HELLO => {
+            exact(&p, 10)?;
+            let version = p.get_u16();
+            let max_data = p.get_u32();
+            let initial_window = p.get_u32();
+            if max_data == 0 || initial_window == 0 {
+                return Err(malformed("zero max_data or initial_window"));
+            }
+            Frame::Hello {
+                version,
+                max_data,
+                initial_window,
+            }
+        }
+        OPEN => Frame::Open { conn, target: p },
+        OPENED => {
+            exact(&p, 0)?;
+            Frame::Opened { conn }
+        }
+        DATA => {
+            if p.is_empty() {
+                return Err(malformed("empty DATA"));
+            }
+            Frame::Data { conn, payload: p }
+        }
+        WINDOW => {
+            exact(&p, 4)?;
+            let increment = p.get_u32();
+            if increment == 0 {
+                return Err(malformed("zero window increment"));
+            }
+            Frame::Window { conn, increment }
+        }
+        FIN => {
+            exact(&p, 0)?;
+            Frame::Fin { conn }
+        }
+        RESET => {
+            if p.len() < 2 {
+                return Err(malformed("no reset code"));
+            }
+            let code = ResetCode::from_u16(p.get_u16());
+            let reason = std::str::from_utf8(&p)
+                .map_err(|_| malformed("reason is not UTF-8"))?
+                .to_string();
+            Frame::Reset { conn, code, reason }
+        }
+        ACK => {
+            exact(&p, 8)?;
+            Frame::Ack {
+                position: p.get_u64(),
+            }
+        }
+        _ => {
+            exact(&p, 8)?;
+            Frame::Resume {
+                position: p.get_u64(),
+            }
+        }
+    };
+    Ok(Some(frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frames() -> impl Strategy<Value = Frame> {
+        let conn = 1u32..;
+        prop_oneof![
+            (any::<u16>(), 1u32..=MAX_DATA as u32, 1u32..).prop_map(|(v, m, w)| Frame::Hello {
+                version: v,
+                max_data: m,
+                initial_window: w
+            }),
+            (
+                conn.clone(),
+                proptest::collection::vec(any::<u8>(), 0..=MAX_TARGET)
+            )
+                .prop_map(|(conn, t)| Frame::Open {
+                    conn,
+                    target: Bytes::from(t)
+                }),
+            conn.clone().prop_map(|conn| Frame::Opened { conn }),
+            (
+                conn.clone(),
+                proptest::collection::vec(any::<u8>(), 1..=MAX_DATA)
+            )
+                .prop_map(|(conn, p)| Frame::Data {
+                    conn,
+                    payload: Bytes::from(p)
+                }),
+            (conn.clone(), 1u32..).prop_map(|(conn, increment)| Frame::Window { conn, increment }),
+            conn.clone().prop_map(|conn| Frame::Fin { conn }),
+            (conn, any::<u16>(), "\\PC{0,64}").prop_map(|(conn, c, reason)| Frame::Reset {
+                conn,
+                code: ResetCode::from_u16(c),
+                reason
+            }),
+            any::<u64>().prop_map(|position| Frame::Ack { position }),
+            any::<u64>().prop_map(|position| Frame::Resume { position }),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of frames, cut anywhere, decodes back to itself.
+        #[test]
+        fn frames_round_trip_whatever_the_cuts(
+            frames in proptest::collection::vec(frames(), 0..20),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = BytesMut::new();
+            for f in &frames {
+                f.encode(&mut bytes);
+            }
+            let total: usize = frames.iter().map(Frame::encoded_len).sum();
+            prop_assert_eq!(bytes.len(), total);
+            let split = cut.index(bytes.len() + 1);
+            let mut buf = BytesMut::from(&bytes[..split]);
+            let mut got = Vec::new();
+            while let Some(f) = decode(&mut buf, MAX_DATA).expect("valid") {
+                got.push(f);
+            }
+            buf.extend_from_slice(&bytes[split..]);
+            while let Some(f) = decode(&mut buf, MAX_DATA).expect("valid") {
+                got.push(f);
+            }
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(got, frames);
+        }
+
+        /// Arbitrary bytes never panic the decoder, and a frame it accepts re-encodes to the
+        /// bytes it came from.
+        #[test]
+        fn arbitrary_bytes_are_refused_or_exact(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut buf = BytesMut::from(&raw[..]);
+            if let Ok(Some(f)) = decode(&mut buf, MAX_DATA) {
+                let mut again = BytesMut::new();
+                f.encode(&mut again);
+                prop_assert_eq!(&again[..], &raw[..f.encoded_len()]);
+            }
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_from_the_header_alone() {
+        let header = |t: u8, conn: u32, len: u32| {
+            let mut b = BytesMut::new();
+            b.put_u8(t);
+            b.put_u8(0);
+            b.put_u32(conn);
+            b.put_u32(len);
+            b
+        };
+        // A DATA frame one byte over the negotiated limit is refused before its payload.
+        let mut b = header(DATA, 1, 1025);
+        assert_eq!(
+            decode(&mut b, 1024),
+            Err(FrameError::Oversized {
+                kind: "DATA",
+                len: 1025,
+                max: 1024
+            })
+        );
+        let mut b = header(DATA, 1, 1024);
+        assert_eq!(
+            decode(&mut b, 1024),
+            Ok(None),
+            "at the limit: waits for the payload"
+        );
+        let mut b = header(OPEN, 1, (MAX_TARGET + 1) as u32);
+        assert!(matches!(
+            decode(&mut b, MAX_DATA),
+            Err(FrameError::Oversized { .. })
+        ));
+        let mut b = header(0x09, 1, 0);
+        assert_eq!(decode(&mut b, MAX_DATA), Err(FrameError::UnknownType(9)));
+        let mut b = header(FIN, 0, 0);
+        assert!(matches!(
+            decode(&mut b, MAX_DATA),
+            Err(FrameError::Malformed { .. })
+        ));
+        let mut b = header(WINDOW, 3, 4);
+        b.put_u32(0);
+        assert!(matches!(
+            decode(&mut b, MAX_DATA),
+            Err(FrameError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_at_a_character_boundary() {
+        let f = Frame::Reset {
+            conn: 1,
+            code: ResetCode::Failed,
+            reason: "é".repeat(200),
+        };
+        let mut b = BytesMut::new();
+        f.encode(&mut b);
+        match decode(&mut b, MAX_DATA) {
+            Ok(Some(Frame::Reset { reason, .. })) => {
+                assert!(reason.len() <= MAX_REASON);
+                assert!(reason.chars().all(|c| c == 'é'));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

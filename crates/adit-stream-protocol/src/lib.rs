@@ -1,0 +1,25 @@
+//! The Adit stream protocol, `adit.stream.v1`: what Adit's own clients speak inside one
+//! gateway stream when both ends choose it (WebSocket subprotocol [`SUBPROTOCOL`]). Azure's
+//! clients never see it: a stream without the subprotocol carries raw bytes, as before.
+//!
+//! It adds two things a raw stream lacks:
+//! - **Many TCP connections over one stream**, each with its own credit-based flow control
+//!   ([`flow`]), so a slow reader stalls only its own connection, and fair scheduling
+//!   ([`schedule`]), so a keystroke never waits behind a bulk transfer.
+//! - **Resumption**: each side keeps what it sent until acknowledged ([`replay`]), so when a
+//!   leg of the stream drops and reattaches, both replay from the other's received position
+//!   and no byte is lost, duplicated or reordered.
+//!
+//! This crate is sans-IO: frames in and out as bytes ([`frame`]), state machines driven by the
+//! caller. The spec, in the project's words: `docs/stream-protocol.md`.
+#![warn(missing_docs)]
+
+pub mod flow;
+pub mod frame;
+pub mod replay;
+pub mod schedule;
+
+pub use flow::{FlowError, RecvWindow, SendCredit};
+pub use frame::{Frame, FrameError, ResetCode, SUBPROTOCOL, decode};
+pub use replay::{ReplayBuffer, ReplayError};
+pub use schedule::Scheduler;
