@@ -65,8 +65,10 @@ pub enum Forwarded {
     Answered(Result<Initiated, InitiateError>),
     /// No node holds a session of the client now.
     NoSession,
-    /// NATS did not carry the request or its answer (unreachable, timed out): no node wrote
-    /// the stream's record.
+    /// The request was never sent (NATS unreachable): no other node can have recorded it, so
+    /// the asking node does. A request that was sent and then failed (no answer in time, a
+    /// bad reply) is [`Forwarded::Answered`] with the error: the holding node may have
+    /// recorded it, and one record is better than two.
     Unanswered(InitiateError),
 }
 
@@ -105,6 +107,11 @@ impl Cluster {
         &self.node
     }
 
+    /// Whether NATS is connected now (while it is not, nothing reaches the other nodes).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Sends `req` to the node holding `client_id`'s session, which may wait `connect_left`
     /// for the device to subscribe; gives up after `wait` in all.
     pub async fn forward(
@@ -114,7 +121,7 @@ impl Cluster {
         connect_left: Duration,
         wait: Duration,
     ) -> Forwarded {
-        if self.client.connection_state() != async_nats::connection::State::Connected {
+        if !self.is_connected() {
             return Forwarded::Unanswered(InitiateError::Cluster(
                 "cannot reach the other nodes: NATS is unreachable".into(),
             ));
@@ -136,7 +143,7 @@ impl Cluster {
         )
         .await;
         let Ok(sent) = sent else {
-            return Forwarded::Unanswered(InitiateError::Timeout);
+            return Forwarded::Answered(Err(InitiateError::Timeout));
         };
         match sent {
             Ok(reply) => match serde_json::from_slice::<wire::StreamReply>(&reply.payload) {
@@ -146,19 +153,19 @@ impl Cluster {
                     ..
                 }) => Forwarded::NoSession,
                 Ok(r) => Forwarded::Answered(r.into_result(client_id)),
-                Err(e) => Forwarded::Unanswered(InitiateError::Cluster(format!(
+                Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
                     "bad reply from a node: {e}"
-                ))),
+                )))),
             },
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 Forwarded::NoSession
             }
             Err(e) if e.kind() == async_nats::RequestErrorKind::TimedOut => {
-                Forwarded::Unanswered(InitiateError::Timeout)
+                Forwarded::Answered(Err(InitiateError::Timeout))
             }
-            Err(e) => Forwarded::Unanswered(InitiateError::Cluster(format!(
+            Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
                 "cannot reach the node holding the device: {e}"
-            ))),
+            )))),
         }
     }
 

@@ -53,10 +53,11 @@ pub struct HubConfig {
     /// restarts and unique among nodes sharing a registry. Default:
     /// [`crate::node::default_node_id`] (the host name).
     pub node_id: String,
-    /// How often policy keys, and the devices this node holds ([`crate::device_resync`]), are
-    /// re-read from the registry, so that a change made by another node (or any other writer)
-    /// holds here too even when its announcement was missed; the node that serves a change
-    /// applies it at once. Default: [`crate::policy_refresh::DEFAULT_INTERVAL`] (30 s).
+    /// How often policy keys, and with a `database_url` the devices this node holds
+    /// ([`crate::device_resync`]), are re-read from the registry, so that a change made by
+    /// another node (or any other writer) holds here too even when its announcement was
+    /// missed; the node that serves a change applies it at once. Default:
+    /// [`crate::policy_refresh::DEFAULT_INTERVAL`] (30 s).
     pub policy_refresh: std::time::Duration,
     /// NATS server linking this node to the others that share its registry (see
     /// [`crate::cluster`]), e.g. `nats://10.0.0.5:4222`. `None`: a single node.

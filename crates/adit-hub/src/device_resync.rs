@@ -5,13 +5,13 @@
 //! disconnected, a session signed with a replaced key is closed. It bounds how late such a
 //! change holds; the announcement (or the serving node) applies it at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::presence::Presence;
-use crate::registry::Registry;
+use crate::registry::{DeviceRecord, Registry};
 use crate::streams::Streams;
 
 /// What the re-check needs.
@@ -43,8 +43,11 @@ pub async fn run(resync: Resync, interval: Duration, shutdown: CancellationToken
 
 impl Resync {
     /// Applies the stored state of every device this node holds a session of (a module's
-    /// session goes with its device).
+    /// session goes with its device), in one pass over the sessions.
     pub async fn once(&self) {
+        // Sessions registered from here on authenticated against state at least as new as
+        // what the query below reads: they are not judged by it.
+        let before = self.presence.next_session_id();
         let held: HashSet<String> = self
             .presence
             .client_ids()
@@ -54,35 +57,37 @@ impl Resync {
         if held.is_empty() {
             return;
         }
-        let stored = match self.registry.devices_held_by(&self.node).await {
+        let rows = match self.registry.devices_held_by(&self.node).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %crate::report::Report(&e), "cannot re-check the devices this node holds; will retry");
                 return;
             }
         };
-        let mut seen = HashSet::new();
-        for record in &stored {
-            let id = record.device_id.as_str();
-            if held.contains(id) {
-                crate::revocation::device_changed(&self.presence, &self.streams, id, Some(record));
-                seen.insert(id.to_string());
-            }
-        }
+        let mut stored: HashMap<String, Option<DeviceRecord>> = rows
+            .into_iter()
+            .filter(|r| held.contains(r.device_id.as_str()))
+            .map(|r| (r.device_id.to_string(), Some(r)))
+            .collect();
         // Not recorded as held here: deleted, or the row names another node (a lease race, a
         // module-only session). Looked up one by one; rare.
-        for id in held.difference(&seen) {
+        let missing: Vec<&String> = held
+            .iter()
+            .filter(|id| !stored.contains_key(id.as_str()))
+            .collect();
+        for id in missing {
             match self.registry.device(id).await {
-                Ok(record) => crate::revocation::device_changed(
-                    &self.presence,
-                    &self.streams,
-                    id,
-                    record.as_ref(),
-                ),
+                Ok(record) => {
+                    stored.insert(id.clone(), record);
+                }
                 Err(e) => {
                     tracing::warn!(device = %id, error = %crate::report::Report(&e), "cannot re-check a device");
                 }
             }
+        }
+        for device in self.presence.resync_devices(&stored, before) {
+            let ended = self.streams.revoke_device(&device);
+            tracing::info!(device = %device, streams = ended, "device disabled or deleted while this node was not told; closed its sessions and streams");
         }
     }
 }

@@ -407,16 +407,19 @@ impl Hub {
             self.config.policy_refresh,
             shutdown.clone(),
         ));
-        tracker.spawn(crate::device_resync::run(
-            crate::device_resync::Resync {
-                registry: self.registry.clone(),
-                presence: self.presence.clone(),
-                streams: self.streams.clone(),
-                node: self.config.node_id.clone(),
-            },
-            self.config.policy_refresh,
-            shutdown.clone(),
-        ));
+        // Only a shared registry has writers this node does not hear from.
+        if self.config.database_url.is_some() {
+            tracker.spawn(crate::device_resync::run(
+                crate::device_resync::Resync {
+                    registry: self.registry.clone(),
+                    presence: self.presence.clone(),
+                    streams: self.streams.clone(),
+                    node: self.config.node_id.clone(),
+                },
+                self.config.policy_refresh,
+                shutdown.clone(),
+            ));
+        }
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
         let router = api::router(state)
             .merge(mqtt::websocket::router(mqtt_ctx.clone()))

@@ -289,6 +289,54 @@ impl Presence {
         })
     }
 
+    /// Judges every session older than `before` (a session id taken before `stored` was read)
+    /// by its device's stored state, in one pass: `stored` maps a device id to its record
+    /// (`None`: deleted); devices not in it are left alone. A session of a deleted or disabled
+    /// device is closed as revoked, one signed with a device key it no longer has as changed.
+    /// Sessions registered since `before` authenticated against newer state and are skipped,
+    /// so a stale read never closes them. Returns the devices whose sessions were revoked.
+    pub fn resync_devices(
+        &self,
+        stored: &HashMap<String, Option<crate::registry::DeviceRecord>>,
+        before: u64,
+    ) -> Vec<String> {
+        let mut revoked = Vec::new();
+        let mut changed = false;
+        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        for (client, handle) in map.iter() {
+            if handle.session_id >= before {
+                continue;
+            }
+            let device = client.split('/').next().unwrap_or_default();
+            let Some(record) = stored.get(device) else {
+                continue;
+            };
+            match record {
+                Some(r) if r.status != crate::registry::DeviceStatus::Disabled => {
+                    if let Some(credential) = &handle.credential
+                        && credential.policy.is_none()
+                        && !r.keys().contains(&&credential.key)
+                    {
+                        handle.kick(KickReason::CredentialsChanged);
+                        changed = true;
+                    }
+                }
+                _ => {
+                    handle.kick(KickReason::Revoked);
+                    changed = true;
+                    revoked.push(device.to_string());
+                }
+            }
+        }
+        drop(map);
+        if changed {
+            self.credential_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        revoked.sort();
+        revoked.dedup();
+        revoked
+    }
+
     fn revoke_where(&self, stale: impl Fn(&str, &SessionCredential) -> bool) -> usize {
         self.credential_changes.fetch_add(1, Ordering::SeqCst);
         let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -384,6 +432,84 @@ mod tests {
             key: k,
         };
         (h.with_credential(credential), kick)
+    }
+
+    fn record(
+        id: &str,
+        status: crate::registry::DeviceStatus,
+        keys: [u8; 2],
+    ) -> crate::registry::DeviceRecord {
+        crate::registry::DeviceRecord {
+            device_id: adit_proto::DeviceId::new(id).expect("valid"),
+            generation_id: "1".into(),
+            etag: "e".into(),
+            status,
+            status_reason: None,
+            status_updated_ms: 0,
+            auth: crate::registry::AuthKind::Sas {
+                primary: Some(key(keys[0])),
+                secondary: Some(key(keys[1])),
+            },
+            iot_edge: false,
+            device_scope: None,
+            parent_scopes: Vec::new(),
+            connection_state: crate::registry::ConnectionState::Connected,
+            connection_state_updated_ms: None,
+            last_activity_ms: None,
+            connection_node: None,
+        }
+    }
+
+    #[test]
+    fn a_resync_judges_only_sessions_older_than_its_read() {
+        use crate::registry::DeviceStatus::{Disabled, Enabled};
+        let p = Presence::default();
+        let (rekeyed, k_rekeyed) = with(&p, None, key(1));
+        let (kept, k_kept) = with(&p, None, key(2));
+        let (disabled, k_disabled) = with(&p, None, key(1));
+        let (module, k_module) = with(&p, None, key(1));
+        let (unlisted, k_unlisted) = with(&p, None, key(1));
+        p.register("r", rekeyed);
+        p.register("k", kept);
+        p.register("x", disabled);
+        p.register("x/m", module);
+        p.register("u", unlisted);
+        let before = p.next_session_id();
+        // Registered after the read: it authenticated against newer state than `stored`.
+        let (fresh, k_fresh) = with(&p, None, key(1));
+        p.register("f", fresh);
+        let stored = HashMap::from([
+            ("r".to_string(), Some(record("r", Enabled, [8, 9]))),
+            ("k".to_string(), Some(record("k", Enabled, [8, 2]))),
+            ("x".to_string(), Some(record("x", Disabled, [1, 2]))),
+            ("f".to_string(), None),
+        ]);
+        let changes = p.credential_changes();
+        assert_eq!(p.resync_devices(&stored, before), ["x"]);
+        assert_eq!(p.credential_changes(), changes + 1, "one bump for the pass");
+        assert!(
+            k_rekeyed.is_cancelled(),
+            "signed with a key the device no longer has"
+        );
+        assert!(!k_kept.is_cancelled(), "its key is still the secondary");
+        assert!(
+            k_disabled.is_cancelled() && k_module.is_cancelled(),
+            "disabled: the device and its modules"
+        );
+        assert!(!k_unlisted.is_cancelled(), "not in the read: left alone");
+        assert!(
+            !k_fresh.is_cancelled(),
+            "newer than the read: left alone, even if deleted there"
+        );
+
+        let quiet = HashMap::from([("k".to_string(), Some(record("k", Enabled, [8, 2])))]);
+        let changes_now = p.credential_changes();
+        assert!(p.resync_devices(&quiet, before).is_empty());
+        assert_eq!(
+            p.credential_changes(),
+            changes_now,
+            "nothing closed: no bump"
+        );
     }
 
     #[test]

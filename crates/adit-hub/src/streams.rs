@@ -38,7 +38,8 @@ use crate::registry::{Registry, RegistryError};
 const CLUSTER_POLL: Duration = Duration::from_millis(250);
 
 /// Longest the stream's task waits for its in-flight row to commit before it watches the
-/// stream anyway (the write still goes through, in order, when the registry is back).
+/// stream anyway. A write already queued still goes through, in order; one still waiting for
+/// room in a full queue (a reconnect storm) is dropped, and the stream then has no row.
 const IN_FLIGHT_WRITE: Duration = Duration::from_secs(2);
 
 /// Stream settings.
@@ -188,6 +189,9 @@ struct Inner {
     cluster: std::sync::OnceLock<Cluster>,
     // This node's id, under which its streams in flight are kept in the registry.
     node: Arc<str>,
+    // Accepted streams until their record, as kept in the registry (re-written there when
+    // this node was taken for dead and comes back).
+    in_flight: Mutex<HashMap<String, crate::registry::InFlightStream>>,
 }
 
 impl Streams {
@@ -219,6 +223,7 @@ impl Streams {
                 live: Mutex::default(),
                 cluster: std::sync::OnceLock::new(),
                 node: Arc::from(node),
+                in_flight: Mutex::default(),
             }),
         }
     }
@@ -265,6 +270,17 @@ impl Streams {
             tracing::warn!(node, stream = %s.stream_id, device = %s.device_id, "stream lost with its node");
             self.inner.records.push(StreamRecord::node_lost(s, now));
         }
+    }
+
+    /// The accepted streams this node relays now, as kept in the registry.
+    pub fn in_flight(&self) -> Vec<crate::registry::InFlightStream> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The most recent stream records, oldest first.
@@ -361,13 +377,11 @@ impl Streams {
                 Forwarded::Answered(result) => return result,
                 Forwarded::NoSession => {}
                 Forwarded::Unanswered(e) => {
-                    // No node recorded it: this one does.
-                    let outcome = match e {
-                        InitiateError::Timeout => Outcome::TimedOut,
-                        _ => Outcome::ServerError,
-                    };
+                    // Never sent: no other node recorded it, this one does.
                     let record = StreamRecord::new(&req, requested_at);
-                    self.inner.records.push(record.ended(outcome, started));
+                    self.inner
+                        .records
+                        .push(record.ended(Outcome::ServerError, started));
                     return Err(e);
                 }
             }
@@ -540,6 +554,11 @@ impl Streams {
             // the setup path: the service has its answer meanwhile. One queue writes both
             // rows in order, so the delete below never overtakes this insert.
             let registry = &this.inner.registry;
+            this.inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone(), in_flight.clone());
             match tokio::time::timeout(
                 IN_FLIGHT_WRITE,
                 registry.stream_opened(&this.inner.node, in_flight),
@@ -574,8 +593,24 @@ impl Streams {
             this.forget_live(&id);
             this.inner.records.push(record.relayed(&outcome, started));
             drop(slot);
-            if let Err(e) = this.inner.registry.stream_closed(&id).await {
-                tracing::warn!(stream = %id, error = %crate::report::Report(&e), "cannot clear the stream from the registry's streams in flight");
+            this.inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            // A row left behind would give the stream a second, node_lost, record later.
+            let mut wait = Duration::from_millis(500);
+            for attempt in 1..=4 {
+                match this.inner.registry.stream_closed(&id).await {
+                    Ok(()) => break,
+                    Err(e) if attempt == 4 => {
+                        tracing::warn!(stream = %id, error = %crate::report::Report(&e), "cannot clear the stream from the registry's streams in flight; it will be recorded as lost too");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
             }
         });
         let service_url = url(Role::Service);

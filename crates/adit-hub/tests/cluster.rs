@@ -336,11 +336,16 @@ async fn a_node_whose_lease_ran_out_has_its_devices_cleared_and_its_streams_reco
 async fn a_change_whose_announcement_was_missed_holds_at_the_next_resync() {
     let db = TestDatabase::create().await;
     let resync = Duration::from_secs(2);
-    let a = TestHub::start_with(|c: &mut HubConfig| {
-        node(&db, "a")(c);
-        c.policy_refresh = resync;
-    })
-    .await;
+    let with_interval = |name: &'static str, every: Duration| {
+        let db = &db;
+        move |c: &mut HubConfig| {
+            node(db, name)(c);
+            c.policy_refresh = every;
+        }
+    };
+    let a = TestHub::start_with(with_interval("a", resync)).await;
+    // A node whose next re-check is an hour away: the control.
+    let slow = TestHub::start_with(with_interval("slow", Duration::from_secs(3600))).await;
     // A writer that announces nothing: a node sharing the registry without NATS (or a node
     // whose announcement NATS lost).
     let quiet = TestHub::start_with(|c: &mut HubConfig| {
@@ -348,26 +353,26 @@ async fn a_change_whose_announcement_was_missed_holds_at_the_next_resync() {
         c.node_id = unique("quiet");
     })
     .await;
-    let id = unique("resynced");
-    let key = a.create_device(&id).await;
-    let mut session = a.mqtt_device(&id, &key).await;
-    quiet.set_device_status(&id, "disabled").await;
-    let changed = tokio::time::Instant::now();
+    let (x, y) = (unique("resynced"), unique("control"));
+    let x_key = a.create_device(&x).await;
+    let y_key = a.create_device(&y).await;
+    let mut on_a = a.mqtt_device(&x, &x_key).await;
+    let mut on_slow = slow.mqtt_device(&y, &y_key).await;
+    quiet.set_device_status(&x, "disabled").await;
+    quiet.set_device_status(&y, "disabled").await;
     assert!(
-        !session.closed_within(Duration::from_millis(300)).await,
-        "nothing told node A yet"
+        on_a.closed_within(resync + Duration::from_secs(1)).await,
+        "node A re-read the devices it holds within one interval"
     );
     assert!(
-        session
-            .closed_within(resync + Duration::from_secs(1) - changed.elapsed())
-            .await,
-        "node A re-read the devices it holds within one interval"
+        !on_slow.closed_within(Duration::from_millis(200)).await && on_slow.ping().await,
+        "nothing told the other node, whose re-check is an hour away"
     );
 
     // Re-keyed the same way: the session signed with the old key closes at the next resync.
-    quiet.set_device_status(&id, "enabled").await;
-    let mut session = a.mqtt_device(&id, &key).await;
-    regenerate_keys(&quiet, &id).await;
+    quiet.set_device_status(&x, "enabled").await;
+    let mut session = a.mqtt_device(&x, &x_key).await;
+    regenerate_keys(&quiet, &x).await;
     assert!(
         session.closed_within(resync + Duration::from_secs(1)).await,
         "node A closed the session signed with the replaced key"

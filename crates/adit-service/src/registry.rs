@@ -217,6 +217,11 @@ impl RegistryClient {
         match which {
             "primary" => keys.primary_key = Some(fresh_key()),
             "secondary" => keys.secondary_key = Some(fresh_key()),
+            "swap" if keys.primary_key.is_none() || keys.secondary_key.is_none() => {
+                return Err(Error::Config(format!(
+                    "device {id} has only one symmetric key: nothing to swap"
+                )));
+            }
             "swap" => std::mem::swap(&mut keys.primary_key, &mut keys.secondary_key),
             other => {
                 return Err(Error::Config(format!(
@@ -224,7 +229,11 @@ impl RegistryClient {
                 )));
             }
         }
-        let etag = device.etag.clone().unwrap_or_else(|| "*".into());
+        // Without its etag the write could overwrite a change made meanwhile.
+        let etag = device
+            .etag
+            .clone()
+            .ok_or_else(|| Error::Decode(format!("the hub sent device {id} without an etag")))?;
         let id = DeviceId::new(id).map_err(|e| Error::bad_id("device", id, e))?;
         self.put_device(&id, &device, Some(&etag)).await
     }

@@ -79,17 +79,22 @@ pub async fn logs(
     if others.is_empty() {
         return Ok(Json(records));
     }
-    let mut parts = vec![records];
-    parts.extend(others.into_iter().map(|a| a.records));
-    Ok(Json(merge_records(parts, limit)))
+    Ok(Json(merge_records(records, others, limit)))
 }
 
-/// How many other nodes hold a lease now (the ones expected to answer).
+/// How many other nodes hold a lease now (the ones expected to answer). Bounded: a registry
+/// that does not answer within a second costs the full wait for answers, not the request.
 async fn other_nodes(state: &AppState, cluster: &crate::cluster::Cluster) -> usize {
-    match state.registry.leases().await {
-        Ok(leases) => leases.iter().filter(|(n, _)| n != cluster.node()).count(),
-        Err(e) => {
-            tracing::warn!(error = %crate::report::Report(&e), "cannot read the nodes' leases; asking the others for the full wait");
+    match tokio::time::timeout(std::time::Duration::from_secs(1), state.registry.leases()).await {
+        Ok(Ok(leases)) => leases.iter().filter(|(n, _)| n != cluster.node()).count(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %crate::report::Report(&e), "cannot read the nodes' leases; waiting the full time for answers");
+            usize::MAX
+        }
+        Err(_) => {
+            tracing::warn!(
+                "reading the nodes' leases took over 1 s; waiting the full time for answers"
+            );
             usize::MAX
         }
     }
@@ -105,8 +110,11 @@ pub async fn streaming_endpoints(
             .ask_others(Question::StreamingEndpoint, other_nodes(&state, c).await)
             .await;
         answers.sort_by(|a, b| a.node.cmp(&b.node));
-        endpoints.extend(answers.into_iter().filter_map(|a| a.streaming_endpoint));
-        endpoints.dedup();
+        for e in answers.into_iter().filter_map(|a| a.streaming_endpoint) {
+            if !endpoints.contains(&e) {
+                endpoints.push(e);
+            }
+        }
     }
     Json(json!({ "streamingEndpoints": endpoints }))
 }

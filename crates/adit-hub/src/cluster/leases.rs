@@ -53,7 +53,7 @@ pub async fn run(
         {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) if first => {}
-            Ok(Ok(false)) => reclaim(&registry, &presence, &node).await,
+            Ok(Ok(false)) => reclaim(&registry, &presence, &streams, &node).await,
             // While this node cannot reach the registry, the others' renewals cannot reach it
             // either: its view of them is stale, and judging them by it when the registry is
             // back would take live nodes for dead. It starts their clocks again.
@@ -103,9 +103,16 @@ pub async fn run(
     }
 }
 
-/// This node's lease had been taken for dead and its devices marked disconnected: mark the
-/// ones it still holds as connected again.
-async fn reclaim(registry: &Registry, presence: &Presence, node: &str) {
+/// This node's lease had been taken for dead, its devices marked disconnected and its streams
+/// recorded as lost: mark the devices it still holds as connected again and keep its live
+/// streams in the registry again (they will get their real record too: a `node_lost` record
+/// of a node that came back was a presumption).
+async fn reclaim(registry: &Registry, presence: &Presence, streams: &Streams, node: &str) {
+    for s in streams.in_flight() {
+        if let Err(e) = registry.stream_opened(node, s).await {
+            tracing::warn!(error = %crate::report::Report(&e), "cannot keep a stream in the registry again");
+        }
+    }
     let devices: Vec<String> = presence
         .client_ids()
         .into_iter()
@@ -115,9 +122,12 @@ async fn reclaim(registry: &Registry, presence: &Presence, node: &str) {
         devices = devices.len(),
         "this node's lease had run out (paused or cut off); marking its devices connected again"
     );
-    for d in devices {
-        if let Err(e) = registry.record_reclaimed(&d, node).await {
+    // All queued at once: the group commit writes them in a few transactions, not one each,
+    // so thousands are back before this node's next renewal.
+    let writes = devices.iter().map(|d| async move {
+        if let Err(e) = registry.record_reclaimed(d, node).await {
             tracing::warn!(device = %d, error = %crate::report::Report(&e), "cannot record connection state");
         }
-    }
+    });
+    futures_util::future::join_all(writes).await;
 }

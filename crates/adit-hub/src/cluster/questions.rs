@@ -20,6 +20,9 @@ pub const SUBJECT: &str = "adit.cluster.questions";
 /// Longest an asker waits for the other nodes' answers.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
+/// Most records one node answers with (as `GET /adit/logs` allows).
+const MAX_RECORDS: usize = 10_000;
+
 /// Room kept in an answer for everything but the records, in bytes.
 const ENVELOPE: usize = 4 * 1024;
 
@@ -106,7 +109,9 @@ impl Cluster {
                 Question::StreamingEndpoint => {
                     answer.streaming_endpoint = Some(from.streaming_endpoint.clone());
                 }
-                Question::Logs { filter } => {
+                Question::Logs { mut filter } => {
+                    // As the API clamps its own: a peer's question cannot ask for the whole log.
+                    filter.limit = filter.limit.clamp(1, MAX_RECORDS);
                     let dir = from.log_dir.clone();
                     // File reading is blocking work: keep it off the async workers.
                     match tokio::task::spawn_blocking(move || query(&dir, &filter)).await {
@@ -129,8 +134,12 @@ impl Cluster {
     /// Asks every other node `question` and returns the answers that came within
     /// [`ANSWER_WITHIN`], or as soon as `expected` did.
     pub async fn ask_others(&self, question: Question, expected: usize) -> Vec<Answer> {
-        let mut answers = Vec::new();
+        let mut answers: Vec<Answer> = Vec::new();
         if expected == 0 {
+            return answers;
+        }
+        if !self.is_connected() {
+            tracing::warn!("NATS is unreachable: answering with this node's part only");
             return answers;
         }
         let payload = match serde_json::to_vec(&Asked {
@@ -163,7 +172,9 @@ impl Cluster {
                 break;
             };
             match serde_json::from_slice::<Answer>(&msg.payload) {
-                Ok(a) => answers.push(a),
+                // One answer per node: a repeated one must not end the wait early.
+                Ok(a) if answers.iter().all(|b| b.node != a.node) => answers.push(a),
+                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "malformed answer from another node"),
             }
         }
@@ -195,19 +206,31 @@ fn encode_within(answer: &mut Answer, max: usize) -> Vec<u8> {
     }
 }
 
-/// The newest `limit` records of `answers`, oldest first, by their `time` (RFC 3339 UTC text,
-/// so text order is time order).
-pub fn merge_records(parts: Vec<Vec<Value>>, limit: usize) -> Vec<Value> {
-    let mut all: Vec<Value> = parts.into_iter().flatten().collect();
-    all.sort_by(|a, b| {
-        let t = |v: &Value| {
-            v.get("time")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        t(a).cmp(&t(b))
-    });
+fn time_of(v: &Value) -> &str {
+    v.get("time").and_then(Value::as_str).unwrap_or("")
+}
+
+/// This node's `local` records and the other nodes' `answers` merged: the newest `limit`,
+/// oldest first, by their `time` (RFC 3339 UTC text of fixed width, so text order is time
+/// order). When an answer was cut to fit NATS, records older than its oldest kept one are
+/// left out everywhere: the result is the newest records with no node's missing in between.
+pub fn merge_records(local: Vec<Value>, answers: Vec<Answer>, limit: usize) -> Vec<Value> {
+    let cutoff = answers
+        .iter()
+        .filter(|a| a.truncated)
+        .filter_map(|a| a.records.first().map(|r| time_of(r).to_string()))
+        .max();
+    if cutoff.is_some() {
+        tracing::warn!(
+            "a node's answer was cut to fit NATS: the merged log starts at its oldest kept record"
+        );
+    }
+    let mut all: Vec<Value> = local
+        .into_iter()
+        .chain(answers.into_iter().flat_map(|a| a.records))
+        .filter(|r| cutoff.as_deref().is_none_or(|c| time_of(r) >= c))
+        .collect();
+    all.sort_by(|a, b| time_of(a).cmp(time_of(b)));
     let skip = all.len().saturating_sub(limit);
     all.drain(..skip);
     all
@@ -256,11 +279,15 @@ mod tests {
             json!({"time": "2026-12-02T00:00:01Z", "n": "a"}),
             json!({"time": "2026-12-02T00:00:04Z", "n": "a"}),
         ];
-        let b = vec![
-            json!({"time": "2026-12-02T00:00:02Z", "n": "b"}),
-            json!({"time": "2026-12-02T00:00:03Z", "n": "b"}),
-        ];
-        let merged = merge_records(vec![a, b], 3);
+        let b = Answer {
+            node: "b".into(),
+            records: vec![
+                json!({"time": "2026-12-02T00:00:02Z", "n": "b"}),
+                json!({"time": "2026-12-02T00:00:03Z", "n": "b"}),
+            ],
+            ..Answer::default()
+        };
+        let merged = merge_records(a, vec![b], 3);
         let times: Vec<_> = merged
             .iter()
             .map(|r| r["time"].as_str().unwrap_or(""))
@@ -272,6 +299,34 @@ mod tests {
                 "2026-12-02T00:00:03Z",
                 "2026-12-02T00:00:04Z"
             ]
+        );
+    }
+
+    #[test]
+    fn a_cut_answer_moves_the_start_of_the_merge_to_its_oldest_kept_record() {
+        let local = vec![
+            json!({"time": "2026-12-02T00:00:01Z"}),
+            json!({"time": "2026-12-02T00:00:05Z"}),
+        ];
+        let cut = Answer {
+            node: "b".into(),
+            records: vec![
+                json!({"time": "2026-12-02T00:00:03Z"}),
+                json!({"time": "2026-12-02T00:00:04Z"}),
+            ],
+            truncated: true,
+            ..Answer::default()
+        };
+        let merged = merge_records(local, vec![cut], 10);
+        let times: Vec<_> = merged.iter().map(time_of).collect();
+        assert_eq!(
+            times,
+            [
+                "2026-12-02T00:00:03Z",
+                "2026-12-02T00:00:04Z",
+                "2026-12-02T00:00:05Z"
+            ],
+            "node A's 00:01 record is left out: node B's records before 00:03 are unknown"
         );
     }
 }
