@@ -218,7 +218,10 @@ impl Streams {
                 gateway,
                 gateway_base,
                 waiting: Mutex::default(),
-                next_rid: AtomicU64::new(1),
+                // A random start, so request ids of different nodes (and of one node's runs)
+                // do not meet: ids stay decimal and below 2^53 (a JavaScript number holds them
+                // exactly) for clients that parse the opaque `$rid`.
+                next_rid: AtomicU64::new((rand::random::<u64>() >> 12) + 1),
                 tracker,
                 live: Mutex::default(),
                 cluster: std::sync::OnceLock::new(),

@@ -290,19 +290,25 @@ fn wait_for_port(port: u16) {
     }
 }
 
-/// One stream: `adit connect DEVICE` through HAProxy, a line sent and its echo read back.
-fn echo_once(cluster: &Cluster, device: &str, line: &str) -> Result<(), String> {
-    let mut child = Running(
+/// `adit connect DEVICE` as the service with `owner` (a connection string naming HAProxy or a
+/// node), its stdin and stdout piped.
+fn connect(cluster: &Cluster, owner: &str, device: &str) -> Running {
+    Running(
         Command::new(ADIT)
             .args(["connect", device])
-            .env("ADIT_CONNECTION_STRING", &cluster.owner)
+            .env("ADIT_CONNECTION_STRING", owner)
             .env("ADIT_CA_FILE", &cluster.ca)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("adit connect starts"),
-    );
+    )
+}
+
+/// One stream: `adit connect DEVICE` through HAProxy, a line sent and its echo read back.
+fn echo_once(cluster: &Cluster, device: &str, line: &str) -> Result<(), String> {
+    let mut child = connect(cluster, &cluster.owner, device);
     let mut stdin = child.0.stdin.take().expect("stdin");
     let stdout = child.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
@@ -411,17 +417,7 @@ fn three_nodes_behind_haproxy_survive_the_kill_of_the_node_holding_the_device() 
         "the stranded device connected",
         || cluster.connection_state(&stranded) == "Connected",
     );
-    let mut open = Running(
-        Command::new(ADIT)
-            .args(["connect", &device])
-            .env("ADIT_CONNECTION_STRING", &cluster.owner)
-            .env("ADIT_CA_FILE", &cluster.ca)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("adit connect starts"),
-    );
+    let mut open = connect(&cluster, &cluster.owner, &device);
     let mut open_in = open.0.stdin.take().expect("stdin");
     let mut open_out = BufReader::new(open.0.stdout.take().expect("stdout"));
     open_in.write_all(b"open\n").expect("write");
@@ -486,17 +482,7 @@ fn three_nodes_behind_haproxy_survive_the_kill_of_the_node_holding_the_device() 
 /// `adit connect DEVICE` through node `via`'s HTTPS port: `data` sent, everything echoed back
 /// read until the stream ends.
 fn echo_bytes(cluster: &Cluster, via: usize, device: &str, data: Vec<u8>) -> Vec<u8> {
-    let mut child = Running(
-        Command::new(ADIT)
-            .args(["connect", device])
-            .env("ADIT_CONNECTION_STRING", cluster.owner_on(via))
-            .env("ADIT_CA_FILE", &cluster.ca)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("adit connect starts"),
-    );
+    let mut child = connect(cluster, &cluster.owner_on(via), device);
     let mut stdin = child.0.stdin.take().expect("stdin");
     let mut stdout = child.0.stdout.take().expect("stdout");
     let writer = std::thread::spawn(move || {
