@@ -158,6 +158,9 @@ impl Hub {
         let first_start = registry.ensure_default_policies().await?;
         // Before any listener exists: devices this node held when it last ran are gone.
         crate::node::validate(&config.node_id).map_err(HubError::Config)?;
+        if config.nats_url.is_some() && registry.backend() == crate::registry::Backend::Postgres {
+            crate::cluster::leases::refuse_duplicate_node(&registry, &config.node_id).await?;
+        }
         let cleared = registry.clear_node_connections(&config.node_id).await?;
         if cleared > 0 {
             tracing::info!(node = %config.node_id, devices = cleared, "marked devices left connected by the previous run as disconnected");

@@ -515,3 +515,39 @@ async fn a_policy_key_renewed_on_one_node_closes_sessions_signed_with_it_on_anot
     );
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_second_node_with_a_running_nodes_id_is_refused() {
+    let db = TestDatabase::create().await;
+    let id = unique("twin");
+    let config = |id: &str| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = HubConfig::new(dir.path().join("data"));
+        c.listen_addr = [127, 0, 0, 1].into();
+        c.https_port = 0;
+        c.mqtt.port = 0;
+        c.admin_addr = ([127, 0, 0, 1], 0).into();
+        c.database_url = Some(db.url.clone());
+        c.nats_url = Some(nats_url());
+        c.node_id = id.to_string();
+        (c, dir)
+    };
+    let first_id = id.clone();
+    let shared = &db;
+    let _a = TestHub::start_with(move |c: &mut HubConfig| {
+        node(shared, "a")(c);
+        c.node_id = first_id;
+    })
+    .await;
+    let (twin, _dir) = config(&id);
+    let started = tokio::time::Instant::now();
+    let Err(err) = adit_hub::Hub::bind(twin).await else {
+        panic!("a second process with a running node's id must not start");
+    };
+    assert!(err.to_string().contains("--node-id"), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(8),
+        "it watched the lease for a lease period and a renewal first"
+    );
+    db.drop_database().await;
+}

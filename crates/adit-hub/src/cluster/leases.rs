@@ -103,6 +103,38 @@ pub async fn run(
     }
 }
 
+/// Refuses to start a node whose id another running node uses: what this node would do at
+/// start (mark the devices and streams recorded under its id as gone) would wreck that
+/// node's. A lease of this id renewed within [`LEASE`] on this clock may be a previous run
+/// that just died or another process: this waits [`LEASE`] + [`RENEW_EVERY`] and refuses if
+/// the lease moved meanwhile. An older lease starts at once.
+///
+/// # Errors
+/// [`crate::HubError::Config`] when another process renews the lease; registry errors.
+pub async fn refuse_duplicate_node(registry: &Registry, node: &str) -> Result<(), crate::HubError> {
+    let lease =
+        |leases: Vec<(String, i64)>| leases.into_iter().find(|(n, _)| n == node).map(|(_, v)| v);
+    let Some(seen) = lease(registry.leases().await?) else {
+        return Ok(());
+    };
+    let age_ms = crate::registry::now_ms().saturating_sub(seen);
+    if age_ms > i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX) {
+        return Ok(());
+    }
+    tracing::info!(
+        node,
+        age_ms,
+        "this node id's lease was renewed moments ago: waiting to see whether another process still renews it"
+    );
+    tokio::time::sleep(LEASE + RENEW_EVERY).await;
+    if lease(registry.leases().await?) != Some(seen) {
+        return Err(crate::HubError::Config(format!(
+            "another running hub renews the lease of node id {node}: give each node its own --node-id"
+        )));
+    }
+    Ok(())
+}
+
 /// This node's lease had been taken for dead, its devices marked disconnected and its streams
 /// recorded as lost: mark the devices it still holds as connected again and keep its live
 /// streams in the registry again (they will get their real record too: a `node_lost` record
