@@ -11,15 +11,17 @@
 //!   and no byte is lost, duplicated or reordered.
 //!
 //! This crate is sans-IO: frames in and out as bytes ([`frame`]), state machines driven by the
-//! caller. The spec, in the project's words: `docs/stream-protocol.md`.
+//! caller; [`mux`] puts frames, flow control and scheduling together for one side of a stream. The spec, in the project's words: `docs/stream-protocol.md`.
 #![warn(missing_docs)]
 
 pub mod flow;
 pub mod frame;
+pub mod mux;
 pub mod replay;
 pub mod schedule;
 
 pub use flow::{FlowError, RecvWindow, SendCredit};
 pub use frame::{Frame, FrameError, ResetCode, SUBPROTOCOL, decode};
+pub use mux::{Event, Mux, MuxError, Role, Settings};
 pub use replay::{ReplayBuffer, ReplayError};
 pub use schedule::Scheduler;
