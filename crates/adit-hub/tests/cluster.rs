@@ -52,10 +52,19 @@ async fn a_service_on_one_node_streams_10_mib_to_a_device_on_another() {
     let a_port = format!(":{}/", a.addr.port());
     assert!(url.contains(&a_port), "the rendezvous is on node A: {url}");
 
+    // The stream's tokens hold only on node A: the same path and token on node B are refused.
+    let token = reply.token.expect("token");
+    let on_b = url.replace(&a_port, &format!(":{}/", b.addr.port()));
+    assert!(
+        gateway_connect(&on_b, &token, &b.ca_path, None)
+            .await
+            .is_err(),
+        "node B does not know node A's stream"
+    );
     let d = gateway_connect(&req.url, &req.auth, &a.ca_path, None)
         .await
         .expect("device joins node A");
-    let mut s = gateway_connect(&url, &reply.token.expect("token"), &a.ca_path, None)
+    let mut s = gateway_connect(&url, &token, &a.ca_path, None)
         .await
         .expect("service joins node A");
     let echoing = tokio::spawn(echo(d));
