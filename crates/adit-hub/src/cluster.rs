@@ -56,6 +56,7 @@ pub enum ClusterError {
 pub struct Cluster {
     client: async_nats::Client,
     node: Arc<str>,
+    subjects: Arc<subject::Subjects>,
 }
 
 /// What became of a forwarded stream request.
@@ -82,12 +83,13 @@ struct Takeover {
 }
 
 impl Cluster {
-    /// Connects to NATS at `url` as node `node`. NATS reconnects by itself after a
-    /// disconnection; requests fail meanwhile.
+    /// Connects to NATS at `url` as node `node` of the cluster whose registry has id
+    /// `cluster_id` (its subjects are that cluster's alone). NATS reconnects by itself after
+    /// a disconnection; requests fail meanwhile.
     ///
     /// # Errors
     /// [`ClusterError::Connect`] when the server cannot be reached at start.
-    pub async fn connect(url: &str, node: &str) -> Result<Self, ClusterError> {
+    pub async fn connect(url: &str, node: &str, cluster_id: &str) -> Result<Self, ClusterError> {
         let client = async_nats::ConnectOptions::new()
             .name(format!("adit-hub {node}"))
             .connect(url)
@@ -99,6 +101,7 @@ impl Cluster {
         Ok(Self {
             client,
             node: Arc::from(node),
+            subjects: Arc::new(subject::Subjects::new(cluster_id)),
         })
     }
 
@@ -139,7 +142,7 @@ impl Cluster {
         let sent = tokio::time::timeout(
             wait + NATS_CALL,
             self.client
-                .send_request(subject::streams(client_id), request),
+                .send_request(self.subjects.streams(client_id), request),
         )
         .await;
         let Ok(sent) = sent else {
@@ -186,7 +189,7 @@ impl Cluster {
         let since_ms = crate::registry::now_ms();
         let sub = match tokio::time::timeout(
             NATS_CALL,
-            self.client.subscribe(subject::all(client_id)),
+            self.client.subscribe(self.subjects.all(client_id)),
         )
         .await
         {
@@ -205,7 +208,7 @@ impl Cluster {
             at_ms: since_ms,
         })
         .unwrap_or_default();
-        if !publish_bounded(&self.client, subject::takeover(client_id), announce).await {
+        if !publish_bounded(&self.client, self.subjects.takeover(client_id), announce).await {
             tracing::warn!(device = %client_id, "cannot announce the session to other nodes");
         }
         let (this, client_id, tasks) = (self.clone(), client_id.to_string(), tracker.clone());
@@ -234,7 +237,7 @@ impl Cluster {
             session_id,
             since_ms,
         } = held;
-        let takeover = subject::takeover(client_id);
+        let takeover = self.subjects.takeover(client_id);
         loop {
             let msg = tokio::select! {
                 m = sub.next() => m,

@@ -247,7 +247,9 @@ impl Hub {
                 ));
             }
             Some(url) => {
-                let cluster = crate::cluster::Cluster::connect(url, &config.node_id).await?;
+                let cluster_id = registry.cluster_id().await?;
+                let cluster =
+                    crate::cluster::Cluster::connect(url, &config.node_id, &cluster_id).await?;
                 streams.join_cluster(cluster.clone());
                 tracing::info!(node = %config.node_id, "joined the cluster over NATS");
                 Some(cluster)

@@ -560,3 +560,38 @@ async fn a_second_node_with_a_running_nodes_id_is_refused() {
     );
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn clusters_sharing_one_nats_server_never_reach_each_others_devices() {
+    let (db1, db2) = (TestDatabase::create().await, TestDatabase::create().await);
+    let a = TestHub::start_with(node(&db1, "a")).await;
+    let x = TestHub::start_with(node(&db2, "x")).await;
+    // The same device id in both clusters' registries.
+    let id = unique("twin-device");
+    let key_a = a.create_device(&id).await;
+    let key_x = x.create_device(&id).await;
+    let mut on_a = StreamDevice::connect(&a, &id, &key_a).await;
+
+    // A service of cluster X asking for its own device, which is not connected, is told so:
+    // the request does not reach cluster A's device.
+    let reply = x.initiate(&id, "echo", Some(0.0), Some(5.0)).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), on_a.mqtt.recv())
+            .await
+            .is_err(),
+        "cluster A's device got nothing from cluster X"
+    );
+
+    // Cluster X's device connecting does not take cluster A's session over.
+    let _on_x = x.mqtt_device(&id, &key_x).await;
+    let (reply, req) = tokio::join!(a.initiate(&id, "echo", None, Some(5.0)), async {
+        let req = on_a.next_request().await;
+        on_a.answer(&req.rid, false).await;
+        req
+    });
+    assert_eq!(reply.accepted.as_deref(), Some("False"), "{}", reply.body);
+    drop(req);
+    db1.drop_database().await;
+    db2.drop_database().await;
+}

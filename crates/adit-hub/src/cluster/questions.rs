@@ -1,6 +1,6 @@
 //! Questions one node asks every other: their diagnostics records (so `adit logs` against any
 //! node shows the whole cluster's) and their streaming endpoints (so `adit streams show` lists
-//! every node). The asker publishes one question with a reply inbox on [`SUBJECT`] and gathers
+//! every node). The asker publishes one question with a reply inbox on the cluster's questions subject and gathers
 //! answers until every live node (by lease) has answered or [`ANSWER_WITHIN`] has passed: a
 //! node that does not answer in time is left out and named in a warning.
 
@@ -13,9 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Cluster, NATS_CALL, publish_bounded};
 use crate::diagnostics::{Filter, query};
-
-/// Where questions go; every node answers, but not its own.
-pub const SUBJECT: &str = "adit.cluster.questions";
 
 /// Longest an asker waits for the other nodes' answers.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -73,7 +70,12 @@ pub struct Answerer {
 impl Cluster {
     /// Answers the other nodes' questions until `shutdown`.
     pub async fn answer_questions(&self, from: Answerer, shutdown: CancellationToken) {
-        let mut sub = match tokio::time::timeout(NATS_CALL, self.client.subscribe(SUBJECT)).await {
+        let mut sub = match tokio::time::timeout(
+            NATS_CALL,
+            self.client.subscribe(self.subjects.questions()),
+        )
+        .await
+        {
             Ok(Ok(sub)) => sub,
             _ => {
                 tracing::error!(
@@ -159,7 +161,7 @@ impl Cluster {
         let sent = tokio::time::timeout(
             NATS_CALL,
             self.client
-                .publish_with_reply(SUBJECT, inbox, payload.into()),
+                .publish_with_reply(self.subjects.questions(), inbox, payload.into()),
         )
         .await;
         if !matches!(sent, Ok(Ok(()))) {

@@ -1,5 +1,5 @@
 //! Registry changes pushed to every node. The node that stores a change applies it at once
-//! and announces it on [`SUBJECT`]; every other node re-reads what changed from the shared
+//! and announces it on the cluster's `registry.changes` subject; every other node re-reads what changed from the shared
 //! registry and applies it too (sessions signed with a replaced key, or of a disabled or
 //! deleted device, close; their streams end), well within a second. Policy keys are also
 //! re-read every 30 s ([`crate::policy_refresh`]), which bounds a lost announcement.
@@ -15,7 +15,6 @@ use crate::registry::Registry;
 use crate::streams::Streams;
 
 /// Where changes are announced.
-pub const SUBJECT: &str = "adit.registry.changes";
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +54,7 @@ impl Cluster {
             change: change.clone(),
         };
         let payload = serde_json::to_vec(&msg).unwrap_or_default();
-        if !super::publish_bounded(&self.client, SUBJECT, payload).await {
+        if !super::publish_bounded(&self.client, self.subjects.registry_changes(), payload).await {
             tracing::warn!(
                 ?change,
                 "cannot announce a registry change to the other nodes"
@@ -65,7 +64,11 @@ impl Cluster {
 
     /// Applies the other nodes' announced changes until `shutdown`.
     pub async fn follow_registry_changes(&self, appliers: Appliers, shutdown: CancellationToken) {
-        let mut sub = match self.client.subscribe(SUBJECT).await {
+        let mut sub = match self
+            .client
+            .subscribe(self.subjects.registry_changes())
+            .await
+        {
             Ok(sub) => sub,
             Err(e) => {
                 tracing::error!(error = %e, "cannot follow registry changes over NATS; other nodes' changes hold here only at the next refresh or CONNECT");

@@ -40,6 +40,21 @@ impl Registry {
         Ok(false)
     }
 
+    /// The id of the cluster this registry belongs to (32 hex digits), made on first use:
+    /// the nodes sharing the registry agree on it, other clusters have their own.
+    pub async fn cluster_id(&self) -> Result<String, RegistryError> {
+        sqlx::query(
+            "INSERT INTO cluster_identity (id, cluster_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT cluster_id FROM cluster_identity WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("cluster_id")?)
+    }
+
     /// Every node's lease: (node id, its last renewal value).
     pub async fn leases(&self) -> Result<Vec<(String, i64)>, RegistryError> {
         let rows = sqlx::query("SELECT node_id, expires_ms FROM node_leases")
