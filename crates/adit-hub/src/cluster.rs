@@ -92,6 +92,13 @@ impl Cluster {
     pub async fn connect(url: &str, node: &str, cluster_id: &str) -> Result<Self, ClusterError> {
         let client = async_nats::ConnectOptions::new()
             .name(format!("adit-hub {node}"))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Disconnected => tracing::warn!("lost the connection to NATS: stream requests for devices on other nodes fail, registry changes and takeovers are not announced until it is back"),
+                    async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    _ => {}
+                }
+            })
             .connect(url)
             .await
             .map_err(|source| ClusterError::Connect {

@@ -146,6 +146,22 @@ fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), HubError> {
 impl Hub {
     /// Opens the registry, prepares TLS and binds the listeners. Port 0 picks a free port.
     pub async fn bind(config: HubConfig) -> Result<Self, HubError> {
+        // Before anything is created: a refused configuration leaves nothing behind.
+        let postgres = config
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres:") || u.starts_with("postgresql:"));
+        if config.nats_url.is_some() && !postgres {
+            return Err(HubError::Config(
+                "--nats-url links nodes that share one registry: give them --database-url postgres://..."
+                    .into(),
+            ));
+        }
+        if config.nats_url.is_some() && config.public_url.is_none() {
+            tracing::warn!(
+                "--nats-url without --public-url: this node's stream URLs name --hostname, usually the load balancer, which may send a stream's halves to other nodes; give each node --public-url with an address that reaches it alone"
+            );
+        }
         let data_dir = &config.data_dir;
         create_private_dir(data_dir).map_err(|source| HubError::DataDir {
             path: data_dir.clone(),
@@ -240,12 +256,6 @@ impl Hub {
         let lost = registry.take_node_streams(&config.node_id).await?;
         streams.record_lost(&config.node_id, &lost);
         let cluster = match &config.nats_url {
-            Some(_) if registry.backend() != crate::registry::Backend::Postgres => {
-                return Err(HubError::Config(
-                    "--nats-url links nodes that share one registry: give them --database-url postgres://..."
-                        .into(),
-                ));
-            }
             Some(url) => {
                 let cluster_id = registry.cluster_id().await?;
                 let cluster =

@@ -187,6 +187,10 @@ async fn nats_without_a_shared_registry_is_refused_with_a_clear_error() {
         panic!("SQLite cannot be shared by nodes");
     };
     assert!(err.to_string().contains("--database-url"), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before anything was written"
+    );
 }
 
 /// Replaces device `id`'s keys through node `hub`'s REST API; returns the new primary key.

@@ -697,3 +697,43 @@ fn owner_token(owner: &ConnectionString) -> String {
         adit_hub::auth::unix_now() + 3600,
     )
 }
+
+/// async-nats logs the URL it connects to, password included, at debug: with `ADIT_LOG=debug`
+/// the hub's log must still not hold the NATS password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nats_password_stays_out_of_debug_logs() {
+    let db = adit_testkit::TestDatabase::create().await;
+    // Letters and digits only: it goes into a URL as it is.
+    let password: String = marker()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let nats = std::env::var("ADIT_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+        .replacen("nats://", &format!("nats://adit:{password}@"), 1);
+    let node = format!("secrets-{}", &password[..12]);
+    let mut hub = HubProcess::start_with_env(
+        ADIT,
+        &[
+            "--database-url",
+            &db.url,
+            "--nats-url",
+            &nats,
+            "--node-id",
+            &node,
+            "--https-port",
+            "0",
+            "--mqtt-port",
+            "0",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ],
+        &[("ADIT_LOG", "debug")],
+    );
+    let log = hub.log();
+    assert!(log.contains("joined the cluster"), "{log}");
+    assert!(log.contains("DEBUG"), "debug logging is on");
+    assert!(!log.contains(&password), "the NATS password is in the log");
+    hub.stop();
+    db.drop_database().await;
+}

@@ -14,8 +14,6 @@ use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::streams::Streams;
 
-/// Where changes are announced.
-
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "changed", content = "id", rename_all = "snake_case")]
