@@ -177,6 +177,9 @@ impl Hub {
         if config.nats_url.is_some() && registry.backend() == crate::registry::Backend::Postgres {
             crate::cluster::leases::refuse_duplicate_node(&registry, &config.node_id).await?;
         }
+        if config.nats_url.is_none() && registry.backend() == crate::registry::Backend::Postgres {
+            crate::cluster::leases::warn_if_cluster_without_nats(&registry, &config.node_id).await;
+        }
         let cleared = registry.clear_node_connections(&config.node_id).await?;
         if cleared > 0 {
             tracing::info!(node = %config.node_id, devices = cleared, "marked devices left connected by the previous run as disconnected");

@@ -135,6 +135,26 @@ pub async fn refuse_duplicate_node(registry: &Registry, node: &str) -> Result<()
     Ok(())
 }
 
+/// Warns when a node without `--nats-url` starts on a registry that live cluster nodes share:
+/// it cannot reach their devices, nor they its own, and it would not hear their changes.
+pub async fn warn_if_cluster_without_nats(registry: &Registry, node: &str) {
+    let Ok(leases) = registry.leases().await else {
+        return;
+    };
+    let now = crate::registry::now_ms();
+    let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let live = leases
+        .iter()
+        .filter(|(n, v)| n != node && now.saturating_sub(*v) <= lease_ms)
+        .count();
+    if live > 0 {
+        tracing::warn!(
+            nodes = live,
+            "other hub nodes share this registry over NATS, and this node has no --nats-url: it cannot reach their devices nor they its own; give it the cluster's --nats-url"
+        );
+    }
+}
+
 /// This node's lease had been taken for dead, its devices marked disconnected and its streams
 /// recorded as lost: mark the devices it still holds as connected again and keep its live
 /// streams in the registry again (they will get their real record too: a `node_lost` record
