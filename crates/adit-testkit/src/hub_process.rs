@@ -27,6 +27,16 @@ pub struct HubProcess {
     envs: Vec<(String, String)>,
 }
 
+/// `adit hub` flags for port 0 on every listener (the kernel picks; the hub reports them).
+pub const FREE_PORTS: [&str; 6] = [
+    "--https-port",
+    "0",
+    "--mqtt-port",
+    "0",
+    "--admin-addr",
+    "127.0.0.1:0",
+];
+
 impl HubProcess {
     /// Starts `bin hub` in a fresh working directory on 127.0.0.1 port 0.
     pub fn start(bin: impl Into<PathBuf>) -> Self {
@@ -35,14 +45,7 @@ impl HubProcess {
 
     /// Like [`HubProcess::start`], with `extra` hub flags.
     pub fn start_on_free_ports(bin: impl Into<PathBuf>, extra: &[&str]) -> Self {
-        let mut args = vec![
-            "--https-port",
-            "0",
-            "--mqtt-port",
-            "0",
-            "--admin-addr",
-            "127.0.0.1:0",
-        ];
+        let mut args = FREE_PORTS.to_vec();
         args.extend_from_slice(extra);
         Self::start_with_args(bin, &args)
     }

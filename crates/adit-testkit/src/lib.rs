@@ -25,7 +25,7 @@ pub use gateway_client::{
     GatewayWs, InitiateReply, gateway_connect, gateway_connect_with, gateway_status,
 };
 pub use http::{client_tls_config, https_client};
-pub use hub_process::HubProcess;
+pub use hub_process::{FREE_PORTS, HubProcess};
 pub use mqtt_client::{RawMqtt, device_token};
 pub use netns::{NetNs, NetnsError, netns_support};
 pub use postgres::TestDatabase;

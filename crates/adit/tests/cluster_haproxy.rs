@@ -76,17 +76,7 @@ impl Cluster {
             ]
         };
         let mut flags_a = node_flags(&names[0]);
-        flags_a.extend(
-            [
-                "--https-port",
-                "0",
-                "--mqtt-port",
-                "0",
-                "--admin-addr",
-                "127.0.0.1:0",
-            ]
-            .map(String::from),
-        );
+        flags_a.extend(adit_testkit::FREE_PORTS.map(String::from));
         let a = HubProcess::start_with_env(
             ADIT,
             &flags_a.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -106,17 +96,7 @@ impl Cluster {
             }
             let mut flags = node_flags(name);
             flags.extend(["--data-dir".to_string(), dir.path().display().to_string()]);
-            flags.extend(
-                [
-                    "--https-port",
-                    "0",
-                    "--mqtt-port",
-                    "0",
-                    "--admin-addr",
-                    "127.0.0.1:0",
-                ]
-                .map(String::from),
-            );
+            flags.extend(adit_testkit::FREE_PORTS.map(String::from));
             nodes.push(HubProcess::start_with_env(
                 ADIT,
                 &flags.iter().map(String::as_str).collect::<Vec<_>>(),

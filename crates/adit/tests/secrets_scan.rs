@@ -721,13 +721,10 @@ async fn the_nats_password_stays_out_of_debug_logs() {
             &nats,
             "--node-id",
             &node,
-            "--https-port",
-            "0",
-            "--mqtt-port",
-            "0",
-            "--admin-addr",
-            "127.0.0.1:0",
-        ],
+        ]
+        .into_iter()
+        .chain(adit_testkit::FREE_PORTS)
+        .collect::<Vec<_>>(),
         &[("ADIT_LOG", "debug")],
     );
     let log = hub.log();

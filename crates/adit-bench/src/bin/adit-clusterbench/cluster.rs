@@ -77,19 +77,8 @@ impl Cluster {
                     format!("{tag}-{}", char::from(b'a' + i as u8)),
                 ]);
             }
-            flags.extend(
-                [
-                    "--hostname",
-                    "localhost",
-                    "--https-port",
-                    "0",
-                    "--mqtt-port",
-                    "0",
-                    "--admin-addr",
-                    "127.0.0.1:0",
-                ]
-                .map(String::from),
-            );
+            flags.extend(["--hostname".to_string(), "localhost".to_string()]);
+            flags.extend(adit_testkit::FREE_PORTS.map(String::from));
             flags.extend(BENCH_HUB_FLAGS.map(String::from));
             if let Some(first) = nodes.first() {
                 let dir = tempfile::tempdir()?;
