@@ -21,6 +21,7 @@ pub mod gateway_client;
 pub mod keepalive;
 pub mod lingering_close;
 pub mod mqtt_framing;
+pub mod mux_session;
 pub mod proxy;
 pub mod tcp;
 pub mod tls_options;

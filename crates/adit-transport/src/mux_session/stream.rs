@@ -1,0 +1,141 @@
+//! One connection of a multiplexed stream, read and written like a socket.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf as _, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::PollSemaphore;
+
+use super::{Command, WRITE_BUDGET};
+
+/// Largest write taken at once, in bytes (one DATA frame).
+const WRITE_CHUNK: usize = adit_stream_protocol::frame::MAX_DATA;
+
+/// One connection of a [`super::MuxSession`]. Reading returns what the peer sent, then end of
+/// file after its FIN, or `ConnectionReset` after a reset. Shutting down the write side sends
+/// FIN; dropping the stream before both sides finished resets the connection.
+#[derive(Debug)]
+pub struct MuxStream {
+    conn: u32,
+    commands: mpsc::UnboundedSender<Command>,
+    from_mux: mpsc::UnboundedReceiver<Option<Bytes>>,
+    unread: Bytes,
+    read_done: bool,
+    budget: PollSemaphore,
+    write_done: bool,
+}
+
+impl MuxStream {
+    pub(super) fn new(
+        conn: u32,
+        commands: mpsc::UnboundedSender<Command>,
+        from_mux: mpsc::UnboundedReceiver<Option<Bytes>>,
+        budget: Arc<Semaphore>,
+    ) -> Self {
+        Self {
+            conn,
+            commands,
+            from_mux,
+            unread: Bytes::new(),
+            read_done: false,
+            budget: PollSemaphore::new(budget),
+            write_done: false,
+        }
+    }
+
+    /// The connection's id in the stream.
+    pub fn id(&self) -> u32 {
+        self.conn
+    }
+}
+
+impl AsyncRead for MuxStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.unread.is_empty() && !self.read_done {
+            match ready!(self.from_mux.poll_recv(cx)) {
+                Some(Some(bytes)) => self.unread = bytes,
+                Some(None) => self.read_done = true,
+                None => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the connection was reset",
+                    )));
+                }
+            }
+        }
+        let n = self.unread.len().min(buf.remaining());
+        if n > 0 {
+            buf.put_slice(&self.unread[..n]);
+            self.unread.advance(n);
+            // Credit goes back to the peer as the reader takes bytes.
+            let _ = self.commands.send(Command::Consumed(self.conn, n));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MuxStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.write_done {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the write side was shut down",
+            )));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = buf.len().min(WRITE_CHUNK).min(WRITE_BUDGET);
+        let permits = u32::try_from(n).unwrap_or(u32::MAX);
+        let Some(permit) = ready!(self.budget.poll_acquire_many(cx, permits)) else {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the stream ended",
+            )));
+        };
+        // The budget comes back when these bytes leave for the link.
+        permit.forget();
+        let sent = self
+            .commands
+            .send(Command::Data(self.conn, Bytes::copy_from_slice(&buf[..n])));
+        if sent.is_err() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the stream ended",
+            )));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.write_done {
+            self.write_done = true;
+            let _ = self.commands.send(Command::Fin(self.conn));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for MuxStream {
+    fn drop(&mut self) {
+        if !(self.write_done && self.read_done) {
+            let _ = self.commands.send(Command::Reset(self.conn));
+        }
+    }
+}
