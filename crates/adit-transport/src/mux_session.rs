@@ -62,13 +62,15 @@ struct Endpoint {
 #[derive(Debug)]
 pub struct MuxSession {
     commands: mpsc::UnboundedSender<Command>,
+    stop: tokio_util::sync::CancellationToken,
     incoming: mpsc::UnboundedReceiver<(MuxStream, Bytes)>,
     ended: Option<oneshot::Receiver<Result<(), SessionError>>>,
 }
 
 impl MuxSession {
     /// Runs a session over `link` on the current runtime; it ends when the link closes or
-    /// fails, or the peer breaks the protocol.
+    /// fails, the peer breaks the protocol, or [`MuxSession::close`]. Dropping the handle
+    /// leaves it running for its streams: what they queued still goes out.
     pub fn start<T>(link: T, role: Role, settings: Settings) -> Self
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -76,18 +78,21 @@ impl MuxSession {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let (ended_tx, ended) = oneshot::channel();
+        let stop = tokio_util::sync::CancellationToken::new();
         let task = Task {
             mux: Mux::new(role, settings),
             endpoints: HashMap::new(),
             commands: commands.clone(),
             incoming: incoming_tx,
         };
+        let cancelled = stop.clone();
         tokio::spawn(async move {
-            let result = task.run(link, commands_rx).await;
+            let result = task.run(link, commands_rx, cancelled).await;
             let _ = ended_tx.send(result);
         });
         Self {
             commands,
+            stop,
             incoming,
             ended: Some(ended),
         }
@@ -105,6 +110,11 @@ impl MuxSession {
     /// the session ended.
     pub async fn accept(&mut self) -> Option<(MuxStream, Bytes)> {
         self.incoming.recv().await
+    }
+
+    /// Ends the session now: the link is shut down, every stream reads a reset.
+    pub fn close(&self) {
+        self.stop.cancel();
     }
 
     /// Waits for the session to end and says why (`Ok` when the link closed cleanly).
@@ -144,6 +154,7 @@ impl Task {
         mut self,
         link: T,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        stop: tokio_util::sync::CancellationToken,
     ) -> Result<(), SessionError>
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -192,6 +203,7 @@ impl Task {
                     }
                     Err(e) => break Err(SessionError::Link(e.to_string())),
                 },
+                () = stop.cancelled() => break Ok(()),
                 command = commands.recv() => match command {
                     // Every handle is gone (the task holds a sender too, so only at the end).
                     None => break Ok(()),

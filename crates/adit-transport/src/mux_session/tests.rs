@@ -104,3 +104,23 @@ async fn garbage_on_the_link_ends_the_session_with_a_protocol_error() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn closing_the_session_resets_its_streams() {
+    let (service, mut device) = pair(64 * 1024);
+    let mut s = service.open(Bytes::new()).await.expect("open");
+    let (_d, _) = device.accept().await.expect("accepted");
+    service.close();
+    let mut buf = [0u8; 4];
+    let err = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("ends at once")
+        .expect_err("reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), device.ended())
+            .await
+            .expect("the peer's session ends too")
+            .is_ok()
+    );
+}
