@@ -21,8 +21,9 @@ pub use stream::MuxStream;
 /// Bytes a connection's writer may have queued before it waits for the link.
 pub const WRITE_BUDGET: usize = 256 * 1024;
 
-/// Largest chunk handed to the link at once, in bytes.
-const LINK_CHUNK: usize = 64 * 1024;
+/// Bytes gathered for the link at once: one DATA frame. With at most one chunk waiting for
+/// the link's writer, a small write queued now leaves behind at most two bulk frames.
+const LINK_CHUNK: usize = adit_stream_protocol::frame::MAX_DATA;
 
 /// What a [`MuxStream`] or the [`MuxSession`] asks of the task.
 #[derive(Debug)]
@@ -162,7 +163,7 @@ impl Task {
         let (mut reader, mut writer) = tokio::io::split(link);
         // The link's writer runs apart, so a link that is slow to take bytes never stops
         // this task from reading (which is what gives the peer its credit back).
-        let (to_link, mut link_rx) = mpsc::channel::<Bytes>(4);
+        let (to_link, mut link_rx) = mpsc::channel::<Bytes>(1);
         let write_task = tokio::spawn(async move {
             while let Some(chunk) = link_rx.recv().await {
                 writer.write_all(&chunk).await?;
