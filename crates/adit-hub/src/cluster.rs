@@ -59,6 +59,9 @@ pub struct Cluster {
     subjects: Arc<subject::Subjects>,
 }
 
+/// Longest the node holding a device may take to say it has a forwarded request.
+pub const HOLDER_ACK: Duration = Duration::from_secs(2);
+
 /// What became of a forwarded stream request.
 #[derive(Debug)]
 pub enum Forwarded {
@@ -141,40 +144,70 @@ impl Cluster {
             Ok(p) => Bytes::from(p),
             Err(e) => return Forwarded::Unanswered(InitiateError::Cluster(e.to_string())),
         };
-        let request = async_nats::Request::new()
-            .payload(payload)
-            .timeout(Some(wait));
-        // async-nats's own timeout starts once its queue has taken the request; NATS going
-        // away meanwhile must not hold the service longer.
-        let sent = tokio::time::timeout(
-            wait + NATS_CALL,
+        let inbox = self.client.new_inbox();
+        let Ok(Ok(mut replies)) =
+            tokio::time::timeout(NATS_CALL, self.client.subscribe(inbox.clone())).await
+        else {
+            return Forwarded::Unanswered(InitiateError::Cluster(
+                "cannot reach the other nodes: NATS did not take the reply subscription".into(),
+            ));
+        };
+        let published = tokio::time::timeout(
+            NATS_CALL,
             self.client
-                .send_request(self.subjects.streams(client_id), request),
+                .publish_with_reply(self.subjects.streams(client_id), inbox, payload),
         )
         .await;
-        let Ok(sent) = sent else {
-            return Forwarded::Answered(Err(InitiateError::Timeout));
+        if !matches!(published, Ok(Ok(()))) {
+            return Forwarded::Unanswered(InitiateError::Cluster(
+                "cannot reach the other nodes: NATS did not take the request".into(),
+            ));
+        }
+        // The holding node says at once that it has the request; one that says nothing is
+        // paused or cut off (NATS keeps its subscription for minutes), and waiting for the
+        // device's answer through it would hold the service for the whole wait.
+        let first = match tokio::time::timeout(HOLDER_ACK, replies.next()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Forwarded::Answered(Err(InitiateError::Cluster(
+                    "the reply subscription ended".into(),
+                )));
+            }
+            Err(_) => {
+                return Forwarded::Answered(Err(InitiateError::Cluster(format!(
+                    "the node holding the device did not take the request within {HOLDER_ACK:?}"
+                ))));
+            }
         };
-        match sent {
-            Ok(reply) => match serde_json::from_slice::<wire::StreamReply>(&reply.payload) {
-                // A node whose session just ended answered before the one that holds it now.
-                Ok(wire::StreamReply::Failed {
-                    kind: wire::Failure::NotHeld,
-                    ..
-                }) => Forwarded::NoSession,
-                Ok(r) => Forwarded::Answered(r.into_result(client_id)),
-                Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
-                    "bad reply from a node: {e}"
-                )))),
-            },
-            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                Forwarded::NoSession
+        if first.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Forwarded::NoSession;
+        }
+        let reply = match serde_json::from_slice::<wire::StreamReply>(&first.payload) {
+            Ok(wire::StreamReply::Working) => {
+                match tokio::time::timeout(wait, replies.next()).await {
+                    Ok(Some(m)) => serde_json::from_slice::<wire::StreamReply>(&m.payload),
+                    Ok(None) => {
+                        return Forwarded::Answered(Err(InitiateError::Cluster(
+                            "the reply subscription ended".into(),
+                        )));
+                    }
+                    Err(_) => return Forwarded::Answered(Err(InitiateError::Timeout)),
+                }
             }
-            Err(e) if e.kind() == async_nats::RequestErrorKind::TimedOut => {
-                Forwarded::Answered(Err(InitiateError::Timeout))
-            }
+            other => other,
+        };
+        match reply {
+            // A node whose session just ended answered before the one that holds it now.
+            Ok(wire::StreamReply::Failed {
+                kind: wire::Failure::NotHeld,
+                ..
+            }) => Forwarded::NoSession,
+            Ok(wire::StreamReply::Working) => Forwarded::Answered(Err(InitiateError::Cluster(
+                "a node said it was working twice".into(),
+            ))),
+            Ok(r) => Forwarded::Answered(r.into_result(client_id)),
             Err(e) => Forwarded::Answered(Err(InitiateError::Cluster(format!(
-                "cannot reach the node holding the device: {e}"
+                "bad reply from a node: {e}"
             )))),
         }
     }
@@ -284,6 +317,10 @@ impl Cluster {
                 .session(client_id)
                 .is_some_and(|h| h.session_id == session_id);
             tasks.spawn(async move {
+                if request.is_some() && current {
+                    let working = serde_json::to_vec(&wire::StreamReply::Working).unwrap_or_default();
+                    let _ = publish_bounded(&client, reply_to.clone(), working).await;
+                }
                 let reply = match request {
                     Some(_) if !current => wire::StreamReply::Failed {
                         kind: wire::Failure::NotHeld,

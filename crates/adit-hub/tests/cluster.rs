@@ -599,3 +599,45 @@ async fn clusters_sharing_one_nats_server_never_reach_each_others_devices() {
     db1.drop_database().await;
     db2.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_request_to_a_node_that_does_not_take_it_fails_within_the_ack_deadline() {
+    let db = TestDatabase::create().await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("held-by-a-paused-node");
+    b.create_device(&id).await;
+    // A node that holds the device's subscription but answers nothing: paused (SIGSTOP) or
+    // cut off, while NATS still routes to it.
+    let registry = adit_hub::registry::Registry::open(&db.url)
+        .await
+        .expect("registry");
+    let subjects =
+        adit_hub::cluster::subject::Subjects::new(&registry.cluster_id().await.expect("id"));
+    let paused = async_nats::connect(nats_url()).await.expect("NATS");
+    let mut held = paused
+        .subscribe(subjects.all(&id))
+        .await
+        .expect("subscribe");
+    paused.flush().await.expect("flush");
+
+    let asked = tokio::time::Instant::now();
+    let reply = b.initiate(&id, "echo", Some(30.0), Some(30.0)).await;
+    let took = asked.elapsed();
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(
+        reply.body.contains("did not take the request"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        took >= adit_hub::cluster::HOLDER_ACK
+            && took < adit_hub::cluster::HOLDER_ACK + Duration::from_secs(2),
+        "failed after {took:?}, not after the whole wait"
+    );
+    assert!(
+        held.next().await.is_some(),
+        "the request did reach the paused node"
+    );
+    registry.close().await;
+    db.drop_database().await;
+}

@@ -77,6 +77,8 @@ fn millis(d: Duration) -> u64 {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum StreamReply {
+    /// Sent at once by the holding node: it has the request and runs it; the answer follows.
+    Working,
     /// The device accepted; the service connects to `url` (on the holding node).
     Accepted {
         /// Stream id.
@@ -168,6 +170,9 @@ impl StreamReply {
                 token,
             }),
             Self::Rejected => Ok(Initiated::Rejected),
+            Self::Working => Err(InitiateError::Cluster(
+                "a node's answer was only that it is working".into(),
+            )),
             Self::Failed { kind, message } => Err(match kind {
                 Failure::NotFound => InitiateError::DeviceNotFound(client_id.to_string()),
                 Failure::NotOnline => InitiateError::DeviceNotOnline(client_id.to_string()),
