@@ -31,3 +31,16 @@ pub fn wait_listening(port: u16) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Hub flags of every benchmark hub: room for the bench's open-stream count (1,000 streams
+/// to one device, two HTTPS connections each) and 10,000 WebSocket devices, and a
+/// stream-rate limit far above what a hub can do, so the setup-rate rows measure the hub and
+/// not its limit.
+pub const BENCH_HUB_FLAGS: [&str; 6] = [
+    "--max-connections",
+    "30000",
+    "--max-streams-per-device",
+    "10000",
+    "--max-stream-rate",
+    "1000000",
+];

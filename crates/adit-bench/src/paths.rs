@@ -163,21 +163,9 @@ fn start_rathole(
     }))
 }
 
-/// A hub on free ports, with room for the bench's open-stream count (1,000 streams to one
-/// device, two HTTPS connections each) and 10,000 WebSocket devices, and a stream-rate limit
-/// far above what it can do, so the setup-rate row measures the hub and not its limit.
+/// A hub on free ports with [`adit_bench::BENCH_HUB_FLAGS`].
 pub fn start_hub(bin: &FsPath) -> HubProcess {
-    HubProcess::start_on_free_ports(
-        bin,
-        &[
-            "--max-connections",
-            "30000",
-            "--max-streams-per-device",
-            "10000",
-            "--max-stream-rate",
-            "1000000",
-        ],
-    )
+    HubProcess::start_on_free_ports(bin, &adit_bench::BENCH_HUB_FLAGS)
 }
 
 fn socat_available() -> bool {

@@ -145,9 +145,7 @@ impl Cluster {
             Err(e) => return Forwarded::Unanswered(InitiateError::Cluster(e.to_string())),
         };
         let inbox = self.client.new_inbox();
-        let Ok(Ok(mut replies)) =
-            tokio::time::timeout(NATS_CALL, self.client.subscribe(inbox.clone())).await
-        else {
+        let Some(mut replies) = self.subscribe_bounded(inbox.clone()).await else {
             return Forwarded::Unanswered(InitiateError::Cluster(
                 "cannot reach the other nodes: NATS did not take the reply subscription".into(),
             ));
@@ -227,21 +225,9 @@ impl Cluster {
         let guard = stop.clone().drop_guard();
         // Subscribed before announcing, so a takeover racing this one is not missed.
         let since_ms = crate::registry::now_ms();
-        let sub = match tokio::time::timeout(
-            NATS_CALL,
-            self.client.subscribe(self.subjects.all(client_id)),
-        )
-        .await
-        {
-            Ok(Ok(sub)) => sub,
-            Ok(Err(e)) => {
-                tracing::error!(device = %client_id, error = %e, "cannot subscribe to the device's cluster subjects; other nodes cannot reach it");
-                return guard;
-            }
-            Err(_) => {
-                tracing::error!(device = %client_id, "NATS did not take the subscription in time; other nodes cannot reach this device");
-                return guard;
-            }
+        let Some(sub) = self.subscribe_bounded(self.subjects.all(client_id)).await else {
+            tracing::error!(device = %client_id, "cannot subscribe to the device's cluster subjects; other nodes cannot reach it");
+            return guard;
         };
         let announce = serde_json::to_vec(&Takeover {
             node: self.node.to_string(),
@@ -278,16 +264,7 @@ impl Cluster {
             since_ms,
         } = held;
         let takeover = self.subjects.takeover(client_id);
-        loop {
-            let msg = tokio::select! {
-                m = sub.next() => m,
-                () = stop.cancelled() => break,
-            };
-            let Some(msg) = msg else { break };
-            if msg.payload.len() > wire::MAX_MESSAGE {
-                tracing::warn!(device = %client_id, bytes = msg.payload.len(), "oversized cluster message ignored");
-                continue;
-            }
+        while let Some(msg) = next_message(&mut sub, &stop).await {
             if msg.subject.as_str() == takeover {
                 match serde_json::from_slice::<Takeover>(&msg.payload) {
                     Ok(t) if t.node != *self.node && t.at_ms >= since_ms => {
@@ -340,6 +317,40 @@ impl Cluster {
                 }
             });
         }
+    }
+}
+
+impl Cluster {
+    /// Subscribes to `subject`, waiting at most [`NATS_CALL`]; `None` when NATS did not take
+    /// the subscription (the caller says what that costs).
+    async fn subscribe_bounded(&self, subject: String) -> Option<async_nats::Subscriber> {
+        match tokio::time::timeout(NATS_CALL, self.client.subscribe(subject)).await {
+            Ok(Ok(sub)) => Some(sub),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "NATS refused a subscription");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// The next message of `sub` no longer than [`wire::MAX_MESSAGE`] (a longer one, from
+/// another version or something else on the subject, is dropped with a warning); `None` at
+/// `stop` or when the subscription ends.
+async fn next_message(
+    sub: &mut async_nats::Subscriber,
+    stop: &CancellationToken,
+) -> Option<async_nats::Message> {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m?,
+            () = stop.cancelled() => return None,
+        };
+        if msg.payload.len() <= wire::MAX_MESSAGE {
+            return Some(msg);
+        }
+        tracing::warn!(subject = %msg.subject, bytes = msg.payload.len(), "oversized cluster message ignored");
     }
 }
 

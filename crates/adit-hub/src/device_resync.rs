@@ -1,14 +1,13 @@
 //! Picks up device changes this node was not told about: with several nodes, a change
 //! announced while NATS was unreachable never arrives; anything else writing the registry
 //! announces nothing. Every interval the node reads the devices it holds and applies their
-//! stored state ([`crate::revocation::device_changed`]): a disabled or deleted device is
-//! disconnected, a session signed with a replaced key is closed. It bounds how late such a
-//! change holds; the announcement (or the serving node) applies it at once.
+//! stored state in one pass over its sessions ([`crate::presence::Presence::resync_devices`]):
+//! a disabled or deleted device is disconnected, a session signed with a replaced key is
+//! closed. It bounds how late such a
+//! change holds; the announcement (or the serving node) applies it at once. It runs on the
+//! policy refresh's ticks ([`crate::policy_refresh::run`]).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
 
 use crate::presence::Presence;
 use crate::registry::{DeviceRecord, Registry};
@@ -25,20 +24,6 @@ pub struct Resync {
     pub streams: Streams,
     /// This node's id.
     pub node: String,
-}
-
-/// Re-checks the held devices every `interval` (the first time one interval after the
-/// start) until `shutdown`. A registry error is logged and retried at the next tick.
-pub async fn run(resync: Resync, interval: Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
-        resync.once().await;
-    }
 }
 
 impl Resync {

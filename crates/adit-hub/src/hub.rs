@@ -419,25 +419,24 @@ impl Hub {
             cluster: self.cluster.clone(),
             shutdown: shutdown.clone(),
         });
+        // Only a shared registry has device writers this node does not hear from.
+        let resync = self
+            .config
+            .database_url
+            .is_some()
+            .then(|| crate::device_resync::Resync {
+                registry: self.registry.clone(),
+                presence: self.presence.clone(),
+                streams: self.streams.clone(),
+                node: self.config.node_id.clone(),
+            });
         tracker.spawn(crate::policy_refresh::run(
             self.auth.clone(),
             self.presence.clone(),
+            resync,
             self.config.policy_refresh,
             shutdown.clone(),
         ));
-        // Only a shared registry has writers this node does not hear from.
-        if self.config.database_url.is_some() {
-            tracker.spawn(crate::device_resync::run(
-                crate::device_resync::Resync {
-                    registry: self.registry.clone(),
-                    presence: self.presence.clone(),
-                    streams: self.streams.clone(),
-                    node: self.config.node_id.clone(),
-                },
-                self.config.policy_refresh,
-                shutdown.clone(),
-            ));
-        }
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
         let router = api::router(state)
             .merge(mqtt::websocket::router(mqtt_ctx.clone()))

@@ -15,11 +15,13 @@ use crate::presence::Presence;
 /// How often policies are re-read by default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Re-reads the policies every `interval` (the first time one interval after the start)
-/// until `shutdown`. A registry error is logged and retried at the next tick.
+/// Re-reads the policies, and with `resync` the devices this node holds, every `interval`
+/// (the first time one interval after the start) until `shutdown`. A registry error is
+/// logged and retried at the next tick.
 pub async fn run(
     auth: Authenticator,
     presence: Presence,
+    resync: Option<crate::device_resync::Resync>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -32,6 +34,9 @@ pub async fn run(
             () = shutdown.cancelled() => return,
         }
         apply(&auth, &presence).await;
+        if let Some(resync) = &resync {
+            resync.once().await;
+        }
     }
 }
 
@@ -89,6 +94,7 @@ mod tests {
         let task = tokio::spawn(run(
             auth.clone(),
             presence.clone(),
+            None,
             interval,
             shutdown.clone(),
         ));

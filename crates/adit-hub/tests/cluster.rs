@@ -6,14 +6,9 @@ use std::time::Duration;
 
 use adit_hub::HubConfig;
 use adit_testkit::stream_device::{StreamDevice, echo, record, stream_id};
-use adit_testkit::{TestDatabase, TestHub, gateway_connect};
+use adit_testkit::{TestDatabase, TestHub, gateway_connect, nats_url};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_websockets::Message;
-
-/// The NATS server; override with `ADIT_TEST_NATS_URL`.
-fn nats_url() -> String {
-    std::env::var("ADIT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
 
 fn node(db: &TestDatabase, name: &str) -> impl FnOnce(&mut HubConfig) {
     let (url, name) = (db.url.clone(), name.to_string());

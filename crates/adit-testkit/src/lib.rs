@@ -4,6 +4,7 @@
 //! an emulated WAN link (delay, loss, blackhole).
 
 mod admin_metrics;
+mod cluster_access;
 mod emulated_link;
 mod gateway_client;
 mod http;
@@ -20,6 +21,7 @@ mod test_hub;
 mod tinyproxy;
 
 pub use admin_metrics::admin_metric;
+pub use cluster_access::{nats_url, via_port};
 pub use emulated_link::{EmulatedLink, LinkProfile, LinkStats};
 pub use gateway_client::{
     GatewayWs, InitiateReply, gateway_connect, gateway_connect_with, gateway_status,

@@ -11,39 +11,14 @@
 //!   record.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use adit_testkit::{HubProcess, Running, TestDatabase, echo_server};
+use adit_testkit::{HubProcess, Running, TestDatabase, echo_server, free_port, nats_url, via_port};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn nats_url() -> String {
-    std::env::var("ADIT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-/// `connection_string` with its HostName's port replaced by `port`.
-fn via_port(connection_string: &str, port: u16) -> String {
-    connection_string
-        .split(';')
-        .map(|part| match part.split_once('=') {
-            Some(("HostName", _)) => format!("HostName=localhost:{port}"),
-            _ => part.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(";")
-}
 
 struct Cluster {
     nodes: Vec<HubProcess>,

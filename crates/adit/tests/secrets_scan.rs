@@ -708,9 +708,7 @@ async fn the_nats_password_stays_out_of_debug_logs() {
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
-    let nats = std::env::var("ADIT_TEST_NATS_URL")
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-        .replacen("nats://", &format!("nats://adit:{password}@"), 1);
+    let nats = adit_testkit::nats_url().replacen("nats://", &format!("nats://adit:{password}@"), 1);
     let node = format!("secrets-{}", &password[..12]);
     let mut hub = HubProcess::start_with_env(
         ADIT,

@@ -70,32 +70,16 @@ pub struct Answerer {
 impl Cluster {
     /// Answers the other nodes' questions until `shutdown`.
     pub async fn answer_questions(&self, from: Answerer, shutdown: CancellationToken) {
-        let mut sub = match tokio::time::timeout(
-            NATS_CALL,
-            self.client.subscribe(self.subjects.questions()),
-        )
-        .await
-        {
-            Ok(Ok(sub)) => sub,
-            _ => {
-                tracing::error!(
-                    "cannot subscribe to the cluster's questions; `adit logs` and `adit streams show` on other nodes will leave this node out"
-                );
-                return;
-            }
+        let Some(mut sub) = self.subscribe_bounded(self.subjects.questions()).await else {
+            tracing::error!(
+                "cannot subscribe to the cluster's questions; `adit logs` and `adit streams show` on other nodes will leave this node out"
+            );
+            return;
         };
-        loop {
-            let msg = tokio::select! {
-                m = sub.next() => m,
-                () = shutdown.cancelled() => return,
-            };
-            let Some(msg) = msg else { return };
+        while let Some(msg) = super::next_message(&mut sub, &shutdown).await {
             let Some(reply_to) = msg.reply.clone() else {
                 continue;
             };
-            if msg.payload.len() > super::wire::MAX_MESSAGE {
-                continue;
-            }
             let Ok(asked) = serde_json::from_slice::<Asked>(&msg.payload) else {
                 tracing::warn!("malformed question from another node ignored");
                 continue;
@@ -152,9 +136,7 @@ impl Cluster {
             Err(_) => return answers,
         };
         let inbox = self.client.new_inbox();
-        let Ok(Ok(mut sub)) =
-            tokio::time::timeout(NATS_CALL, self.client.subscribe(inbox.clone())).await
-        else {
+        let Some(mut sub) = self.subscribe_bounded(inbox.clone()).await else {
             tracing::warn!("cannot ask the other nodes: NATS did not take the subscription");
             return answers;
         };

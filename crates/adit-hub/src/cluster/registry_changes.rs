@@ -4,7 +4,6 @@
 //! deleted device, close; their streams end), well within a second. Policy keys are also
 //! re-read every 30 s ([`crate::policy_refresh`]), which bounds a lost announcement.
 
-use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -62,26 +61,16 @@ impl Cluster {
 
     /// Applies the other nodes' announced changes until `shutdown`.
     pub async fn follow_registry_changes(&self, appliers: Appliers, shutdown: CancellationToken) {
-        let mut sub = match self
-            .client
-            .subscribe(self.subjects.registry_changes())
+        let Some(mut sub) = self
+            .subscribe_bounded(self.subjects.registry_changes())
             .await
-        {
-            Ok(sub) => sub,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot follow registry changes over NATS; other nodes' changes hold here only at the next refresh or CONNECT");
-                return;
-            }
+        else {
+            tracing::error!(
+                "cannot follow registry changes over NATS; other nodes' changes hold here only at the next re-check or CONNECT"
+            );
+            return;
         };
-        loop {
-            let msg = tokio::select! {
-                m = sub.next() => m,
-                () = shutdown.cancelled() => return,
-            };
-            let Some(msg) = msg else { return };
-            if msg.payload.len() > super::wire::MAX_MESSAGE {
-                continue;
-            }
+        while let Some(msg) = super::next_message(&mut sub, &shutdown).await {
             let Ok(a) = serde_json::from_slice::<Announcement>(&msg.payload) else {
                 tracing::warn!("malformed registry change announcement ignored");
                 continue;

@@ -10,18 +10,6 @@ use adit_testkit::HubProcess;
 
 use crate::haproxy::Haproxy;
 
-/// Hub flags every node of the bench gets: room for the idle fleet and a stream-rate limit far
-/// above what a node can do, so the rate rows measure the hub and not its limit (the flags of
-/// the single-node benchmark's hub).
-const BENCH_HUB_FLAGS: [&str; 6] = [
-    "--max-connections",
-    "30000",
-    "--max-streams-per-device",
-    "10000",
-    "--max-stream-rate",
-    "1000000",
-];
-
 /// Where the nodes keep their registry.
 #[derive(Debug, Clone, Copy)]
 pub enum Registry<'a> {
@@ -79,7 +67,7 @@ impl Cluster {
             }
             flags.extend(["--hostname".to_string(), "localhost".to_string()]);
             flags.extend(adit_testkit::FREE_PORTS.map(String::from));
-            flags.extend(BENCH_HUB_FLAGS.map(String::from));
+            flags.extend(adit_bench::BENCH_HUB_FLAGS.map(String::from));
             if let Some(first) = nodes.first() {
                 let dir = tempfile::tempdir()?;
                 share_ca(first, dir.path())?;
@@ -112,7 +100,7 @@ impl Cluster {
     /// The owner (iothubowner) connection string naming `https_port` (a node's or the
     /// balancer's): the policies live in the shared registry, so any node accepts it.
     pub fn owner_via(&self, https_port: u16) -> String {
-        via_port(&self.nodes[0].owner_connection_string(), https_port)
+        adit_testkit::via_port(&self.nodes[0].owner_connection_string(), https_port)
     }
 
     /// The HTTPS port clients use: the balancer's, else the first node's.
@@ -142,16 +130,4 @@ fn share_ca(first: &HubProcess, data_dir: &Path) -> anyhow::Result<()> {
         std::fs::copy(ca.with_file_name(f), tls.join(f))?;
     }
     Ok(())
-}
-
-/// `connection_string` with its `HostName` set to `localhost:{port}`.
-pub fn via_port(connection_string: &str, port: u16) -> String {
-    connection_string
-        .split(';')
-        .map(|part| match part.split_once('=') {
-            Some(("HostName", _)) => format!("HostName=localhost:{port}"),
-            _ => part.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(";")
 }
