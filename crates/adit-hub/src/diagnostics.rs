@@ -185,6 +185,9 @@ impl Diagnostics {
             "closeCode": r.close_code,
             "bytesDeviceToService": r.bytes_device_to_service,
             "bytesServiceToDevice": r.bytes_service_to_device,
+            "protocol": r.protocol,
+            "resumptions": r.resumptions,
+            "parkedMs": r.parked.as_millis() as u64,
             "handshakeMs": r.handshake.map(|d| d.as_millis() as u64),
             "callerAddress": r.caller.map(|ip| ip.to_string()),
         });

@@ -13,6 +13,8 @@ mod close_frame;
 mod liveness;
 mod lone_half;
 pub mod relay;
+mod resumable_relay;
+mod resume;
 mod upgrade;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,7 +29,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,6 +39,7 @@ use crate::server::ConnectionSlot;
 
 pub use liveness::Keepalive;
 pub use relay::{ClosedBy, EndReason, RelayOutcome};
+pub use resume::{RESUME_GRACE, RESUME_TOKEN};
 pub use upgrade::router;
 
 /// A gateway WebSocket as the hub holds it.
@@ -89,6 +92,9 @@ pub struct GatewayConfig {
     pub max_frame: usize,
     /// Pings to both halves of every stream, and the pong deadline.
     pub keepalive: Keepalive,
+    /// How long a stream carrying the Adit stream protocol waits for a half that dropped to
+    /// come back (`--resume-grace`). Raw streams end when either half drops.
+    pub resume_grace: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -96,6 +102,7 @@ impl Default for GatewayConfig {
         Self {
             max_frame: 1024 * 1024,
             keepalive: Keepalive::default(),
+            resume_grace: Duration::from_secs(60),
         }
     }
 }
@@ -111,9 +118,20 @@ pub struct Rendezvous {
     pub outcome: oneshot::Receiver<RelayOutcome>,
 }
 
+/// What the two halves of a stream speak inside it, known once both are there.
+enum Mode {
+    /// Raw bytes, relayed as Azure's gateway does.
+    Raw,
+    /// The Adit stream protocol: resumable; halves that come back arrive here.
+    Adit(mpsc::Receiver<resume::Reattached>),
+    /// One half offered the Adit protocol and the other did not: a client's bug.
+    Mismatch,
+}
+
 /// The other half, handed to the half that arrived first.
 struct Peer {
     ws: WsConn,
+    mode: Mode,
     // Its connection's place under --max-connections, held for as long as the relay runs.
     slot: Option<ConnectionSlot>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
@@ -124,6 +142,10 @@ struct Peer {
 struct Pending {
     tokens: [String; 2],
     used: [bool; 2],
+    /// The service asked for the Adit stream protocol.
+    asked: bool,
+    /// Each half's resume token, once it was admitted offering that protocol.
+    resume_tokens: [Option<String>; 2],
     deadline: Instant,
     waiting: Option<(Role, oneshot::Sender<Peer>)>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
@@ -139,6 +161,7 @@ pub struct Gateway {
     tracker: TaskTracker,
     shutdown: CancellationToken,
     metrics: crate::metrics::Metrics,
+    resume: resume::ResumeTable,
 }
 
 impl fmt::Debug for Gateway {
@@ -153,6 +176,16 @@ fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What an admitted half is told in its upgrade response, and where it goes.
+pub(crate) struct Admitted {
+    /// It speaks the Adit stream protocol: the response names `adit.stream.v1`.
+    adit: bool,
+    /// Its token for coming back (the response's `adit-resume-token`).
+    resume_token: Option<String>,
+    /// For a half coming back: the relay it rejoins.
+    returning: Option<mpsc::Sender<resume::Reattached>>,
 }
 
 /// Why a half was refused at the upgrade.
@@ -206,6 +239,7 @@ impl Gateway {
             tracker,
             shutdown,
             metrics,
+            resume: resume::ResumeTable::default(),
         }
     }
 
@@ -220,12 +254,15 @@ impl Gateway {
     }
 
     /// Opens a rendezvous for `stream_id` that both halves must join before `deadline`.
-    /// Cancelling `revoked` ends the stream (its device was disabled or deleted).
+    /// Cancelling `revoked` ends the stream (its device was disabled or deleted). With
+    /// `adit_protocol` (the service asked for `adit.stream.v1`), halves that offer that
+    /// subprotocol get it, and a stream whose halves both did is resumable.
     pub fn open(
         &self,
         stream_id: &str,
         deadline: Instant,
         revoked: CancellationToken,
+        adit_protocol: bool,
     ) -> Rendezvous {
         let (tx, rx) = oneshot::channel();
         let (device_token, service_token) = (new_token(), new_token());
@@ -234,6 +271,8 @@ impl Gateway {
             Pending {
                 tokens: [device_token.clone(), service_token.clone()],
                 used: [false, false],
+                asked: adit_protocol,
+                resume_tokens: [None, None],
                 deadline,
                 waiting: None,
                 outcome: Some(tx),
@@ -257,10 +296,29 @@ impl Gateway {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Checks a half's token and marks it used. Constant-time comparison.
-    fn admit(&self, stream_id: &str, role: Role, token: &str) -> Result<(), Refused> {
+    /// Checks a half's token and marks it used (constant-time comparison); `offers_adit`:
+    /// it offered the `adit.stream.v1` subprotocol. A token for a stream past its handshake
+    /// is checked as a resume token.
+    fn admit(
+        &self,
+        stream_id: &str,
+        role: Role,
+        token: &str,
+        offers_adit: bool,
+    ) -> Result<Admitted, Refused> {
         let mut map = self.lock();
-        let pending = map.get_mut(stream_id).ok_or(Refused::UnknownStream)?;
+        let Some(pending) = map.get_mut(stream_id) else {
+            drop(map);
+            if !offers_adit {
+                return Err(Refused::UnknownStream);
+            }
+            let (next, relay) = self.resume.admit(stream_id, role, token)?;
+            return Ok(Admitted {
+                adit: true,
+                resume_token: Some(next),
+                returning: Some(relay),
+            });
+        };
         let expected = pending.tokens[role.index()].as_bytes();
         if !bool::from(expected.ct_eq(token.as_bytes())) {
             return Err(Refused::BadToken);
@@ -272,7 +330,14 @@ impl Gateway {
             return Err(Refused::Expired);
         }
         pending.used[role.index()] = true;
-        Ok(())
+        let adit = pending.asked && offers_adit;
+        let resume_token = adit.then(new_token);
+        pending.resume_tokens[role.index()] = resume_token.clone();
+        Ok(Admitted {
+            adit,
+            resume_token,
+            returning: None,
+        })
     }
 
     /// Runs one admitted half: meets the other, then relays (or gives up at the deadline).
@@ -286,8 +351,17 @@ impl Gateway {
                     Some((_, to_first)) => {
                         let outcome = p.outcome.take();
                         let revoked = p.revoked.clone();
+                        // Registered before the rendezvous goes, so a half that drops at
+                        // once can already come back.
+                        let mode = match &p.resume_tokens {
+                            [Some(d), Some(s)] => {
+                                Mode::Adit(self.resume.register(&stream_id, [d.clone(), s.clone()]))
+                            }
+                            [None, None] => Mode::Raw,
+                            _ => Mode::Mismatch,
+                        };
                         map.remove(&stream_id);
-                        Some(Err((to_first, outcome, revoked)))
+                        Some(Err((to_first, outcome, revoked, mode)))
                     }
                     None => {
                         let (tx, rx) = oneshot::channel();
@@ -301,14 +375,16 @@ impl Gateway {
             // Cancelled between admission and upgrade.
             None => relay::refuse(ws, "stream cancelled").await,
             // Second to arrive: hand the socket to the first, whose task relays.
-            Some(Err((to_first, outcome, revoked))) => {
+            Some(Err((to_first, outcome, revoked, mode))) => {
                 if let Err(peer) = to_first.send(Peer {
                     ws,
+                    mode,
                     slot,
                     outcome,
                     revoked,
                     arrived,
                 }) {
+                    self.resume.remove(&stream_id);
                     relay::refuse(peer.ws, "peer left").await;
                 }
             }
@@ -353,21 +429,70 @@ impl Gateway {
                         return;
                     }
                 };
-                let (device, service) = match role {
-                    Role::Device => (ws, peer.ws),
-                    Role::Service => (peer.ws, ws),
-                };
                 let paired_at = peer.arrived.max(arrived);
-                let outcome = relay::run(
-                    device,
-                    service,
-                    (role, held),
-                    paired_at,
-                    self.config.keepalive,
-                    &self.shutdown,
-                    &peer.revoked,
-                )
-                .await;
+                let Peer {
+                    ws: peer_ws,
+                    mode,
+                    slot: peer_slot,
+                    outcome: to_report,
+                    revoked,
+                    ..
+                } = peer;
+                let ((device, device_slot), (service, service_slot)) = match role {
+                    Role::Device => ((ws, slot), (peer_ws, peer_slot)),
+                    Role::Service => ((peer_ws, peer_slot), (ws, slot)),
+                };
+                let outcome = match mode {
+                    Mode::Raw => {
+                        let outcome = relay::run(
+                            device,
+                            service,
+                            (role, held),
+                            paired_at,
+                            self.config.keepalive,
+                            &self.shutdown,
+                            &revoked,
+                        )
+                        .await;
+                        drop((device_slot, service_slot));
+                        outcome
+                    }
+                    Mode::Adit(returning) => {
+                        let outcome = resumable_relay::run(
+                            resumable_relay::Leg {
+                                ws: device,
+                                slot: device_slot,
+                            },
+                            resumable_relay::Leg {
+                                ws: service,
+                                slot: service_slot,
+                            },
+                            (role, held),
+                            paired_at,
+                            returning,
+                            resumable_relay::ResumeSettings {
+                                keepalive: self.config.keepalive,
+                                grace: self.config.resume_grace,
+                            },
+                            &self.shutdown,
+                            &revoked,
+                        )
+                        .await;
+                        self.resume.remove(&stream_id);
+                        outcome
+                    }
+                    Mode::Mismatch => {
+                        let why =
+                            "one half of the stream offered adit.stream.v1 and the other did not";
+                        tracing::info!(stream = %stream_id, "{why}; closing both");
+                        futures_util::future::join(
+                            relay::refuse(device, why),
+                            relay::refuse(service, why),
+                        )
+                        .await;
+                        RelayOutcome::protocol_mismatch()
+                    }
+                };
                 tracing::debug!(
                     stream = %stream_id,
                     established = outcome.established,
@@ -378,10 +503,9 @@ impl Gateway {
                     bytes_s2d = outcome.bytes_service_to_device,
                     "relay ended"
                 );
-                if let Some(tx) = peer.outcome {
+                if let Some(tx) = to_report {
                     let _ = tx.send(outcome);
                 }
-                drop((slot, peer.slot));
             }
         }
     }

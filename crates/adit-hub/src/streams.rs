@@ -90,6 +90,16 @@ pub struct Initiate {
     pub caller: Option<IpAddr>,
     /// The api-version the service sent (for the DeviceStreams log).
     pub api_version: Option<String>,
+    /// The protocol the service asks the stream to carry (`adit.stream.v1`); any other
+    /// value is not offered to the device, and the stream carries raw bytes.
+    pub protocol: Option<String>,
+}
+
+impl Initiate {
+    /// Whether the service asked for the Adit stream protocol.
+    pub fn asks_stream_protocol(&self) -> bool {
+        self.protocol.as_deref() == Some(adit_stream_protocol::SUBPROTOCOL)
+    }
 }
 
 impl Initiate {
@@ -113,6 +123,9 @@ pub enum Initiated {
         url: String,
         /// Its bearer token.
         token: String,
+        /// The protocol both sides agreed the stream carries (the service asked and the
+        /// device accepted in it); `None`: raw bytes.
+        protocol: Option<String>,
     },
     /// Rejected by the device.
     Rejected,
@@ -161,7 +174,7 @@ pub enum InitiateError {
     Cluster(String),
 }
 
-type Waiters = HashMap<(String, String), oneshot::Sender<bool>>;
+type Waiters = HashMap<(String, String), oneshot::Sender<StreamResponse>>;
 
 /// The orchestrator. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -300,10 +313,10 @@ impl Streams {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(client_id.to_string(), response.rid.clone()));
-        waiter.is_some_and(|tx| tx.send(response.accepted).is_ok())
+        waiter.is_some_and(|tx| tx.send(response.clone()).is_ok())
     }
 
-    fn expect_answer(&self, client_id: &str, rid: &str) -> oneshot::Receiver<bool> {
+    fn expect_answer(&self, client_id: &str, rid: &str) -> oneshot::Receiver<StreamResponse> {
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiting
@@ -481,7 +494,8 @@ impl Streams {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(stream_id.clone(), (req.device.to_string(), revoked.clone()));
-        let rendezvous = inner.gateway.open(&stream_id, deadline, revoked);
+        let asked = req.asks_stream_protocol();
+        let rendezvous = inner.gateway.open(&stream_id, deadline, revoked, asked);
         let url = |role: Role| {
             format!(
                 "{}/bridges/{stream_id}/{}",
@@ -495,6 +509,7 @@ impl Streams {
             url: url(Role::Device),
             auth: rendezvous.device_token.clone(),
             ip: req.caller.map(|ip| ip.to_string()),
+            protocol: asked.then(|| adit_stream_protocol::SUBPROTOCOL.to_string()),
         };
         let topic = match request.to_topic() {
             Ok(topic) => topic,
@@ -530,8 +545,8 @@ impl Streams {
             a = tokio::time::timeout(response_timeout, answer) => Some(a),
             () = session.commands.closed() => None,
         };
-        let accepted = match answered {
-            Some(Ok(Ok(accepted))) => accepted,
+        let answer = match answered {
+            Some(Ok(Ok(answer))) => answer,
             Some(_) => {
                 handshake.end(Outcome::TimedOut);
                 return Err(InitiateError::Timeout);
@@ -541,11 +556,16 @@ impl Streams {
                 return Err(InitiateError::DeviceDisconnected(client_id));
             }
         };
-        if !accepted {
+        if !answer.accepted {
             handshake.end(Outcome::Rejected);
             return Ok(Initiated::Rejected);
         }
-        let record = handshake.into_accepted();
+        // Only what was asked: a device cannot choose a protocol on its own.
+        let protocol = answer
+            .protocol
+            .filter(|p| asked && p == adit_stream_protocol::SUBPROTOCOL);
+        let mut record = handshake.into_accepted();
+        record.protocol = protocol.clone();
 
         // The data phase is the gateway's; this task waits for its verdict, however long the
         // stream lives, and holds the stream's place in the limits until then.
@@ -621,6 +641,7 @@ impl Streams {
             stream_id,
             url: service_url,
             token: rendezvous.service_token,
+            protocol,
         })
     }
 }

@@ -85,6 +85,7 @@ fn request(connect_timeout: Option<Duration>, response_timeout: Option<Duration>
         response_timeout,
         caller: None,
         api_version: None,
+        protocol: None,
     }
 }
 
@@ -140,7 +141,8 @@ async fn connect_timeout_waits_for_the_device_exactly_that_long() {
         "dev",
         &StreamResponse {
             accepted: false,
-            rid: req.rid
+            rid: req.rid,
+            protocol: None,
         }
     ));
     assert!(matches!(
@@ -191,7 +193,8 @@ async fn response_timeout_at_and_past_its_boundary() {
         "dev",
         &StreamResponse {
             accepted: true,
-            rid: req.rid
+            rid: req.rid,
+            protocol: None,
         }
     ));
 }
@@ -210,7 +213,8 @@ async fn an_accepted_stream_nobody_joins_ends_at_the_handshake_deadline() {
         "dev",
         &StreamResponse {
             accepted: true,
-            rid: req.rid
+            rid: req.rid,
+            protocol: None,
         }
     ));
     assert!(matches!(
@@ -253,7 +257,8 @@ async fn a_service_that_leaves_after_delivery_is_recorded_as_cancelled_at_once()
             "dev",
             &StreamResponse {
                 accepted: true,
-                rid: req.rid
+                rid: req.rid,
+                protocol: None,
             }
         ),
         "the answer waiter went with it"
@@ -291,7 +296,8 @@ async fn a_device_that_disconnects_before_answering_fails_the_request_at_once() 
             "dev",
             &StreamResponse {
                 accepted: true,
-                rid: req.rid
+                rid: req.rid,
+                protocol: None,
             }
         ),
         "the answer waiter went with it"

@@ -76,6 +76,23 @@ pub struct StreamRequest {
     pub auth: String,
     /// The service caller's address, as Azure's `$ip` (informational).
     pub ip: Option<String>,
+    /// The stream protocol the service asks for inside the stream ([`PROTOCOL_PROPERTY`]),
+    /// Adit's own: `adit.stream.v1`. Azure's SDKs ignore properties they do not know.
+    pub protocol: Option<String>,
+}
+
+/// The property of a stream request and of a device's answer that names the protocol the
+/// stream will carry (`adit-protocol=adit.stream.v1`): asked for by the service, confirmed by
+/// the device in its answer. Adit's own; absent from Azure's wire.
+pub const PROTOCOL_PROPERTY: &str = "adit-protocol";
+
+fn check_protocol(protocol: Option<&str>) -> Result<(), TopicError> {
+    match protocol {
+        Some(p) if p.is_empty() || !p.chars().all(is_token_char) => {
+            Err(TopicError::BadValue(PROTOCOL_PROPERTY))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl StreamRequest {
@@ -92,6 +109,7 @@ impl StreamRequest {
         if self.url.is_empty() {
             return Err(TopicError::BadValue("$url"));
         }
+        check_protocol(self.protocol.as_deref())?;
         let mut topic = format!(
             "{POST_PREFIX}{}/?$rid={}&$url={}&$auth={}",
             self.name,
@@ -102,6 +120,9 @@ impl StreamRequest {
         if let Some(ip) = self.ip.as_deref().filter(|ip| !ip.is_empty()) {
             topic.push_str("&$ip=");
             topic.push_str(&encode_component(ip));
+        }
+        if let Some(p) = &self.protocol {
+            topic.push_str(&format!("&{PROTOCOL_PROPERTY}={p}"));
         }
         // Percent-encoding can triple the URL: never send what `parse` would refuse.
         if topic.len() > MAX_TOPIC_LEN {
@@ -134,6 +155,7 @@ impl StreamRequest {
             url: decode_component(url).ok_or(TopicError::BadValue("$url"))?,
             auth: auth.to_string(),
             ip: get("$ip").and_then(decode_component),
+            protocol: get(PROTOCOL_PROPERTY).map(str::to_string),
         })
     }
 }
@@ -145,6 +167,7 @@ impl std::fmt::Debug for StreamRequest {
             .field("rid", &self.rid)
             .field("url", &self.url)
             .field("ip", &self.ip)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -190,13 +213,20 @@ pub struct StreamResponse {
     pub accepted: bool,
     /// The request id being answered.
     pub rid: String,
+    /// The protocol the device will speak in the stream, when the request asked for one
+    /// and the device accepts in it ([`PROTOCOL_PROPERTY`]); `None`: raw bytes.
+    pub protocol: Option<String>,
 }
 
 impl StreamResponse {
     /// The PUBLISH topic a device sends.
     pub fn to_topic(&self) -> String {
         let status = if self.accepted { 200 } else { 400 };
-        format!("{RES_PREFIX}{status}/?$rid={}", self.rid)
+        let mut topic = format!("{RES_PREFIX}{status}/?$rid={}", self.rid);
+        if let Some(p) = self.protocol.as_deref().filter(|_| self.accepted) {
+            topic.push_str(&format!("&{PROTOCOL_PROPERTY}={p}"));
+        }
+        topic
     }
 
     /// True when `topic` is on the response branch (so it should be parsed as one).
@@ -227,7 +257,15 @@ impl StreamResponse {
             .find(|(k, _)| *k == "$rid")
             .map(|(_, v)| v.to_string())
             .ok_or(TopicError::MissingProperty("$rid"))?;
-        Ok(Self { accepted, rid })
+        let protocol = props
+            .iter()
+            .find(|(k, _)| *k == PROTOCOL_PROPERTY)
+            .map(|(_, v)| v.to_string());
+        Ok(Self {
+            accepted,
+            rid,
+            protocol,
+        })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod stream_device;
 mod tcp_server;
 mod test_hub;
 mod tinyproxy;
+mod veth;
 
 pub use admin_metrics::admin_metric;
 pub use cluster_access::{nats_url, via_port};
@@ -37,6 +38,7 @@ pub use sshd::{Sshd, free_port};
 pub use tcp_server::{echo_server, tcp_server};
 pub use test_hub::TestHub;
 pub use tinyproxy::Tinyproxy;
+pub use veth::VethLink;
 
 /// Path of the workspace root (for fixtures such as `tests/python`).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::NetNs;
+
 /// A running `sshd` that accepts one throwaway key for the current user.
 #[derive(Debug)]
 pub struct Sshd {
@@ -36,8 +38,17 @@ pub fn free_port() -> u16 {
 }
 
 impl Sshd {
-    /// Starts Debian's `/usr/sbin/sshd` (package openssh-server).
+    /// Starts Debian's `/usr/sbin/sshd` (package openssh-server) on this namespace's loopback.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same, on the loopback of `ns` (a device's own network).
+    pub fn start_in(ns: &NetNs) -> Self {
+        Self::start_with(Some(ns))
+    }
+
+    fn start_with(ns: Option<&NetNs>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
         for (name, kind) in [("host_key", "ed25519"), ("user_key", "ed25519")] {
@@ -62,7 +73,11 @@ impl Sshd {
             pid = d.join("sshd.pid").display(),
         );
         std::fs::write(d.join("sshd_config"), config).expect("config");
-        let child = Command::new("/usr/sbin/sshd")
+        let mut sshd = match ns {
+            Some(ns) => ns.command("/usr/sbin/sshd"),
+            None => Command::new("/usr/sbin/sshd"),
+        };
+        let child = sshd
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
             .stdout(Stdio::null())
@@ -70,7 +85,16 @@ impl Sshd {
             .spawn()
             .expect("sshd starts (apt-get install openssh-server)");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let listening = || match ns {
+            None => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            Some(ns) => ns
+                .command("bash")
+                .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+        };
+        while !listening() {
             assert!(Instant::now() < deadline, "sshd did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }

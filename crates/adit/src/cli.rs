@@ -154,6 +154,11 @@ pub struct ServiceProxyArgs {
     /// Local address to listen on.
     #[arg(long, default_value = "127.0.0.1:2222")]
     pub listen: std::net::SocketAddr,
+    /// One raw stream per connection, as Azure's samples do, instead of one multiplexed,
+    /// resumable session (adit.stream.v1) for all of them. Devices that do not speak the
+    /// Adit stream protocol get raw streams anyway.
+    #[arg(long)]
+    pub raw: bool,
     #[command(flatten)]
     pub stream: StreamArgs,
 }
@@ -245,6 +250,11 @@ pub struct HubArgs {
     /// stream is closed (1001).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub pong_timeout: u64,
+    /// Seconds a stream that carries the Adit stream protocol (adit service-proxy to adit
+    /// device-proxy) waits for a side whose network dropped to come back, before it ends.
+    /// Raw streams (Azure's SDKs) end when either side drops.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub resume_grace: u64,
     /// On SIGTERM or SIGINT, seconds that open streams and requests get to finish before they
     /// are closed (streams with 1001 Going Away).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]

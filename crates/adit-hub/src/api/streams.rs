@@ -20,6 +20,10 @@ use crate::streams::{Initiate, InitiateError, Initiated};
 const IS_ACCEPTED: HeaderName = HeaderName::from_static("iothub-streaming-is-accepted");
 const URL: HeaderName = HeaderName::from_static("iothub-streaming-url");
 const AUTH_TOKEN: HeaderName = HeaderName::from_static("iothub-streaming-auth-token");
+/// Adit's own: the protocol the stream is to carry, asked for by the service and, in the
+/// answer, agreed by both sides (`adit.stream.v1`, `docs/stream-protocol.md`). Absent from
+/// Azure's wire, and no Azure SDK sends it.
+const STREAM_PROTOCOL: HeaderName = HeaderName::from_static("adit-stream-protocol");
 const CONNECT_TIMEOUT: &str = "iothub-streaming-connect-timeout-in-seconds";
 const RESPONSE_TIMEOUT: &str = "iothub-streaming-response-timeout-in-seconds";
 
@@ -95,6 +99,10 @@ async fn initiate(
         response_timeout: timeout_header(&headers, RESPONSE_TIMEOUT)?,
         caller: Some(peer.ip()),
         api_version,
+        protocol: headers
+            .get(&STREAM_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string()),
     };
     let result = state.streams.initiate(request).await.map_err(|e| {
         let code = match &e {
@@ -127,8 +135,16 @@ async fn initiate(
     let mut response = StatusCode::OK.into_response();
     let h = response.headers_mut();
     match result {
-        Initiated::Accepted { url, token, .. } => {
+        Initiated::Accepted {
+            url,
+            token,
+            protocol,
+            ..
+        } => {
             h.insert(IS_ACCEPTED, HeaderValue::from_static("True"));
+            if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+                h.insert(STREAM_PROTOCOL, p);
+            }
             if let (Ok(url), Ok(token)) =
                 (HeaderValue::from_str(&url), HeaderValue::from_str(&token))
             {

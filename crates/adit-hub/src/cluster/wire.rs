@@ -32,6 +32,9 @@ pub struct StreamRequest {
     pub api_version: Option<String>,
     /// The node the service called.
     pub from_node: String,
+    /// The stream protocol the service asked for (absent from older nodes' messages).
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 impl StreamRequest {
@@ -46,6 +49,7 @@ impl StreamRequest {
             caller: req.caller,
             api_version: req.api_version.clone(),
             from_node: from_node.to_string(),
+            protocol: req.protocol.clone(),
         }
     }
 
@@ -65,6 +69,7 @@ impl StreamRequest {
             response_timeout: self.response_timeout_ms.map(Duration::from_millis),
             caller: self.caller,
             api_version: self.api_version,
+            protocol: self.protocol,
         })
     }
 }
@@ -87,6 +92,9 @@ pub enum StreamReply {
         url: String,
         /// Its bearer token.
         token: String,
+        /// The protocol the stream carries, if both sides agreed on one.
+        #[serde(default)]
+        protocol: Option<String>,
     },
     /// The device refused.
     Rejected,
@@ -129,10 +137,12 @@ impl From<&Result<Initiated, InitiateError>> for StreamReply {
                 stream_id,
                 url,
                 token,
+                protocol,
             }) => Self::Accepted {
                 stream_id: stream_id.clone(),
                 url: url.clone(),
                 token: token.clone(),
+                protocol: protocol.clone(),
             },
             Ok(Initiated::Rejected) => Self::Rejected,
             Err(e) => Self::Failed {
@@ -164,10 +174,12 @@ impl StreamReply {
                 stream_id,
                 url,
                 token,
+                protocol,
             } => Ok(Initiated::Accepted {
                 stream_id,
                 url,
                 token,
+                protocol,
             }),
             Self::Rejected => Ok(Initiated::Rejected),
             Self::Working => Err(InitiateError::Cluster(
@@ -200,6 +212,7 @@ mod tests {
             response_timeout: Some(Duration::from_millis(2500)),
             caller: Some("::1".parse().expect("ip")),
             api_version: Some("2021-04-12".into()),
+            protocol: Some("adit.stream.v1".into()),
         };
         let msg = StreamRequest::new(&req, Duration::from_secs(3), "a");
         let bytes = serde_json::to_vec(&msg).expect("encode");
@@ -211,6 +224,7 @@ mod tests {
         assert_eq!(got.connect_timeout, Some(Duration::from_secs(3)));
         assert_eq!(got.response_timeout, Some(Duration::from_millis(2500)));
         assert_eq!(got.caller, req.caller);
+        assert_eq!(got.protocol.as_deref(), Some("adit.stream.v1"));
     }
 
     #[test]

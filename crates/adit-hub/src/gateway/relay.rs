@@ -75,6 +75,8 @@ pub enum EndReason {
     /// It sent what the gateway does not relay: a message over the frame limit (it is closed
     /// with 1009) or a WebSocket protocol violation (1002).
     InvalidMessage,
+    /// One half offered the Adit stream protocol and the other did not.
+    ProtocolMismatch,
 }
 
 impl EndReason {
@@ -88,6 +90,7 @@ impl EndReason {
             Self::Revoked => "revoked",
             Self::HandshakeDeadline => "handshake_deadline",
             Self::InvalidMessage => "invalid_message",
+            Self::ProtocolMismatch => "protocol_mismatch",
         }
     }
 }
@@ -116,6 +119,10 @@ pub struct RelayOutcome {
     pub paired_at: Option<Instant>,
     /// How long the data phase lasted.
     pub relay_duration: Duration,
+    /// Times a dropped half came back (streams that carry the Adit stream protocol).
+    pub resumptions: u32,
+    /// Time spent with a half away, waiting for it to come back.
+    pub parked: Duration,
 }
 
 impl RelayOutcome {
@@ -131,6 +138,8 @@ impl RelayOutcome {
             close_code: None,
             paired_at: None,
             relay_duration: Duration::ZERO,
+            resumptions: 0,
+            parked: Duration::ZERO,
         }
     }
 }
@@ -143,6 +152,15 @@ impl RelayOutcome {
             reason: left.reason,
             close_code: left.close_code,
             ..Self::handshake_failed(Some(role))
+        }
+    }
+
+    /// Both halves came, one offering the Adit stream protocol and the other not.
+    pub fn protocol_mismatch() -> Self {
+        Self {
+            closed_by: ClosedBy::Hub,
+            reason: EndReason::ProtocolMismatch,
+            ..Self::handshake_failed(None)
         }
     }
 
@@ -500,6 +518,8 @@ where
         close_code,
         paired_at: Some(paired_at),
         relay_duration: started.elapsed(),
+        resumptions: 0,
+        parked: Duration::ZERO,
     }
 }
 

@@ -1,7 +1,10 @@
 //! `GET /bridges/{streamId}/{role}`: authenticate a half and upgrade it to a WebSocket.
 //!
 //! Any subprotocol or none is accepted (C sends `MQTT`/`AMQP`, C# and Node none); the first
-//! one offered is echoed, never one that was not offered, which .NET would reject.
+//! one offered is echoed, never one that was not offered, which .NET would reject. The one
+//! exception is Adit's own `adit.stream.v1`: it is chosen only for a stream whose service
+//! asked for it, and then the response also carries the half's resume token and the grace
+//! ([`super::resume`]). A half that comes back with its resume token rejoins its relay.
 
 use std::net::SocketAddr;
 
@@ -14,7 +17,11 @@ use axum::routing::get;
 use hyper_util::rt::TokioIo;
 use tokio_websockets::Limits;
 
-use super::{Gateway, Role};
+use adit_stream_protocol::SUBPROTOCOL;
+use axum::http::HeaderValue;
+
+use super::resume::{RESUME_GRACE, RESUME_TOKEN, Reattached};
+use super::{Gateway, Role, relay};
 use crate::api::ApiError;
 use crate::server::ConnectionSlot;
 use crate::ws_upgrade;
@@ -53,15 +60,24 @@ async fn upgrade(
         gateway.metrics.gateway_refused("no_token");
         return unauthorized("Authorization: Bearer {token} is required".into());
     };
-    if let Err(refused) = gateway.admit(&stream_id, role, token) {
-        gateway.metrics.gateway_refused(refused.label());
-        tracing::info!(%peer, stream = %remote_text(&stream_id), %role, reason = %refused, "gateway: half refused");
-        return unauthorized(format!("Unauthorized: {refused}"));
-    }
+    let offered = ws_upgrade::offered_protocols(&request);
+    let offers_adit = offered.iter().any(|p| p == SUBPROTOCOL);
+    let admitted = match gateway.admit(&stream_id, role, token, offers_adit) {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            gateway.metrics.gateway_refused(refused.label());
+            tracing::info!(%peer, stream = %remote_text(&stream_id), %role, reason = %refused, "gateway: half refused");
+            return unauthorized(format!("Unauthorized: {refused}"));
+        }
+    };
     // The connection's place under --max-connections goes with the WebSocket.
     let slot = request.extensions().get::<ConnectionSlot>().cloned();
-    let protocol = ws_upgrade::offered_protocols(&request).into_iter().next();
-    let (response, on_upgrade) = match ws_upgrade::accept(request, protocol.as_deref()) {
+    let protocol = if admitted.adit {
+        Some(SUBPROTOCOL.to_string())
+    } else {
+        offered.into_iter().find(|p| p != SUBPROTOCOL)
+    };
+    let (mut response, on_upgrade) = match ws_upgrade::accept(request, protocol.as_deref()) {
         Ok(accepted) => accepted,
         Err(e) => {
             // The token was spent on a request that was not an upgrade; the stream can still
@@ -69,7 +85,17 @@ async fn upgrade(
             return e.into_response();
         }
     };
-    tracing::debug!(%peer, stream = %stream_id, %role, "gateway: half admitted");
+    if let Some(token) = admitted
+        .resume_token
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        let grace = gateway.config.resume_grace.as_secs();
+        let headers = response.headers_mut();
+        headers.insert(RESUME_TOKEN, token);
+        headers.insert(RESUME_GRACE, HeaderValue::from(grace));
+    }
+    tracing::debug!(%peer, stream = %stream_id, %role, resuming = admitted.returning.is_some(), "gateway: half admitted");
     gateway.metrics.gateway_admitted(role.as_str());
     let tracker = gateway.tracker.clone();
     tracker.spawn(async move {
@@ -84,7 +110,14 @@ async fn upgrade(
         let ws = tokio_websockets::ServerBuilder::new()
             .limits(limits)
             .serve(TokioIo::new(upgraded));
-        gateway.join(stream_id, role, ws, slot).await;
+        match admitted.returning {
+            Some(relay) => {
+                if let Err(back) = relay.send(Reattached { role, ws, slot }).await {
+                    relay::refuse(back.0.ws, "the stream has ended").await;
+                }
+            }
+            None => gateway.join(stream_id, role, ws, slot).await,
+        }
     });
     response
 }

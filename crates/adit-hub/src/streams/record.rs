@@ -87,6 +87,12 @@ pub struct StreamRecord {
     pub bytes_device_to_service: u64,
     /// Payload bytes service to device.
     pub bytes_service_to_device: u64,
+    /// The protocol the stream carried (`adit.stream.v1`), or `None` for raw bytes.
+    pub protocol: Option<String>,
+    /// Times a dropped half came back (only a stream with the Adit protocol can resume).
+    pub resumptions: u32,
+    /// Time spent with a half away, waiting for it to come back.
+    pub parked: Duration,
     /// When the service asked.
     pub requested_at: SystemTime,
     /// From request to both halves connected.
@@ -115,6 +121,9 @@ impl StreamRecord {
             close_code: None,
             bytes_device_to_service: 0,
             bytes_service_to_device: 0,
+            protocol: None,
+            resumptions: 0,
+            parked: Duration::ZERO,
             requested_at,
             handshake: None,
             duration: Duration::ZERO,
@@ -169,6 +178,9 @@ impl StreamRecord {
             close_code: None,
             bytes_device_to_service: 0,
             bytes_service_to_device: 0,
+            protocol: None,
+            resumptions: 0,
+            parked: Duration::ZERO,
             requested_at,
             handshake: None,
             duration: now.duration_since(requested_at).unwrap_or_default(),
@@ -190,6 +202,8 @@ impl StreamRecord {
         self.close_code = o.close_code;
         self.bytes_device_to_service = o.bytes_device_to_service;
         self.bytes_service_to_device = o.bytes_service_to_device;
+        self.resumptions = o.resumptions;
+        self.parked = o.parked;
         self.handshake = o.paired_at.map(|p| p.saturating_duration_since(started));
         self.duration = started.elapsed();
         self
@@ -232,6 +246,9 @@ impl RecordLog {
             close_code = r.close_code,
             bytes_d2s = r.bytes_device_to_service,
             bytes_s2d = r.bytes_service_to_device,
+            protocol = r.protocol.as_deref(),
+            resumptions = r.resumptions,
+            parked_ms = r.parked.as_millis() as u64,
             handshake_ms = r.handshake.map(|d| d.as_millis() as u64),
             duration_ms = r.duration.as_millis() as u64,
             "stream ended"
@@ -279,6 +296,7 @@ mod tests {
             response_timeout: None,
             caller: None,
             api_version: None,
+            protocol: None,
         };
         StreamRecord::new(&req, SystemTime::now())
     }

@@ -31,6 +31,7 @@ fn request() -> StreamRequest {
         url: "wss://hub.local:8443/bridges/3acd50143144f6b82e0f7299afe911bd/device".into(),
         auth: "ucHqFGN0o9Vh-ojlhELmXyTUol05iuAhigMckeI-vlb".into(),
         ip: Some("127.0.0.1".into()),
+        protocol: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn responses_parse_both_statuses() {
         let r = StreamResponse {
             accepted,
             rid: "42".into(),
+            protocol: None,
         };
         assert_eq!(StreamResponse::parse(&r.to_topic()), Ok(r));
     }
@@ -228,7 +230,7 @@ proptest! {
         path in "[A-Za-z0-9/_=&?%-]{0,40}",
         auth in "[A-Za-z0-9_.-]{1,80}",
     ) {
-        let r = StreamRequest { name, rid, url: format!("wss://h:1/{path}"), auth, ip: Some("10.0.0.1".into()) };
+        let r = StreamRequest { name, rid, url: format!("wss://h:1/{path}"), auth, ip: Some("10.0.0.1".into()), protocol: None };
         let topic = r.to_topic().expect("valid fields");
         let levels: Vec<&str> = topic.split('/').collect();
         prop_assert_eq!(levels.len(), 5);
@@ -293,4 +295,45 @@ proptest! {
         let _ = ClientId::parse(&s);
         let _ = check_username(&s, "d");
     }
+}
+
+#[test]
+fn the_stream_protocol_travels_in_the_request_and_the_acceptance() {
+    let asked = StreamRequest {
+        protocol: Some("adit.stream.v1".into()),
+        ..request()
+    };
+    let topic = asked.to_topic().expect("valid");
+    assert!(topic.ends_with("&adit-protocol=adit.stream.v1"), "{topic}");
+    assert_eq!(StreamRequest::parse(&topic), Ok(asked));
+    // A request without it has none (Azure's shape, unchanged).
+    assert!(
+        !request()
+            .to_topic()
+            .expect("valid")
+            .contains("adit-protocol")
+    );
+    let bad = StreamRequest {
+        protocol: Some("a b".into()),
+        ..request()
+    };
+    assert_eq!(bad.to_topic(), Err(TopicError::BadValue("adit-protocol")));
+
+    let accepted = StreamResponse {
+        accepted: true,
+        rid: "7".into(),
+        protocol: Some("adit.stream.v1".into()),
+    };
+    assert_eq!(
+        accepted.to_topic(),
+        "$iothub/streams/res/200/?$rid=7&adit-protocol=adit.stream.v1"
+    );
+    assert_eq!(StreamResponse::parse(&accepted.to_topic()), Ok(accepted));
+    // A refusal never names a protocol.
+    let refused = StreamResponse {
+        accepted: false,
+        rid: "7".into(),
+        protocol: Some("adit.stream.v1".into()),
+    };
+    assert_eq!(refused.to_topic(), "$iothub/streams/res/400/?$rid=7");
 }

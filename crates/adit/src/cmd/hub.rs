@@ -22,6 +22,7 @@ pub async fn run(args: HubArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.pong_timeout),
     )?;
     config.gateway.keepalive = keepalive;
+    config.gateway.resume_grace = Duration::from_secs(args.resume_grace);
     config.mqtt.ws_keepalive = keepalive;
     config.streams.limits = adit_hub::streams::StreamLimits {
         max_streams: args.max_streams,
