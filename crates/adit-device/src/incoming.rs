@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use adit_proto::topic::{StreamRequest, StreamResponse};
+use adit_stream_protocol::{Role, SUBPROTOCOL};
+use adit_transport::gateway_client::join_resumable;
+use adit_transport::mux_session::MuxSession;
 use adit_transport::{GatewayStream, Keepalive, ProxyConfig, connect_gateway};
 use rustls::ClientConfig;
 use tokio::sync::mpsc;
@@ -61,10 +64,23 @@ impl IncomingStream {
         self.request.ip.as_deref()
     }
 
-    async fn answer(&self, accepted: bool) -> Result<(), Error> {
+    /// The protocol the service asked the stream to carry, if any (`adit.stream.v1`: see
+    /// [`IncomingStream::accept_session`]).
+    pub fn protocol(&self) -> Option<&str> {
+        self.request.protocol.as_deref()
+    }
+
+    /// Whether the service asked for the Adit stream protocol, so
+    /// [`IncomingStream::accept_session`] may be used.
+    pub fn asks_stream_protocol(&self) -> bool {
+        self.protocol() == Some(SUBPROTOCOL)
+    }
+
+    async fn answer(&self, accepted: bool, protocol: Option<&str>) -> Result<(), Error> {
         let response = StreamResponse {
             accepted,
             rid: self.request.rid.clone(),
+            protocol: protocol.map(str::to_string),
         };
         self.responses
             .send(response)
@@ -87,11 +103,47 @@ impl IncomingStream {
         .await;
         match joined {
             Ok(stream) => {
-                self.answer(true).await?;
+                self.answer(true, None).await?;
                 Ok(stream)
             }
             Err(e) => {
-                let _ = self.answer(false).await;
+                let _ = self.answer(false, None).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Accepts a stream the service asked to carry the Adit stream protocol
+    /// ([`IncomingStream::asks_stream_protocol`]): a session of many connections, each with
+    /// its own flow control, that survives a dropped network on either side for the hub's
+    /// resume grace (`docs/stream-protocol.md`). Take the service's connections with
+    /// [`MuxSession::accept`]. Joins the gateway first, as [`IncomingStream::accept`] does.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the service did not ask for the protocol (use
+    /// [`IncomingStream::accept`]); joining errors as for `accept` (the request is then
+    /// rejected).
+    pub async fn accept_session(self) -> Result<MuxSession, Error> {
+        if !self.asks_stream_protocol() {
+            return Err(Error::Config(
+                "the service did not ask for adit.stream.v1; accept a raw stream instead".into(),
+            ));
+        }
+        let joined = join_resumable(
+            &self.request.url,
+            &self.request.auth,
+            self.tls.clone(),
+            self.keepalive,
+            &self.proxy,
+        )
+        .await;
+        match joined {
+            Ok(joined) => {
+                self.answer(true, Some(SUBPROTOCOL)).await?;
+                Ok(joined.start(Role::Device))
+            }
+            Err(e) => {
+                let _ = self.answer(false, None).await;
                 Err(e.into())
             }
         }
@@ -99,6 +151,6 @@ impl IncomingStream {
 
     /// Tells the hub the stream is rejected.
     pub async fn reject(self) -> Result<(), Error> {
-        self.answer(false).await
+        self.answer(false, None).await
     }
 }

@@ -57,6 +57,7 @@ mod options;
 mod renewal;
 mod session;
 
+pub use adit_transport::mux_session::{MuxSession, MuxStream, SessionError};
 pub use adit_transport::{Keepalive, KeepaliveError, ProxyConfig, ProxyError, TlsOptions};
 pub use client::{ConnectionState, DeviceClient};
 pub use error::Error;

@@ -337,6 +337,7 @@ impl Session {
             let _ = responses.try_send(StreamResponse {
                 accepted: false,
                 rid,
+                protocol: None,
             });
         }
     }

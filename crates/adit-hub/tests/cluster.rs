@@ -284,7 +284,6 @@ async fn a_node_whose_lease_ran_out_has_its_devices_cleared_and_its_streams_reco
         requested_ms: now_ms - 60_000,
         caller: Some("192.0.2.7".into()),
         api_version: Some("2021-04-12".into()),
-        protocol: None,
     };
     registry
         .stream_opened(&ghost, lost.clone())

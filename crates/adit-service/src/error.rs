@@ -56,6 +56,10 @@ pub enum Error {
     /// The hub's answer could not be decoded.
     #[error("unexpected answer from the hub: {0}")]
     Decode(String),
+    /// A multiplexed session ended (the text says why: lost beyond its resume grace, closed
+    /// by the device, ...).
+    #[error("the session to the device ended: {0}")]
+    SessionEnded(String),
 }
 
 impl Error {

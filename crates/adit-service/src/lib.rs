@@ -49,9 +49,10 @@ mod registry;
 mod streams;
 
 pub use adit_proto::identity::{AccessPolicy, Device};
+pub use adit_transport::mux_session::{MuxSession, MuxStream, SessionError};
 pub use adit_transport::{Keepalive, KeepaliveError, ProxyConfig, ProxyError, TlsOptions};
 pub use credentials::ServiceCredentials;
 pub use diagnostics::LogQuery;
 pub use error::Error;
 pub use registry::{API_VERSION, RegistryClient};
-pub use streams::{ServiceClient, ServiceStream, StreamOptions};
+pub use streams::{ServiceClient, ServiceStream, Session, StreamOptions};

@@ -6,6 +6,9 @@ use std::time::Duration;
 use adit_proto::resource::COMPONENT;
 use adit_proto::stream_name::check_stream_name;
 use adit_proto::{DeviceId, ErrorCode, ModuleId};
+use adit_stream_protocol::{Role, SUBPROTOCOL};
+use adit_transport::gateway_client::join_resumable;
+use adit_transport::mux_session::MuxSession;
 use adit_transport::{GatewayStream, Keepalive, connect_gateway};
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
@@ -100,6 +103,61 @@ impl ServiceClient {
         name: &str,
         options: &StreamOptions,
     ) -> Result<ServiceStream, Error> {
+        let accepted = self.initiate(device_id, name, options, false).await?;
+        Ok(connect_gateway(
+            &accepted.url,
+            &accepted.token,
+            self.tls.clone(),
+            options.keepalive,
+            self.http.proxy(),
+        )
+        .await?)
+    }
+
+    /// Asks `device_id` for a stream named `name` that carries the Adit stream protocol
+    /// (`adit.stream.v1`, `docs/stream-protocol.md`). When the device speaks it too (an Adit
+    /// device, [`Session::Multiplexed`]), the stream is a session of many connections, each
+    /// with its own flow control, that survives a dropped network on either side for the
+    /// hub's resume grace. A device that does not (Azure's SDKs) accepts a raw stream,
+    /// returned as [`Session::Raw`]. Errors as for [`ServiceClient::open_stream`].
+    pub async fn open_session(
+        &self,
+        device_id: &str,
+        name: &str,
+        options: &StreamOptions,
+    ) -> Result<Session, Error> {
+        let accepted = self.initiate(device_id, name, options, true).await?;
+        if !accepted.multiplexed {
+            return Ok(Session::Raw(Box::new(
+                connect_gateway(
+                    &accepted.url,
+                    &accepted.token,
+                    self.tls.clone(),
+                    options.keepalive,
+                    self.http.proxy(),
+                )
+                .await?,
+            )));
+        }
+        let joined = join_resumable(
+            &accepted.url,
+            &accepted.token,
+            self.tls.clone(),
+            options.keepalive,
+            self.http.proxy(),
+        )
+        .await?;
+        Ok(Session::Multiplexed(joined.start(Role::Service)))
+    }
+
+    /// The REST half of opening a stream: the device's answer, and where to join.
+    async fn initiate(
+        &self,
+        device_id: &str,
+        name: &str,
+        options: &StreamOptions,
+        ask_protocol: bool,
+    ) -> Result<Accepted, Error> {
         let device = DeviceId::new(device_id).map_err(|e| Error::bad_id("device", device_id, e))?;
         check_stream_name(name).map_err(|e| Error::Config(e.to_string()))?;
         let mut path = format!("/twins/{}", utf8_percent_encode(device.as_str(), COMPONENT));
@@ -130,6 +188,11 @@ impl ServiceClient {
                 "iothub-streaming-response-timeout-in-seconds",
                 options.response_timeout.as_secs_f64().to_string(),
             );
+        let request = if ask_protocol {
+            request.header(STREAM_PROTOCOL, SUBPROTOCOL)
+        } else {
+            request
+        };
         let response = crate::http::check(self.http.send(request).await?)
             .await
             .map_err(|e| match e.code() {
@@ -168,13 +231,34 @@ impl ServiceClient {
                 "accepted without a streaming URL and token".into(),
             ));
         };
-        Ok(connect_gateway(
-            &url,
-            &token,
-            self.tls.clone(),
-            options.keepalive,
-            self.http.proxy(),
-        )
-        .await?)
+        // Only what was asked for counts: a hub that names the protocol unasked is ignored.
+        let multiplexed =
+            ask_protocol && header(STREAM_PROTOCOL).is_some_and(|p| p.trim() == SUBPROTOCOL);
+        Ok(Accepted {
+            url,
+            token,
+            multiplexed,
+        })
     }
+}
+
+/// A device's acceptance.
+struct Accepted {
+    url: String,
+    token: String,
+    /// Both sides agreed on `adit.stream.v1`.
+    multiplexed: bool,
+}
+
+/// Adit's own header, sent to ask for the Adit stream protocol and answered when the device
+/// agreed (`docs/stream-protocol.md`, Negotiation).
+const STREAM_PROTOCOL: &str = "adit-stream-protocol";
+
+/// What [`ServiceClient::open_session`] opened.
+#[derive(Debug)]
+pub enum Session {
+    /// A multiplexed, resumable session: open connections with [`MuxSession::open`].
+    Multiplexed(MuxSession),
+    /// The device speaks raw bytes only: one stream (boxed: a TLS stream is large).
+    Raw(Box<ServiceStream>),
 }

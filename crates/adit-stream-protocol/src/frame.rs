@@ -278,40 +278,142 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Takes the first whole frame off `buf`, accepting DATA payloads up to `max_data` bytes.
-/// Returns `Ok(None)` when `buf` holds less than a frame (nothing is consumed), and an error,
-/// before reading the payload, when the header is already wrong.
+/// A frame's type, as its header's first byte names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameType {
+    /// HELLO (0x00).
+    Hello,
+    /// OPEN (0x01).
+    Open,
+    /// OPENED (0x02).
+    Opened,
+    /// DATA (0x03).
+    Data,
+    /// WINDOW (0x04).
+    Window,
+    /// FIN (0x05).
+    Fin,
+    /// RESET (0x06).
+    Reset,
+    /// ACK (0x07).
+    Ack,
+    /// RESUME (0x08).
+    Resume,
+}
+
+impl FrameType {
+    fn from_u8(t: u8) -> Option<Self> {
+        Some(match t {
+            HELLO => Self::Hello,
+            OPEN => Self::Open,
+            OPENED => Self::Opened,
+            DATA => Self::Data,
+            WINDOW => Self::Window,
+            FIN => Self::Fin,
+            RESET => Self::Reset,
+            ACK => Self::Ack,
+            RESUME => Self::Resume,
+            _ => return None,
+        })
+    }
+
+    /// Whether the frame belongs to the link under the multiplexer (ACK, RESUME): such frames
+    /// travel alone, are not counted in the stream's positions and are never replayed.
+    pub fn is_link(self) -> bool {
+        matches!(self, Self::Ack | Self::Resume)
+    }
+
+    /// Whether the frame names a connection (nonzero id) rather than the whole stream (id 0).
+    fn names_conn(self) -> bool {
+        !matches!(self, Self::Hello | Self::Ack | Self::Resume)
+    }
+}
+
+/// A frame's header, checked against the limits: what a reader needs to know how long the
+/// frame is and whom it is for, before its payload has arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The frame's type.
+    pub kind: FrameType,
+    /// Connection id (0 for stream-level frames).
+    pub conn: u32,
+    /// Payload length in bytes, within the type's limit.
+    pub len: usize,
+}
+
+impl Header {
+    /// The whole frame's length in bytes: [`HEADER_LEN`] plus the payload.
+    pub fn frame_len(&self) -> usize {
+        HEADER_LEN + self.len
+    }
+}
+
+/// Reads and checks the header at the front of `buf` without consuming anything; DATA may
+/// carry up to `max_data` bytes (at most [`MAX_DATA`]). `Ok(None)` while `buf` holds less
+/// than [`HEADER_LEN`] bytes.
 ///
 /// # Errors
-/// [`FrameError`]: the stream is not speaking this protocol, or the peer broke a limit.
-pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, FrameError> {
-    if buf.len() < HEADER_LEN {
+/// [`FrameError`] for what the header alone shows to be wrong, exactly as [`decode`] would
+/// refuse it: an unknown type, nonzero flags, a payload over its type's limit, a connection id
+/// of 0 on a connection frame or nonzero on a stream frame.
+pub fn peek_header(buf: &[u8], max_data: usize) -> Result<Option<Header>, FrameError> {
+    let Some(h) = buf.get(..HEADER_LEN) else {
         return Ok(None);
-    }
-    let t = buf[0];
-    let flags = buf[1];
-    let conn = u32::from_be_bytes([buf[2], buf[3], buf[4], buf[5]]);
-    let len = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
-    if t > RESUME {
-        return Err(FrameError::UnknownType(t));
-    }
+    };
+    let (t, flags) = (h[0], h[1]);
+    let conn = u32::from_be_bytes([h[2], h[3], h[4], h[5]]);
+    let len = u32::from_be_bytes([h[6], h[7], h[8], h[9]]);
+    let kind = FrameType::from_u8(t).ok_or(FrameError::UnknownType(t))?;
     if flags != 0 {
         return Err(FrameError::Flags(flags));
     }
-    let kind = kind_name(t);
-    let max = match t {
-        DATA => max_data.min(MAX_DATA),
-        OPEN => MAX_TARGET,
-        RESET => 2 + MAX_REASON,
+    let name = kind_name(t);
+    let max = match kind {
+        FrameType::Data => max_data.min(MAX_DATA),
+        FrameType::Open => MAX_TARGET,
+        FrameType::Reset => 2 + MAX_REASON,
         _ => MAX_CONTROL,
     };
     let n = usize::try_from(len).unwrap_or(usize::MAX);
     if n > max {
-        return Err(FrameError::Oversized { kind, len, max });
+        return Err(FrameError::Oversized {
+            kind: name,
+            len,
+            max,
+        });
     }
-    if buf.len() < HEADER_LEN + n {
+    if kind.names_conn() && conn == 0 {
+        return Err(FrameError::Malformed {
+            kind: name,
+            why: "connection 0 is not a connection",
+        });
+    }
+    if !kind.names_conn() && conn != 0 {
+        return Err(FrameError::Malformed {
+            kind: name,
+            why: "stream-level frame names a connection",
+        });
+    }
+    Ok(Some(Header { kind, conn, len: n }))
+}
+
+/// Takes the first whole frame off `buf`, accepting DATA payloads up to `max_data` bytes.
+/// Returns `Ok(None)` when `buf` holds less than a frame (nothing is consumed), and an error,
+/// before reading the payload, when the header is already wrong ([`peek_header`]).
+///
+/// # Errors
+/// [`FrameError`]: the stream is not speaking this protocol, or the peer broke a limit.
+pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, FrameError> {
+    let Some(header) = peek_header(buf, max_data)? else {
+        return Ok(None);
+    };
+    if buf.len() < header.frame_len() {
         return Ok(None);
     }
+    let t = buf[0];
+    let conn = header.conn;
+    let n = header.len;
+    let kind = kind_name(t);
     buf.advance(HEADER_LEN);
     let mut p = buf.split_to(n).freeze();
     let malformed = |why| FrameError::Malformed { kind, why };
@@ -322,13 +424,6 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
             Err(malformed("wrong payload length"))
         }
     };
-    let needs_conn = !matches!(t, HELLO | ACK | RESUME);
-    if needs_conn && conn == 0 {
-        return Err(malformed("connection 0 is not a connection"));
-    }
-    if !needs_conn && conn != 0 {
-        return Err(malformed("stream-level frame names a connection"));
-    }
     let frame = match t {
         HELLO => {
             exact(&p, 10)?;
@@ -475,6 +570,43 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// The header alone says how long every valid frame is and which side of the
+        /// multiplexer it belongs to.
+        #[test]
+        fn the_header_gives_each_frames_length_and_layer(f in frames()) {
+            let mut bytes = BytesMut::new();
+            f.encode(&mut bytes);
+            let h = peek_header(&bytes[..HEADER_LEN], MAX_DATA).expect("valid").expect("whole");
+            prop_assert_eq!(h.frame_len(), f.encoded_len());
+            prop_assert_eq!(
+                h.kind.is_link(),
+                matches!(f, Frame::Ack { .. } | Frame::Resume { .. })
+            );
+        }
+
+        /// Whatever the header refuses, decode refuses the same way; whatever decode takes,
+        /// the header measured.
+        #[test]
+        fn the_header_check_agrees_with_decode(
+            raw in proptest::collection::vec(any::<u8>(), 0..64),
+            max_data in 1usize..=MAX_DATA,
+        ) {
+            let peeked = peek_header(&raw, max_data);
+            let mut buf = BytesMut::from(&raw[..]);
+            let decoded = decode(&mut buf, max_data);
+            match (peeked, decoded) {
+                (Err(e), d) => prop_assert_eq!(d, Err(e)),
+                (Ok(None), d) => prop_assert_eq!(d, Ok(None)),
+                (Ok(Some(h)), Ok(Some(f))) => prop_assert_eq!(h.frame_len(), f.encoded_len()),
+                (Ok(Some(h)), Ok(None)) => prop_assert!(raw.len() < h.frame_len()),
+                (Ok(Some(_)), Err(e)) => {
+                    prop_assert!(matches!(e, FrameError::Malformed { .. }), "{:?}", e);
+                }
+            }
+        }
+    }
+
     #[test]
     fn limits_are_checked_from_the_header_alone() {
         let header = |t: u8, conn: u32, len: u32| {
@@ -513,6 +645,13 @@ mod tests {
             decode(&mut b, MAX_DATA),
             Err(FrameError::Malformed { .. })
         ));
+        // A stream-level frame naming a connection is refused before its payload.
+        let b = header(RESUME, 5, 8);
+        assert!(matches!(
+            peek_header(&b, MAX_DATA),
+            Err(FrameError::Malformed { .. })
+        ));
+        assert_eq!(peek_header(&b[..HEADER_LEN - 1], MAX_DATA), Ok(None));
         let mut b = header(WINDOW, 3, 4);
         b.put_u32(0);
         assert!(matches!(

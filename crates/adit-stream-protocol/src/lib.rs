@@ -21,7 +21,9 @@ pub mod replay;
 pub mod schedule;
 
 pub use flow::{FlowError, RecvWindow, SendCredit};
-pub use frame::{Frame, FrameError, ResetCode, SUBPROTOCOL, decode};
+pub use frame::{
+    Frame, FrameError, FrameType, Header, ResetCode, SUBPROTOCOL, decode, peek_header,
+};
 pub use mux::{Event, Mux, MuxError, Role, Settings};
 pub use replay::{ReplayBuffer, ReplayError};
 pub use schedule::Scheduler;

@@ -18,7 +18,7 @@ pub const DEFAULT_CAPACITY: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
     /// The peer claims bytes this side never sent.
-    #[error("the peer acknowledged position {position}, but only {sent} bytes were sent")]
+    #[error("the peer says it received {position} bytes, but only {sent} were sent")]
     Ahead {
         /// The peer's position.
         position: u64,

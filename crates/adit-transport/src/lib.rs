@@ -7,7 +7,10 @@
 //!   half-close convention (a zero-length frame is end-of-stream in one direction) and
 //!   optional keep-alive pings ([`keepalive`]).
 //! - [`crypto`]: the TLS crypto provider and cipher order every endpoint uses.
-//! - [`gateway_client`]: joining the streaming gateway as a device or service half.
+//! - [`gateway_client`]: joining the streaming gateway as a device or service half, and
+//!   joining it again to resume an `adit.stream.v1` stream.
+//! - [`mux_session`]: many connections over one `adit.stream.v1` stream, resumed across a
+//!   dropped link.
 //! - [`tls_options`]: which certificate authorities a client trusts.
 //! - [`certificate_hint`]: what to do when the hub's certificate is refused.
 //! - [`tcp`]: client TCP connections with `TCP_NODELAY` and TCP keepalive.
@@ -28,7 +31,10 @@ pub mod tls_options;
 pub mod ws_io;
 
 pub use certificate_hint::certificate_hint;
-pub use gateway_client::{GatewayError, GatewayStream, connect_gateway};
+pub use gateway_client::{
+    GatewayError, GatewayReattach, GatewayStream, ResumableJoin, ResumeGrant, connect_gateway,
+    join_resumable,
+};
 pub use keepalive::{Keepalive, KeepaliveError};
 pub use mqtt_framing::{ConnectionError, MqttConnection};
 pub use proxy::{ProxyConfig, ProxyError};

@@ -5,17 +5,30 @@
 //! Backpressure stays per connection: a writer may have at most [`WRITE_BUDGET`] bytes queued
 //! and not yet on the link, and a reader holds at most the connection's window unread (the
 //! peer cannot send more), so one slow socket never holds the others up.
+//!
+//! Under the mux, the link layer (`link`, driven by the same task) makes the stream survive a
+//! dropped link, as `docs/stream-protocol.md` ("Resumption") says: it keeps what was sent
+//! until the peer's ACK, and, given a [`Reattach`] ([`MuxSession::start_resumable`]), regains
+//! a failed link and replays what the peer missed. Every session acknowledges and answers the
+//! peer's RESUME, so either side may be the one that reattaches.
 
+mod link;
+mod reattach;
+mod stats;
 mod stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use adit_stream_protocol::{Event, Mux, ResetCode, Role, Settings};
+use adit_stream_protocol::{Event, Mux, ReplayError, ResetCode, Role, Settings};
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use link::{Link, LinkEvent};
+pub use reattach::{DEFAULT_GRACE, Reattach, ReattachError, ResumeOptions};
+pub use stats::SessionStats;
 pub use stream::MuxStream;
 
 /// Bytes a connection's writer may have queued before it waits for the link.
@@ -41,12 +54,37 @@ enum Command {
 /// Why the session ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
-    /// The peer broke the protocol.
+    /// The peer broke the protocol (WebSocket 1002 territory).
     #[error(transparent)]
     Protocol(#[from] adit_stream_protocol::MuxError),
-    /// The link failed.
+    /// The link failed and the session had no [`Reattach`].
     #[error("the link failed: {0}")]
     Link(String),
+    /// A position from the peer (ACK or RESUME) is past what this side sent or before what it
+    /// still keeps: the two sides disagree about the stream, which cannot go on (WebSocket
+    /// 1011 territory). The error names both positions.
+    #[error("the stream is broken: {0}")]
+    Broken(#[from] ReplayError),
+    /// The link failed and was not regained, or the peer did not answer RESUME on the new one,
+    /// within the resume grace since the failure.
+    #[error(
+        "the stream could not be resumed within the {} s resume grace: {why}",
+        grace.as_secs_f64()
+    )]
+    GraceExpired {
+        /// The grace ([`ResumeOptions::grace`]).
+        grace: Duration,
+        /// The failure, and what stood in the way of resuming.
+        why: String,
+    },
+    /// The hub says the stream is over ([`ReattachError::Gone`]).
+    #[error("the stream is gone: {0}")]
+    Gone(String),
+    /// The link was closed on purpose with a code other than 1000 (the hub ended the stream,
+    /// for example because the other side did not come back within the grace): the text has
+    /// the code and the reason. Not a failure to recover from: the session ends.
+    #[error("{0}")]
+    Closed(String),
 }
 
 /// The task's end of one connection.
@@ -66,25 +104,66 @@ pub struct MuxSession {
     stop: tokio_util::sync::CancellationToken,
     incoming: mpsc::UnboundedReceiver<(MuxStream, Bytes)>,
     ended: Option<oneshot::Receiver<Result<(), SessionError>>>,
+    counters: Arc<stats::Counters>,
 }
 
 impl MuxSession {
-    /// Runs a session over `link` on the current runtime; it ends when the link closes or
-    /// fails, the peer breaks the protocol, or [`MuxSession::close`]. Dropping the handle
-    /// leaves it running for its streams: what they queued still goes out.
+    /// Runs a session over `link` on the current runtime; it ends when the peer ends it (the
+    /// link reads end of input), the link fails, the peer breaks the protocol, or
+    /// [`MuxSession::close`]. Dropping the handle leaves it running for its streams: what they
+    /// queued still goes out. It keeps up to [`ResumeOptions::default`]'s replay capacity
+    /// unacknowledged, and acknowledges and answers RESUME, so the peer may reattach; a
+    /// failure of its own link ends it with [`SessionError::Link`].
     pub fn start<T>(link: T, role: Role, settings: Settings) -> Self
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        Self::launch(
+            link,
+            None::<reattach::NoReattach<T>>,
+            role,
+            settings,
+            ResumeOptions::default(),
+        )
+    }
+
+    /// As [`MuxSession::start`], but a link that fails (a read or write error; end of input is
+    /// the peer ending the session) is regained through `reattach` within `options.grace`,
+    /// and the stream resumes where each side stands, losing, repeating and reordering
+    /// nothing. The session ends with [`SessionError::GraceExpired`] when the grace passes,
+    /// [`SessionError::Gone`] when `reattach` says so, and [`SessionError::Broken`] when the
+    /// peer's position does not fit what was sent. While detached, connections wait; none is
+    /// reset.
+    pub fn start_resumable<R: Reattach>(
+        link: R::Link,
+        reattach: R,
+        role: Role,
+        settings: Settings,
+        options: ResumeOptions,
+    ) -> Self {
+        Self::launch(link, Some(reattach), role, settings, options)
+    }
+
+    fn launch<R: Reattach>(
+        link: R::Link,
+        reattach: Option<R>,
+        role: Role,
+        settings: Settings,
+        options: ResumeOptions,
+    ) -> Self {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let (ended_tx, ended) = oneshot::channel();
         let stop = tokio_util::sync::CancellationToken::new();
+        let counters = Arc::new(stats::Counters::default());
+        let max_data = usize::try_from(settings.max_data).unwrap_or(usize::MAX);
+        let link = Link::new(link, reattach, options, max_data, counters.clone());
         let task = Task {
             mux: Mux::new(role, settings),
             endpoints: HashMap::new(),
             commands: commands.clone(),
             incoming: incoming_tx,
+            why_ended: Arc::default(),
         };
         let cancelled = stop.clone();
         tokio::spawn(async move {
@@ -96,7 +175,13 @@ impl MuxSession {
             stop,
             incoming,
             ended: Some(ended),
+            counters,
         }
+    }
+
+    /// Resumptions so far and time spent detached ([`SessionStats`]); cheap, never waits.
+    pub fn stats(&self) -> SessionStats {
+        self.counters.snapshot()
     }
 
     /// (Service side) opens a connection to `target` (empty: the stream's own). `None` once
@@ -134,6 +219,8 @@ struct Task {
     endpoints: HashMap<u32, Endpoint>,
     commands: mpsc::UnboundedSender<Command>,
     incoming: mpsc::UnboundedSender<(MuxStream, Bytes)>,
+    /// Why the session failed, for the errors its connections read.
+    why_ended: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Task {
@@ -148,32 +235,27 @@ impl Task {
                 queued: 0,
             },
         );
-        MuxStream::new(conn, self.commands.clone(), from_mux, budget)
+        MuxStream::new(
+            conn,
+            self.commands.clone(),
+            from_mux,
+            budget,
+            self.why_ended.clone(),
+        )
     }
 
-    async fn run<T>(
+    async fn run<R: Reattach>(
         mut self,
-        link: T,
+        mut link: Link<R>,
         mut commands: mpsc::UnboundedReceiver<Command>,
         stop: tokio_util::sync::CancellationToken,
-    ) -> Result<(), SessionError>
-    where
-        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let (mut reader, mut writer) = tokio::io::split(link);
-        // The link's writer runs apart, so a link that is slow to take bytes never stops
-        // this task from reading (which is what gives the peer its credit back).
-        let (to_link, mut link_rx) = mpsc::channel::<Bytes>(1);
-        let write_task = tokio::spawn(async move {
-            while let Some(chunk) = link_rx.recv().await {
-                writer.write_all(&chunk).await?;
-                writer.flush().await?;
-            }
-            writer.shutdown().await
-        });
-        let mut inbound = BytesMut::with_capacity(LINK_CHUNK);
+    ) -> Result<(), SessionError> {
+        // One chunk gathered at a time, held until the link takes it: with the one the link's
+        // writer holds and the one it is writing, a small write queued now waits behind at
+        // most two bulk frames.
         let mut outbound: Option<Bytes> = None;
-        let result = loop {
+        // Whether this side ended the session (what the link has queued still goes out).
+        let (result, ours) = loop {
             if outbound.is_none() {
                 let mut out = BytesMut::new();
                 while out.len() < LINK_CHUNK && self.mux.poll_transmit(&mut out) {}
@@ -183,39 +265,34 @@ impl Task {
                 }
             }
             tokio::select! {
-                permit = to_link.reserve(), if outbound.is_some() => {
-                    let Ok(permit) = permit else {
-                        break Err(SessionError::Link("the link's writer stopped".into()));
-                    };
-                    if let Some(chunk) = outbound.take() {
-                        permit.send(chunk);
-                    }
-                }
-                read = reader.read_buf(&mut inbound) => match read {
-                    Ok(0) => break Ok(()),
-                    Ok(_) => {
-                        let events = match self.mux.receive(&mut inbound) {
+                event = link.next(&mut outbound) => match event {
+                    LinkEvent::Taken => {}
+                    // Whole frames only: the link hands nothing partial up.
+                    LinkEvent::Frames(mut frames) => {
+                        let events = match self.mux.receive(&mut frames) {
                             Ok(events) => events,
-                            Err(e) => break Err(e.into()),
+                            Err(e) => break (Err(e.into()), false),
                         };
                         for e in events {
                             self.dispatch(e);
                         }
                     }
-                    Err(e) => break Err(SessionError::Link(e.to_string())),
+                    LinkEvent::Ended(result) => break (result, false),
                 },
-                () = stop.cancelled() => break Ok(()),
+                () = stop.cancelled() => break (Ok(()), true),
                 command = commands.recv() => match command {
                     // Every handle is gone (the task holds a sender too, so only at the end).
-                    None => break Ok(()),
+                    None => break (Ok(()), true),
                     Some(c) => self.command(c),
                 },
             }
         };
-        // Readers learn that their connections are over.
+        // Readers learn that their connections are over, and why.
+        if let Err(e) = &result {
+            let _ = self.why_ended.set(e.to_string());
+        }
         self.endpoints.clear();
-        drop(to_link);
-        let _ = write_task.await;
+        link.finish(ours).await;
         result
     }
 

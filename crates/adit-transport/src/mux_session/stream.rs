@@ -2,7 +2,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf as _, Bytes};
@@ -16,7 +16,8 @@ use super::{Command, WRITE_BUDGET};
 const WRITE_CHUNK: usize = adit_stream_protocol::frame::MAX_DATA;
 
 /// One connection of a [`super::MuxSession`]. Reading returns what the peer sent, then end of
-/// file after its FIN, or `ConnectionReset` after a reset. Shutting down the write side sends
+/// file after its FIN, or `ConnectionReset` after a reset (its text says why when the whole
+/// session failed). Shutting down the write side sends
 /// FIN; dropping the stream before both sides finished resets the connection.
 #[derive(Debug)]
 pub struct MuxStream {
@@ -27,6 +28,7 @@ pub struct MuxStream {
     read_done: bool,
     budget: PollSemaphore,
     write_done: bool,
+    why_ended: Arc<OnceLock<String>>,
 }
 
 impl MuxStream {
@@ -35,6 +37,7 @@ impl MuxStream {
         commands: mpsc::UnboundedSender<Command>,
         from_mux: mpsc::UnboundedReceiver<Option<Bytes>>,
         budget: Arc<Semaphore>,
+        why_ended: Arc<OnceLock<String>>,
     ) -> Self {
         Self {
             conn,
@@ -44,6 +47,7 @@ impl MuxStream {
             read_done: false,
             budget: PollSemaphore::new(budget),
             write_done: false,
+            why_ended,
         }
     }
 
@@ -64,10 +68,11 @@ impl AsyncRead for MuxStream {
                 Some(Some(bytes)) => self.unread = bytes,
                 Some(None) => self.read_done = true,
                 None => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::ConnectionReset,
-                        "the connection was reset",
-                    )));
+                    let why = match self.why_ended.get() {
+                        Some(why) => format!("the session ended: {why}"),
+                        None => "the connection was reset".to_string(),
+                    };
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, why)));
                 }
             }
         }

@@ -4,6 +4,13 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
 
+mod acks;
+mod gateway;
+mod resume;
+mod survivor;
+mod websocket;
+mod wire;
+
 /// A service side and a device side joined by an in-memory link of `capacity` bytes.
 fn pair(capacity: usize) -> (MuxSession, MuxSession) {
     let (a, b) = tokio::io::duplex(capacity);

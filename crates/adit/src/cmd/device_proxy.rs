@@ -16,6 +16,7 @@ use crate::cli::DeviceProxyArgs;
 use crate::hub_access::tls_options;
 
 /// Where streams go.
+#[derive(Clone)]
 enum Routes {
     All(String),
     ByName(HashMap<String, String>),
@@ -86,7 +87,12 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
             continue;
         };
         let shutdown = shutdown.clone();
-        tracker.spawn(async move { serve(request, target, shutdown).await });
+        if request.asks_stream_protocol() {
+            let routes = routes.clone();
+            tracker.spawn(async move { serve_session(request, routes, shutdown).await });
+        } else {
+            tracker.spawn(async move { serve(request, target, shutdown).await });
+        }
     }
     tracker.close();
     tracker.wait().await;
@@ -108,6 +114,76 @@ async fn report_connection(
         }
         () = shutdown.cancelled() => {}
     }
+}
+
+/// Serves a multiplexed session (adit.stream.v1): each connection the service opens is
+/// connected to the stream's target, or to the target its OPEN names when `--map` has that
+/// name; any other name is refused.
+async fn serve_session(request: IncomingStream, routes: Routes, shutdown: CancellationToken) {
+    let name = adit_proto::remote_text(request.name()).to_string();
+    let stream_name = request.name().to_string();
+    let caller = adit_proto::remote_text(request.caller().unwrap_or("?")).to_string();
+    let mut session = match request.accept_session().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(stream = %name, error = %adit_hub::report::Report(&e), "cannot join the stream");
+            return;
+        }
+    };
+    tracing::info!(stream = %name, %caller, "session opened (adit.stream.v1: connections multiplexed, resumable)");
+    let connections = TaskTracker::new();
+    loop {
+        let (mut conn, wanted) = tokio::select! {
+            accepted = session.accept() => match accepted {
+                Some(a) => a,
+                None => break,
+            },
+            () = shutdown.cancelled() => {
+                session.close();
+                break;
+            }
+        };
+        let wanted = String::from_utf8_lossy(&wanted).into_owned();
+        let route = if wanted.is_empty() {
+            stream_name.as_str()
+        } else {
+            wanted.as_str()
+        };
+        let Some(target) = routes.target(route).map(str::to_string) else {
+            tracing::warn!(stream = %name, target = %adit_proto::remote_text(route), "no target for this name; refusing the connection");
+            continue;
+        };
+        let (name, shutdown) = (name.clone(), shutdown.clone());
+        connections.spawn(async move {
+            let id = conn.id();
+            let connecting = adit_transport::tcp::connect(target.as_str());
+            let mut tcp = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => {
+                    tracing::warn!(stream = %name, conn = id, %target, error = %e, "cannot reach the local target; resetting the connection");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(stream = %name, conn = id, %target, "local target did not answer; resetting the connection");
+                    return;
+                }
+            };
+            tracing::info!(stream = %name, conn = id, %target, "connection opened");
+            tokio::select! {
+                copied = tokio::io::copy_bidirectional(&mut tcp, &mut conn) => match copied {
+                    Ok((to_service, from_service)) => tracing::info!(stream = %name, conn = id, to_service, from_service, "connection closed"),
+                    Err(e) => tracing::warn!(stream = %name, conn = id, error = %e, "connection ended with an error"),
+                },
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+    match session.ended().await {
+        Ok(()) => tracing::info!(stream = %name, "session closed"),
+        Err(e) => tracing::warn!(stream = %name, error = %e, "session ended with an error"),
+    }
+    connections.close();
+    connections.wait().await;
 }
 
 async fn serve(request: IncomingStream, target: String, shutdown: CancellationToken) {

@@ -1,13 +1,19 @@
-//! `adit service-proxy --device ID --listen ADDR`: each accepted TCP connection becomes its own
-//! stream to the device.
+//! `adit service-proxy --device ID --listen ADDR`: every accepted TCP connection reaches the
+//! device. With a device that speaks the Adit stream protocol (`adit device-proxy`), all of
+//! them travel in one multiplexed, resumable session ([`session_pool`]); with any other
+//! device (Azure's SDKs), or with `--raw`, each becomes a stream of its own.
+
+mod session_pool;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::offline_hint::offline_hint;
 use super::pipe::{Until, pipe};
 use crate::cli::ServiceProxyArgs;
+use session_pool::{Connection, SessionPool};
 
 pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
     let service = args.stream.access.service()?;
@@ -22,10 +28,18 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
         "Forwarding {local} to device {} (stream {})",
         args.device, args.stream.stream_name
     );
+    let pool = (!args.raw).then(|| {
+        SessionPool::new(
+            service.clone(),
+            args.device.clone(),
+            args.stream.stream_name.clone(),
+            options.clone(),
+        )
+    });
     let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
     loop {
-        let (mut tcp, peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(a) => a,
                 Err(e) => {
@@ -39,17 +53,25 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
         let _ = tcp.set_nodelay(true);
         // The local client may vanish without a FIN too (a laptop suspended mid-session).
         let _ = adit_transport::tcp::set_keepalive(&tcp);
-        let (service, registry, device, name, shutdown, options) = (
+        let (service, registry, device, name, shutdown, options, pool) = (
             service.clone(),
             registry.clone(),
             args.device.clone(),
             args.stream.stream_name.clone(),
             shutdown.clone(),
             options.clone(),
+            pool.clone(),
         );
         tracker.spawn(async move {
-            let mut stream = match service.open_stream(&device, &name, &options).await {
-                Ok(s) => s,
+            let opened = match &pool {
+                Some(pool) => pool.connect().await,
+                None => service
+                    .open_stream(&device, &name, &options)
+                    .await
+                    .map(|s| Connection::Raw(Box::new(s))),
+            };
+            let connection = match opened {
+                Ok(c) => c,
                 Err(e) => {
                     let hint = offline_hint(&e, registry.as_ref(), &device).await;
                     match hint {
@@ -59,7 +81,34 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
                     return;
                 }
             };
-            tracing::info!(%peer, device = %device, "stream opened");
+            serve(tcp, peer, connection, &shutdown).await;
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+async fn serve(
+    mut tcp: TcpStream,
+    peer: std::net::SocketAddr,
+    connection: Connection,
+    shutdown: &CancellationToken,
+) {
+    match connection {
+        Connection::Multiplexed(mut stream, _open) => {
+            let conn = stream.id();
+            tracing::info!(%peer, conn, "connection opened in the session");
+            tokio::select! {
+                copied = tokio::io::copy_bidirectional(&mut tcp, &mut stream) => match copied {
+                    Ok((to_device, from_device)) => tracing::info!(%peer, conn, to_device, from_device, "connection closed"),
+                    Err(e) => tracing::warn!(%peer, conn, error = %e, "connection ended with an error"),
+                },
+                () = shutdown.cancelled() => {}
+            }
+        }
+        Connection::Raw(mut stream) => {
+            tracing::info!(%peer, "stream opened");
             let (mut tcp_read, mut tcp_write) = tcp.split();
             tokio::select! {
                 piped = pipe(&mut tcp_read, &mut tcp_write, &mut stream, Until::BothEnd) => match piped.error {
@@ -68,9 +117,6 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
                 },
                 () = shutdown.cancelled() => {}
             }
-        });
+        }
     }
-    tracker.close();
-    tracker.wait().await;
-    Ok(())
 }

@@ -1,0 +1,171 @@
+//! Message links for tests: what `WsIo` makes of a gateway WebSocket, in memory. Each write is
+//! one message; a zero-length message is end of input; the far end vanishing without one is
+//! an error, as a cut connection is. The far end ([`Wire`]) sees and sends whole messages, so
+//! a test can play the hub or the peer frame by frame.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use adit_stream_protocol::frame::{self, Frame};
+use bytes::{Buf as _, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+
+/// A session's end of a message link.
+#[derive(Debug)]
+pub(crate) struct MsgLink {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    tx: Option<mpsc::UnboundedSender<Bytes>>,
+    pending: Bytes,
+    eof: bool,
+}
+
+/// The far end of a [`MsgLink`], message by message.
+#[derive(Debug)]
+pub(crate) struct Wire {
+    pub(crate) tx: mpsc::UnboundedSender<Bytes>,
+    pub(crate) rx: mpsc::UnboundedReceiver<Bytes>,
+}
+
+/// A new message link and its far end.
+pub(crate) fn link() -> (MsgLink, Wire) {
+    let (to_link, rx) = mpsc::unbounded_channel();
+    let (tx, from_link) = mpsc::unbounded_channel();
+    (
+        MsgLink {
+            rx,
+            tx: Some(tx),
+            pending: Bytes::new(),
+            eof: false,
+        },
+        Wire {
+            tx: to_link,
+            rx: from_link,
+        },
+    )
+}
+
+impl AsyncRead for MsgLink {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if !self.pending.is_empty() {
+                let n = self.pending.len().min(buf.remaining());
+                buf.put_slice(&self.pending[..n]);
+                self.pending.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if self.eof {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(self.rx.poll_recv(cx)) {
+                Some(m) if m.is_empty() => self.eof = true,
+                Some(m) => self.pending = m,
+                None => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "link cut",
+                    )));
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for MsgLink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(Bytes::copy_from_slice(buf)));
+        match sent {
+            Some(Ok(())) => Poll::Ready(Ok(buf.len())),
+            _ => Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "link cut"))),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Bytes::new());
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// One frame's bytes.
+pub(crate) fn encode(frame: &Frame) -> Bytes {
+    let mut b = BytesMut::new();
+    frame.encode(&mut b);
+    b.freeze()
+}
+
+/// The frames in `message`, which must hold whole frames only.
+pub(crate) fn frames(message: &[u8]) -> Vec<Frame> {
+    let mut buf = BytesMut::from(message);
+    let mut out = Vec::new();
+    while let Some(f) = frame::decode(&mut buf, frame::MAX_DATA).expect("valid frames") {
+        out.push(f);
+    }
+    assert!(buf.is_empty(), "a message holds whole frames");
+    out
+}
+
+/// The position in `message` if it is exactly one ACK frame.
+pub(crate) fn ack(message: &[u8]) -> Option<u64> {
+    match frames(message).as_slice() {
+        [Frame::Ack { position }] => {
+            assert_eq!(message.len(), 18, "an ACK travels alone");
+            Some(*position)
+        }
+        _ => None,
+    }
+}
+
+/// The position in `message` if it is exactly one RESUME frame.
+pub(crate) fn resume(message: &[u8]) -> Option<u64> {
+    match frames(message).as_slice() {
+        [Frame::Resume { position }] => {
+            assert_eq!(message.len(), 18, "a RESUME travels alone");
+            Some(*position)
+        }
+        _ => None,
+    }
+}
+
+/// A HELLO with the default frame size and `initial_window`.
+pub(crate) fn hello(initial_window: u32) -> Frame {
+    Frame::Hello {
+        version: frame::VERSION,
+        max_data: frame::MAX_DATA as u32,
+        initial_window,
+    }
+}
+
+/// Deterministic bytes that differ from any shifted copy of themselves, so a lost, repeated
+/// or reordered piece shows.
+pub(crate) fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
