@@ -266,6 +266,8 @@ fn connect_gives_up_on_a_hub_that_stops_answering_its_pings() {
 
 #[test]
 fn service_proxy_logs_the_bytes_of_a_stream_that_broke() {
+    // Raw streams (--raw): a multiplexed session would wait out the resume grace for the
+    // device to come back (resume_netns.rs covers that).
     let dir = tempfile::tempdir().expect("temp dir");
     let (hub, mut device_proxy) = hub_and_device_proxy(echo_server(), &dir.path().join("dp.log"));
     let listen = {
@@ -276,6 +278,7 @@ fn service_proxy_logs_the_bytes_of_a_stream_that_broke() {
     let service_proxy = Command::new(ADIT)
         .args([
             "service-proxy",
+            "--raw",
             "--device",
             DEVICE,
             "--listen",

@@ -91,7 +91,7 @@ struct Attached {
     epoch: u64,
     writer: mpsc::Sender<Message>,
     /// Its reader and writer, aborted when the leg is dropped.
-    _tasks: JoinSet<()>,
+    tasks: JoinSet<()>,
     _slot: Option<ConnectionSlot>,
 }
 
@@ -141,11 +141,23 @@ impl Relay {
     }
 
     /// Starts `role`'s tasks on `leg` and routes the other half's messages to it; a leg of
-    /// that role still attached is dropped.
-    fn attach<S>(&mut self, role: Role, leg: Leg<S>, returning: bool)
+    /// that role still attached is stopped first, and waited for, so nothing it read can
+    /// reach the other half after the new leg's RESUME. `held`: what this half sent before
+    /// its peer arrived, sent on before anything newer.
+    async fn attach<S>(&mut self, role: Role, leg: Leg<S>, returning: bool, held: VecDeque<Message>)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        self.detach(role).await;
+        let to = self.route(other(role)).to.clone();
+        if let Some(to) = to {
+            for msg in held {
+                let len = msg.as_payload().len() as u64;
+                if to.send(msg).await.is_ok() {
+                    self.bytes[role.index()].fetch_add(len, Ordering::Relaxed);
+                }
+            }
+        }
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let (sink, stream) = leg.ws.split();
@@ -175,18 +187,20 @@ impl Relay {
             route.to = Some(writer.clone());
             route.awaiting_resume = returning;
         }
-        // The old leg's tasks end with it (JoinSet aborts them when dropped).
         self.legs[role.index()] = Some(Attached {
             epoch,
             writer,
-            _tasks: tasks,
+            tasks,
             _slot: leg.slot,
         });
     }
 
-    fn detach(&mut self, role: Role) {
+    /// Stops `role`'s leg and waits for its tasks to end.
+    async fn detach(&mut self, role: Role) {
         self.route(role).to = None;
-        self.legs[role.index()] = None;
+        if let Some(mut old) = self.legs[role.index()].take() {
+            old.tasks.shutdown().await;
+        }
     }
 
     fn is_current(&self, role: Role, epoch: u64) -> bool {
@@ -249,18 +263,22 @@ where
         next_epoch: 0,
         keepalive: settings.keepalive,
     };
-    relay.attach(Role::Device, device, false);
-    relay.attach(Role::Service, service, false);
-    let (from, held) = held;
-    let to = relay.legs[other(from).index()]
-        .as_ref()
-        .map(|a| a.writer.clone());
-    if let Some(to) = to {
-        for msg in held {
-            let len = msg.as_payload().len() as u64;
-            if to.send(msg).await.is_ok() {
-                relay.bytes[from.index()].fetch_add(len, Ordering::Relaxed);
-            }
+    // The half that waited goes second: its held messages go out before its reader starts.
+    let (first, held) = held;
+    let mut held = Some(held);
+    let (mut device, mut service) = (Some(device), Some(service));
+    for role in [other(first), first] {
+        let leg = match role {
+            Role::Device => device.take(),
+            Role::Service => service.take(),
+        };
+        if let Some(leg) = leg {
+            let held = if role == first {
+                held.take().unwrap_or_default()
+            } else {
+                VecDeque::new()
+            };
+            relay.attach(role, leg, false, held).await;
         }
     }
     let mut away: [Option<(Instant, EndReason)>; 2] = [None, None];
@@ -298,21 +316,28 @@ where
                                 break Ended::dropped(role, reason);
                             }
                             tracing::info!(%role, reason = reason.as_str(), grace_s = settings.grace.as_secs(), "stream leg dropped; the other half is parked while it comes back");
-                            relay.detach(role);
+                            relay.detach(role).await;
                             away[role.index()] = Some((Instant::now(), reason));
                         }
                     }
                 }
             },
             back = returning.recv() => {
-                let Some(back) = back else { continue };
+                // The gateway holds a sender for as long as the relay runs.
+                let Some(back) = back else { break Ended::hub() };
                 let role = back.role;
+                // Both halves were gone at once: neither can answer the other's RESUME.
+                if let Some((_, reason)) = away[other(role).index()] {
+                    tracing::info!(%role, "stream leg came back while the other was away; ending the stream");
+                    relay.attach(role, Leg { ws: back.ws, slot: back.slot }, true, VecDeque::new()).await;
+                    break Ended::dropped(other(role), reason);
+                }
                 if let Some((since, _)) = away[role.index()].take() {
                     parked += since.elapsed();
                 }
                 resumptions += 1;
                 tracing::info!(%role, resumptions, "stream leg resumed");
-                relay.attach(role, Leg { ws: back.ws, slot: back.slot }, true);
+                relay.attach(role, Leg { ws: back.ws, slot: back.slot }, true, VecDeque::new()).await;
             }
             () = sleep_until_some(deadline) => {
                 let Some(role) = [Role::Device, Role::Service]

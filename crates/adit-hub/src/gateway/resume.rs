@@ -4,8 +4,11 @@
 //! ([`RESUME_TOKEN`]) bound to the stream and its role, and the grace ([`RESUME_GRACE`]) for
 //! which the gateway keeps the other half parked if this one drops. Joining the stream's URL
 //! again with that token reattaches the half to the running relay; the response to that
-//! carries the next token, so a token is good for one attach. The tokens live in memory on the
-//! node that runs the relay, the one the stream's URL names; a hub restart forgets them.
+//! carries the next token. A token stays good until its successor is used: an attach whose
+//! upgrade response was lost (the half never saw the new token) can be made again with the
+//! old one, and once the half uses the new token, the old one is refused. The tokens live in
+//! memory on the node that runs the relay, the one the stream's URL names; a hub restart
+//! forgets them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,8 +41,16 @@ pub struct Reattached<S = TokioIo<Upgraded>> {
     pub slot: Option<ConnectionSlot>,
 }
 
+/// One role's credentials.
+struct RoleTokens {
+    /// Good until `next` is used.
+    current: String,
+    /// Handed out with the last attach, not yet used.
+    next: Option<String>,
+}
+
 struct Entry {
-    tokens: [String; 2],
+    tokens: [RoleTokens; 2],
     relay: mpsc::Sender<Reattached>,
 }
 
@@ -59,6 +70,10 @@ impl ResumeTable {
     /// service); what comes back for it arrives on the returned receiver.
     pub fn register(&self, stream_id: &str, tokens: [String; 2]) -> mpsc::Receiver<Reattached> {
         let (relay, rx) = mpsc::channel(2);
+        let tokens = tokens.map(|current| RoleTokens {
+            current,
+            next: None,
+        });
         self.lock()
             .insert(stream_id.to_string(), Entry { tokens, relay });
         rx
@@ -69,12 +84,13 @@ impl ResumeTable {
         self.lock().remove(stream_id);
     }
 
-    /// Checks `token` for `role` of `stream_id` (constant-time) and replaces it: returns the
-    /// next token and where to hand the half once upgraded.
+    /// Checks `token` for `role` of `stream_id` (constant-time): the current token, or the
+    /// one handed out with the last attach, which then becomes current. Returns a new next
+    /// token and where to hand the half once upgraded.
     ///
     /// # Errors
     /// [`Refused::UnknownStream`] when no such stream runs here; [`Refused::BadToken`] for
-    /// any other token, including one already used.
+    /// any other token, including one whose successor was used.
     pub fn admit(
         &self,
         stream_id: &str,
@@ -83,12 +99,20 @@ impl ResumeTable {
     ) -> Result<(String, mpsc::Sender<Reattached>), Refused> {
         let mut map = self.lock();
         let entry = map.get_mut(stream_id).ok_or(Refused::UnknownStream)?;
-        let expected = entry.tokens[role.index()].as_bytes();
-        if !bool::from(expected.ct_eq(token.as_bytes())) {
+        let tokens = &mut entry.tokens[role.index()];
+        let is_current = bool::from(tokens.current.as_bytes().ct_eq(token.as_bytes()));
+        let is_next = tokens
+            .next
+            .as_ref()
+            .is_some_and(|n| bool::from(n.as_bytes().ct_eq(token.as_bytes())));
+        if !(is_current || is_next) {
             return Err(Refused::BadToken);
         }
+        if is_next && let Some(used) = tokens.next.take() {
+            tokens.current = used;
+        }
         let next = new_token();
-        entry.tokens[role.index()] = next.clone();
+        tokens.next = Some(next.clone());
         Ok((next, entry.relay.clone()))
     }
 }
@@ -98,19 +122,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_resume_token_is_good_for_one_attach_and_for_its_role_only() {
+    fn a_resume_token_is_good_until_its_successor_is_used_and_for_its_role_only() {
         let table = ResumeTable::default();
         let _rx = table.register("s", ["dev".into(), "svc".into()]);
         assert!(matches!(
             table.admit("s", Role::Service, "dev"),
             Err(Refused::BadToken)
         ));
-        let (next, _) = table.admit("s", Role::Device, "dev").expect("first use");
-        assert!(matches!(
-            table.admit("s", Role::Device, "dev"),
-            Err(Refused::BadToken)
-        ));
-        assert!(table.admit("s", Role::Device, &next).is_ok());
+        let (lost, _) = table.admit("s", Role::Device, "dev").expect("first use");
+        // The upgrade response carrying `lost` never arrived: the old token still works.
+        let (next, _) = table.admit("s", Role::Device, "dev").expect("retried");
+        assert!(
+            matches!(
+                table.admit("s", Role::Device, &lost),
+                Err(Refused::BadToken)
+            ),
+            "a successor replaced by a newer one is void"
+        );
+        let (after, _) = table
+            .admit("s", Role::Device, &next)
+            .expect("the new token");
+        assert!(
+            matches!(
+                table.admit("s", Role::Device, "dev"),
+                Err(Refused::BadToken)
+            ),
+            "once the successor was used, the old token is void"
+        );
+        assert!(
+            matches!(table.admit("s", Role::Device, &next), Ok(_)),
+            "still current until `after` is used"
+        );
+        let _ = after;
         table.remove("s");
         assert!(matches!(
             table.admit("s", Role::Service, "svc"),

@@ -28,15 +28,16 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
         "Forwarding {local} to device {} (stream {})",
         args.device, args.stream.stream_name
     );
+    let shutdown = crate::signal::shutdown_token();
     let pool = (!args.raw).then(|| {
         SessionPool::new(
             service.clone(),
             args.device.clone(),
             args.stream.stream_name.clone(),
             options.clone(),
+            shutdown.clone(),
         )
     });
-    let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -86,6 +87,9 @@ pub async fn run(args: ServiceProxyArgs) -> anyhow::Result<()> {
     }
     tracker.close();
     tracker.wait().await;
+    if let Some(pool) = &pool {
+        pool.close().await;
+    }
     Ok(())
 }
 

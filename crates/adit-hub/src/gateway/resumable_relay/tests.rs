@@ -241,3 +241,59 @@ fn only_a_lone_resume_frame_counts_as_a_resume() {
     Frame::Resume { position: 2 }.encode(&mut two);
     assert!(!is_resume(&Message::binary(two.freeze())));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_half_that_comes_back_while_the_other_is_away_ends_the_stream() {
+    let (d_leg, device) = leg();
+    let (s_leg, _service) = leg();
+    let running = start(d_leg, s_leg);
+    drop(device);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The service's own link failed too and it reattaches: its RESUME has nobody to answer it.
+    let (s_leg, mut service) = leg();
+    running
+        .back
+        .send(Reattached {
+            role: Role::Service,
+            ws: s_leg.ws,
+            slot: None,
+        })
+        .await
+        .expect("relay running");
+    let close = tokio::time::timeout(Duration::from_secs(5), next_data(&mut service))
+        .await
+        .expect("ended at once, not at the grace");
+    assert!(close.is_close());
+    let outcome = running.relay.await.expect("relay");
+    assert_eq!(outcome.closed_by, ClosedBy::Device);
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_the_first_half_sent_before_pairing_goes_first() {
+    let (d_leg, mut device) = leg();
+    let (s_leg, mut service) = leg();
+    let (back, returning) = mpsc::channel(2);
+    let (shutdown, revoked) = (CancellationToken::new(), CancellationToken::new());
+    let held: VecDeque<Message> = [data(b"one"), data(b"two")].into_iter().collect();
+    let relay = tokio::spawn(async move {
+        run(
+            d_leg,
+            s_leg,
+            (Role::Device, held),
+            Instant::now(),
+            returning,
+            settings(),
+            &shutdown,
+            &revoked,
+        )
+        .await
+    });
+    device.send(data(b"three")).await.expect("send");
+    for want in [data(b"one"), data(b"two"), data(b"three")] {
+        assert_eq!(bytes_of(next_data(&mut service).await), bytes_of(want));
+    }
+    drop(back);
+    drop(device);
+    drop(service);
+    let _ = relay.await;
+}

@@ -11,6 +11,8 @@ use adit_service::{Error, ServiceClient, ServiceStream, Session, StreamOptions};
 use adit_transport::mux_session::{MuxSession, MuxStream};
 use bytes::Bytes;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How long a session with no connection is kept before it is closed.
 pub const IDLE_CLOSE: Duration = Duration::from_secs(60);
@@ -33,9 +35,12 @@ impl Drop for OpenGuard {
     fn drop(&mut self) {
         if self.pool.inner.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             let (pool, generation) = (self.pool.clone(), self.generation);
-            tokio::spawn(async move {
-                tokio::time::sleep(IDLE_CLOSE).await;
-                pool.close_if_idle(generation).await;
+            let shutdown = self.pool.inner.shutdown.clone();
+            self.pool.inner.timers.spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(IDLE_CLOSE) => pool.close_if_idle(generation).await,
+                    () = shutdown.cancelled() => {}
+                }
             });
         }
     }
@@ -57,6 +62,9 @@ struct Inner {
     options: StreamOptions,
     state: Mutex<State>,
     open: AtomicUsize,
+    /// The idle timers, ended by `shutdown`.
+    timers: TaskTracker,
+    shutdown: CancellationToken,
 }
 
 /// Shared by every connection of one `adit service-proxy`; cheap to clone.
@@ -66,12 +74,13 @@ pub struct SessionPool {
 }
 
 impl SessionPool {
-    /// A pool for streams named `name` to `device`.
+    /// A pool for streams named `name` to `device`; its timers end with `shutdown`.
     pub fn new(
         service: ServiceClient,
         device: String,
         name: String,
         options: StreamOptions,
+        shutdown: CancellationToken,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -81,6 +90,8 @@ impl SessionPool {
                 options,
                 state: Mutex::new(State::Closed),
                 open: AtomicUsize::new(0),
+                timers: TaskTracker::new(),
+                shutdown,
             }),
         }
     }
@@ -110,6 +121,8 @@ impl SessionPool {
                     *state = State::Closed;
                 }
                 State::RawOnly => {
+                    // Raw streams open side by side: no lock across the network.
+                    drop(state);
                     let stream = inner
                         .service
                         .open_stream(&inner.device, &inner.name, &inner.options)
@@ -141,6 +154,16 @@ impl SessionPool {
         Err(Error::SessionEnded(
             "a new session ended as soon as it opened".into(),
         ))
+    }
+
+    /// Closes the session (when the proxy stops) and waits for the idle timers, which end
+    /// with the shutdown token.
+    pub async fn close(&self) {
+        if let State::Open(session, _) = &*self.inner.state.lock().await {
+            session.close();
+        }
+        self.inner.timers.close();
+        self.inner.timers.wait().await;
     }
 
     async fn close_if_idle(&self, generation: u64) {
