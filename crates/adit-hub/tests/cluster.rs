@@ -6,18 +6,12 @@ use std::time::Duration;
 
 use adit_hub::HubConfig;
 use adit_testkit::stream_device::{StreamDevice, echo, record, stream_id};
-use adit_testkit::{TestDatabase, TestHub, gateway_connect, nats_url};
+use adit_testkit::{TestDatabase, TestHub, cluster_node, gateway_connect, nats_url};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_websockets::Message;
 
-fn node(db: &TestDatabase, name: &str) -> impl FnOnce(&mut HubConfig) {
-    let (url, name) = (db.url.clone(), name.to_string());
-    move |c: &mut HubConfig| {
-        c.database_url = Some(url);
-        c.nats_url = Some(nats_url());
-        // Unique per test run: nodes of parallel tests share the NATS server.
-        c.node_id = format!("{name}-{}", uuid::Uuid::new_v4().simple());
-    }
+fn node(db: &TestDatabase, name: &str) -> impl FnOnce(&mut HubConfig) + use<> {
+    cluster_node(&db.url, name)
 }
 
 /// A device id no other test run uses (they share NATS subjects).

@@ -22,7 +22,7 @@ mod tinyproxy;
 mod veth;
 
 pub use admin_metrics::admin_metric;
-pub use cluster_access::{nats_url, via_port};
+pub use cluster_access::{cluster_node, nats_url, via_port};
 pub use emulated_link::{EmulatedLink, LinkProfile, LinkStats};
 pub use gateway_client::{
     GatewayWs, InitiateReply, gateway_connect, gateway_connect_with, gateway_status,
