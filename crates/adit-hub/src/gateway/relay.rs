@@ -77,6 +77,9 @@ pub enum EndReason {
     InvalidMessage,
     /// One half offered the Adit stream protocol and the other did not.
     ProtocolMismatch,
+    /// (Adit stream protocol) it sent its end of input, then its connection ended: the
+    /// session was ended on purpose.
+    Finished,
 }
 
 impl EndReason {
@@ -91,6 +94,7 @@ impl EndReason {
             Self::HandshakeDeadline => "handshake_deadline",
             Self::InvalidMessage => "invalid_message",
             Self::ProtocolMismatch => "protocol_mismatch",
+            Self::Finished => "finished",
         }
     }
 }

@@ -282,7 +282,8 @@ where
         }
     }
     let mut away: [Option<(Instant, EndReason)>; 2] = [None, None];
-    let mut ending = false;
+    // Who sent end of input first: the session is ending, on purpose.
+    let mut ending: Option<Role> = None;
     let (mut resumptions, mut parked) = (0u32, Duration::ZERO);
     let ended: Ended = loop {
         let deadline = away
@@ -295,8 +296,8 @@ where
                 // The relay holds a sender itself.
                 None => break Ended::hub(),
                 Some(LegEvent::EndOfInput { role, epoch }) => {
-                    if relay.is_current(role, epoch) {
-                        ending = true;
+                    if relay.is_current(role, epoch) && ending.is_none() {
+                        ending = Some(role);
                     }
                 }
                 Some(LegEvent::Ended { role, epoch, how }) => {
@@ -312,7 +313,10 @@ where
                             } else {
                                 EndReason::Disconnected
                             };
-                            if ending || away[other(role).index()].is_some() {
+                            if let Some(by) = ending {
+                                break Ended::finished(by);
+                            }
+                            if away[other(role).index()].is_some() {
                                 break Ended::dropped(role, reason);
                             }
                             tracing::info!(%role, reason = reason.as_str(), grace_s = settings.grace.as_secs(), "stream leg dropped; the other half is parked while it comes back");
@@ -453,6 +457,16 @@ impl Ended {
             Self::by(role),
             reason,
             close_frame::own(CloseCode::GOING_AWAY, &format!("{role} disconnected")),
+        )
+    }
+
+    /// `role` ended its input, then the connections went: the session ended on purpose.
+    fn finished(role: Role) -> Self {
+        Self::both(
+            Some(role),
+            Self::by(role),
+            EndReason::Finished,
+            close_frame::own(CloseCode::NORMAL_CLOSURE, ""),
         )
     }
 

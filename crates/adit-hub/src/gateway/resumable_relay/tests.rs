@@ -198,7 +198,8 @@ async fn a_half_that_ended_its_input_and_drops_ends_the_stream_at_once() {
     let close = next_data(&mut service).await;
     assert!(close.is_close());
     let outcome = running.relay.await.expect("relay");
-    assert_eq!(outcome.reason, EndReason::Disconnected);
+    assert_eq!(outcome.reason, EndReason::Finished);
+    assert_eq!(outcome.closed_by, ClosedBy::Device);
 }
 
 #[tokio::test(start_paused = true)]
