@@ -73,6 +73,9 @@ fuzz_target!(
                 STREAM,
                 gateway::deadline_in(Duration::from_secs(60)),
                 CancellationToken::new(),
+                // An input that offers Adit's subprotocol gets a stream whose service asked
+                // for it, so the resume-token path is fuzzed too.
+                text.contains("adit.stream.v1"),
             );
             let text = text
                 .replace("{device}", &rendezvous.device_token)

@@ -5,15 +5,18 @@
 //! stream, read in chunks of the second byte's size (as a socket would hand it over).
 //! Invariants: never panics; every frame decoded re-encodes to exactly the bytes it came from;
 //! decoding stops at the first error and never takes more than one frame's bytes; DATA never
-//! passes the negotiated size; driving each connection's receive window and the replay buffer
-//! with what arrives never panics, and the window never holds more than it granted.
+//! passes the negotiated size; driving each connection's receive window, the replay buffer and
+//! the adaptive window's estimator (DATA and PONG, the stream's offset as the clock) with what
+//! arrives never panics, the estimate only grows and stays within its maximum, and a window
+//! never holds more than it granted, however it grew.
 #![no_main]
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use adit_fuzz::seeds;
 use adit_stream_protocol::frame::{Frame, MAX_DATA, decode};
-use adit_stream_protocol::{RecvWindow, ReplayBuffer, ResetCode};
+use adit_stream_protocol::{BdpEstimator, RecvWindow, ReplayBuffer, ResetCode};
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 
@@ -45,6 +48,8 @@ fn seeds() -> Vec<Vec<u8>> {
         },
         Frame::Ack { position: 4096 },
         Frame::Resume { position: 123 },
+        Frame::Ping { opaque: 1 },
+        Frame::Pong { opaque: 1 },
     ];
     let mut all = BytesMut::new();
     let mut out = Vec::new();
@@ -58,6 +63,20 @@ fn seeds() -> Vec<Vec<u8>> {
     }
     let mut seed = vec![255, 64];
     seed.extend_from_slice(&all);
+    out.push(seed);
+    // Three full frames in one round trip, then the PONG of the PING the first one asked
+    // for: the window grows, and every connection's with it.
+    let mut grows = BytesMut::new();
+    for _ in 0..3 {
+        Frame::Data {
+            conn: 1,
+            payload: Bytes::from(vec![0x5a; 16_000]),
+        }
+        .encode(&mut grows);
+    }
+    Frame::Pong { opaque: 1 }.encode(&mut grows);
+    let mut seed = vec![255, 255];
+    seed.extend_from_slice(&grows);
     out.push(seed);
     out
 }
@@ -73,6 +92,10 @@ fuzz_target!(
         let mut windows: HashMap<u32, RecvWindow> = HashMap::new();
         let mut replay = ReplayBuffer::new(64 * 1024);
         replay.sent(Bytes::copy_from_slice(stream));
+        // Small windows, so a few frames of input make it grow.
+        let (initial, max) = (32 * 1024, 256 * 1024);
+        let mut bdp = BdpEstimator::new(initial, max);
+        let start = Instant::now();
         let mut offset = 0;
         'read: for piece in stream.chunks(chunk) {
             buf.extend_from_slice(piece);
@@ -88,14 +111,31 @@ fuzz_target!(
                         frame.encode(&mut again);
                         assert_eq!(&again[..], &stream[offset..offset + used], "re-encodes exactly");
                         offset += used;
+                        // A microsecond per byte of input: the clock only moves on.
+                        let now = start + Duration::from_micros(offset as u64);
                         match frame {
                             Frame::Data { conn, payload } => {
                                 assert!(payload.len() <= max_data);
-                                let w = windows.entry(conn).or_insert_with(|| RecvWindow::new(32 * 1024));
+                                let _ = bdp.on_data(now, payload.len());
+                                let w = windows.entry(conn).or_insert_with(|| {
+                                    let mut w = RecvWindow::new(initial);
+                                    let _ = w.grow(bdp.window());
+                                    w
+                                });
                                 if w.received(payload.len()).is_ok() {
                                     let _ = w.consumed(payload.len());
                                 }
-                                assert!(w.outstanding() <= 32 * 1024);
+                                assert!(w.outstanding() <= u64::from(w.window()));
+                            }
+                            Frame::Pong { opaque } => {
+                                let before = bdp.window();
+                                if let Some(grown) = bdp.on_pong(now, opaque) {
+                                    assert!(grown > before && grown <= max, "{before} to {grown}");
+                                    for w in windows.values_mut() {
+                                        assert_eq!(w.grow(grown), Some(grown - before));
+                                    }
+                                }
+                                assert!(bdp.window() >= before);
                             }
                             Frame::Ack { position } => {
                                 let _ = replay.acknowledged(position);

@@ -82,6 +82,8 @@ pub fn packets() -> Vec<Packet> {
         let topic = StreamResponse {
             accepted,
             rid: "1".into(),
+            // Adit's own property: the seeds carry it, so its parsing is fuzzed too.
+            protocol: Some("adit.stream.v1".into()),
         }
         .to_topic();
         out.push(Packet::Publish(Publish::new(
@@ -118,6 +120,7 @@ pub fn request_topics() -> Vec<String> {
         url: "wss://hub.example:8443/bridges/0123456789abcdef/device".into(),
         auth: "AAAAbbbbCCCCdddd-_".into(),
         ip: Some("127.0.0.1".into()),
+        protocol: Some("adit.stream.v1".into()),
     };
     if let Ok(t) = request.to_topic() {
         topics.push(t);

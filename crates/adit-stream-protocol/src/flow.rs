@@ -67,6 +67,10 @@ impl SendCredit {
 }
 
 /// What this side has granted on a connection and how much of it its reader consumed.
+///
+/// The window may grow during the connection ([`RecvWindow::grow`], the adaptive window of
+/// [`crate::bdp`]) but never shrinks; the overrun check stays exact: the peer may have at most
+/// what was granted in total and not yet received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvWindow {
     window: u32,
@@ -91,6 +95,23 @@ impl RecvWindow {
         self.outstanding
     }
 
+    /// The window, in bytes: what the peer may have sent and this side's reader not consumed.
+    pub fn window(&self) -> u32 {
+        self.window
+    }
+
+    /// Raises the window to `window` bytes. Returns the WINDOW increment (the difference) to
+    /// send at once, so the peer may use the extra credit now rather than when the reader has
+    /// consumed a quarter of the window (as RFC 9113 §6.9.2 does for a larger
+    /// `SETTINGS_INITIAL_WINDOW_SIZE`); `None` when `window` is not larger: a window never
+    /// shrinks.
+    pub fn grow(&mut self, window: u32) -> Option<u32> {
+        let increment = window.checked_sub(self.window).filter(|&i| i > 0)?;
+        self.window = window;
+        self.outstanding += u64::from(increment);
+        Some(increment)
+    }
+
     /// A DATA frame of `n` bytes arrived.
     ///
     /// # Errors
@@ -108,10 +129,14 @@ impl RecvWindow {
     }
 
     /// The reader consumed `n` received bytes. Returns the WINDOW increment to send once at
-    /// least half the window has been consumed (fewer, larger updates), else `None`.
+    /// least a quarter of the window has been consumed, else `None`: updates are batched, but
+    /// a sender limited by the window still keeps at least three quarters of it in flight.
+    /// (With half, it would send its window in two bursts a round trip apart and carry as
+    /// little as half a window per round trip, which the adaptive window's samples,
+    /// [`crate::bdp`], would take for a path that does not need more.)
     pub fn consumed(&mut self, n: usize) -> Option<u32> {
         self.consumed += n as u64;
-        if self.consumed * 2 < u64::from(self.window) {
+        if self.consumed * 4 < u64::from(self.window) {
             return None;
         }
         let increment = u32::try_from(self.consumed).unwrap_or(u32::MAX);
@@ -132,13 +157,16 @@ mod tests {
         Send(usize),
         /// The reader consumes this many of the bytes waiting for it.
         Read(usize),
+        /// The receiver raises its window to this many bytes (if larger).
+        Grow(u32),
     }
 
     fn steps() -> impl Strategy<Value = Vec<Step>> {
         proptest::collection::vec(
             prop_oneof![
                 (1usize..70_000).prop_map(Step::Send),
-                (1usize..70_000).prop_map(Step::Read)
+                (1usize..70_000).prop_map(Step::Read),
+                (1u32..600_000).prop_map(Step::Grow)
             ],
             0..200,
         )
@@ -146,12 +174,13 @@ mod tests {
 
     proptest! {
         /// A sender that keeps to its credit never overruns the receiver, the receiver never
-        /// holds more than its window unread, and every byte sent is eventually grantable
-        /// again: nothing deadlocks once the reader reads.
+        /// holds more than its window unread (however it grew), and every byte sent is
+        /// eventually grantable again: nothing deadlocks once the reader reads.
         #[test]
-        fn credit_and_window_agree(window in 1u32..300_000, steps in steps()) {
-            let mut send = SendCredit::new(window);
-            let mut recv = RecvWindow::new(window);
+        fn credit_and_window_agree(initial in 1u32..300_000, steps in steps()) {
+            let mut send = SendCredit::new(initial);
+            let mut recv = RecvWindow::new(initial);
+            let mut window = initial;
             let mut unread = 0u64;
             for step in steps {
                 match step {
@@ -167,16 +196,27 @@ mod tests {
                             send.grant(inc).expect("no overflow");
                         }
                     }
+                    Step::Grow(to) => {
+                        match recv.grow(to) {
+                            Some(inc) => {
+                                prop_assert_eq!(u64::from(inc), u64::from(to) - u64::from(window));
+                                send.grant(inc).expect("no overflow");
+                                window = to;
+                            }
+                            None => prop_assert!(to <= window, "never shrinks"),
+                        }
+                        prop_assert_eq!(recv.window(), window);
+                    }
                 }
                 prop_assert!(unread + send.available() <= u64::from(window));
                 prop_assert_eq!(send.available(), recv.outstanding());
             }
-            // Reading everything always leaves the sender at least half a window: it can
-            // always go on.
+            // Reading everything always leaves the sender at least three quarters of the
+            // window: it can always go on.
             if let Some(inc) = recv.consumed(unread as usize) {
                 send.grant(inc).expect("no overflow");
             }
-            prop_assert!(send.available() * 2 >= u64::from(window));
+            prop_assert!(send.available() * 4 >= u64::from(window) * 3);
         }
     }
 
@@ -191,12 +231,31 @@ mod tests {
     }
 
     #[test]
-    fn a_window_update_is_sent_at_half_the_window_and_not_before() {
+    fn a_window_update_is_sent_at_a_quarter_of_the_window_and_not_before() {
         let mut recv = RecvWindow::new(100);
         recv.received(100).expect("within");
-        assert_eq!(recv.consumed(49), None);
-        assert_eq!(recv.consumed(1), Some(50));
-        assert_eq!(recv.outstanding(), 50);
+        assert_eq!(recv.consumed(24), None);
+        assert_eq!(recv.consumed(1), Some(25));
+        assert_eq!(recv.outstanding(), 25);
+    }
+
+    #[test]
+    fn a_grown_window_is_granted_at_once_and_still_checked_exactly() {
+        let mut recv = RecvWindow::new(100);
+        recv.received(100).expect("the whole initial window");
+        assert_eq!(recv.grow(50), None, "never shrinks");
+        assert_eq!(recv.grow(100), None, "the same window: nothing to grant");
+        assert_eq!(recv.grow(300), Some(200), "the difference, at once");
+        assert_eq!(recv.window(), 300);
+        recv.received(200).expect("the new credit");
+        assert_eq!(
+            recv.received(1),
+            Err(FlowError::Overrun { got: 1, credit: 0 }),
+            "one byte past everything granted"
+        );
+        // WINDOW updates now come at a quarter of the larger window.
+        assert_eq!(recv.consumed(74), None);
+        assert_eq!(recv.consumed(1), Some(75));
     }
 
     #[test]

@@ -101,6 +101,17 @@ pub enum Frame {
         /// Bytes of the stream received, counted from its start.
         position: u64,
     },
+    /// Measures the path (the adaptive receive window, [`crate::bdp`]): the peer answers at
+    /// once with PONG carrying the same `opaque`.
+    Ping {
+        /// Whatever the sender chose; it matches the PONG to its PING.
+        opaque: u64,
+    },
+    /// The answer to PING, carrying its `opaque` unchanged.
+    Pong {
+        /// The PING's `opaque`.
+        opaque: u64,
+    },
 }
 
 /// Why a connection was reset.
@@ -178,6 +189,8 @@ const FIN: u8 = 0x05;
 const RESET: u8 = 0x06;
 const ACK: u8 = 0x07;
 const RESUME: u8 = 0x08;
+const PING: u8 = 0x09;
+const PONG: u8 = 0x0A;
 
 fn kind_name(t: u8) -> &'static str {
     match t {
@@ -190,6 +203,8 @@ fn kind_name(t: u8) -> &'static str {
         RESET => "RESET",
         ACK => "ACK",
         RESUME => "RESUME",
+        PING => "PING",
+        PONG => "PONG",
         _ => "?",
     }
 }
@@ -208,7 +223,7 @@ impl Frame {
             Self::Data { payload, .. } => payload.len(),
             Self::Window { .. } => 4,
             Self::Reset { reason, .. } => 2 + reason.len(),
-            Self::Ack { .. } | Self::Resume { .. } => 8,
+            Self::Ack { .. } | Self::Resume { .. } | Self::Ping { .. } | Self::Pong { .. } => 8,
         }
     }
 
@@ -223,6 +238,8 @@ impl Frame {
             Self::Reset { conn, .. } => (RESET, *conn),
             Self::Ack { .. } => (ACK, 0),
             Self::Resume { .. } => (RESUME, 0),
+            Self::Ping { .. } => (PING, 0),
+            Self::Pong { .. } => (PONG, 0),
         }
     }
 
@@ -262,6 +279,7 @@ impl Frame {
                 out.put_slice(reason.as_bytes());
             }
             Self::Ack { position } | Self::Resume { position } => out.put_u64(*position),
+            Self::Ping { opaque } | Self::Pong { opaque } => out.put_u64(*opaque),
             Self::Opened { .. } | Self::Fin { .. } => {}
         }
     }
@@ -299,6 +317,10 @@ pub enum FrameType {
     Ack,
     /// RESUME (0x08).
     Resume,
+    /// PING (0x09).
+    Ping,
+    /// PONG (0x0A).
+    Pong,
 }
 
 impl FrameType {
@@ -313,19 +335,25 @@ impl FrameType {
             RESET => Self::Reset,
             ACK => Self::Ack,
             RESUME => Self::Resume,
+            PING => Self::Ping,
+            PONG => Self::Pong,
             _ => return None,
         })
     }
 
-    /// Whether the frame belongs to the link under the multiplexer (ACK, RESUME): such frames
-    /// travel alone, are not counted in the stream's positions and are never replayed.
+    /// Whether the frame belongs to the link under the multiplexer (ACK, RESUME, PING, PONG):
+    /// such frames travel alone, are not counted in the stream's positions and are never
+    /// replayed.
     pub fn is_link(self) -> bool {
-        matches!(self, Self::Ack | Self::Resume)
+        matches!(self, Self::Ack | Self::Resume | Self::Ping | Self::Pong)
     }
 
     /// Whether the frame names a connection (nonzero id) rather than the whole stream (id 0).
     fn names_conn(self) -> bool {
-        !matches!(self, Self::Hello | Self::Ack | Self::Resume)
+        !matches!(
+            self,
+            Self::Hello | Self::Ack | Self::Resume | Self::Ping | Self::Pong
+        )
     }
 }
 
@@ -410,10 +438,9 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
     if buf.len() < header.frame_len() {
         return Ok(None);
     }
-    let t = buf[0];
     let conn = header.conn;
     let n = header.len;
-    let kind = kind_name(t);
+    let kind = kind_name(buf[0]);
     buf.advance(HEADER_LEN);
     let mut p = buf.split_to(n).freeze();
     let malformed = |why| FrameError::Malformed { kind, why };
@@ -424,8 +451,8 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
             Err(malformed("wrong payload length"))
         }
     };
-    let frame = match t {
-        HELLO => {
+    let frame = match header.kind {
+        FrameType::Hello => {
             exact(&p, 10)?;
             let version = p.get_u16();
             let max_data = p.get_u32();
@@ -439,18 +466,18 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
                 initial_window,
             }
         }
-        OPEN => Frame::Open { conn, target: p },
-        OPENED => {
+        FrameType::Open => Frame::Open { conn, target: p },
+        FrameType::Opened => {
             exact(&p, 0)?;
             Frame::Opened { conn }
         }
-        DATA => {
+        FrameType::Data => {
             if p.is_empty() {
                 return Err(malformed("empty DATA"));
             }
             Frame::Data { conn, payload: p }
         }
-        WINDOW => {
+        FrameType::Window => {
             exact(&p, 4)?;
             let increment = p.get_u32();
             if increment == 0 {
@@ -458,11 +485,11 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
             }
             Frame::Window { conn, increment }
         }
-        FIN => {
+        FrameType::Fin => {
             exact(&p, 0)?;
             Frame::Fin { conn }
         }
-        RESET => {
+        FrameType::Reset => {
             if p.len() < 2 {
                 return Err(malformed("no reset code"));
             }
@@ -472,16 +499,28 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
                 .to_string();
             Frame::Reset { conn, code, reason }
         }
-        ACK => {
+        FrameType::Ack => {
             exact(&p, 8)?;
             Frame::Ack {
                 position: p.get_u64(),
             }
         }
-        _ => {
+        FrameType::Resume => {
             exact(&p, 8)?;
             Frame::Resume {
                 position: p.get_u64(),
+            }
+        }
+        FrameType::Ping => {
+            exact(&p, 8)?;
+            Frame::Ping {
+                opaque: p.get_u64(),
+            }
+        }
+        FrameType::Pong => {
+            exact(&p, 8)?;
+            Frame::Pong {
+                opaque: p.get_u64(),
             }
         }
     };
@@ -527,6 +566,8 @@ mod tests {
             }),
             any::<u64>().prop_map(|position| Frame::Ack { position }),
             any::<u64>().prop_map(|position| Frame::Resume { position }),
+            any::<u64>().prop_map(|opaque| Frame::Ping { opaque }),
+            any::<u64>().prop_map(|opaque| Frame::Pong { opaque }),
         ]
     }
 
@@ -581,7 +622,10 @@ mod tests {
             prop_assert_eq!(h.frame_len(), f.encoded_len());
             prop_assert_eq!(
                 h.kind.is_link(),
-                matches!(f, Frame::Ack { .. } | Frame::Resume { .. })
+                matches!(
+                    f,
+                    Frame::Ack { .. } | Frame::Resume { .. } | Frame::Ping { .. } | Frame::Pong { .. }
+                )
             );
         }
 
@@ -638,8 +682,8 @@ mod tests {
             decode(&mut b, MAX_DATA),
             Err(FrameError::Oversized { .. })
         ));
-        let mut b = header(0x09, 1, 0);
-        assert_eq!(decode(&mut b, MAX_DATA), Err(FrameError::UnknownType(9)));
+        let mut b = header(0x0B, 1, 0);
+        assert_eq!(decode(&mut b, MAX_DATA), Err(FrameError::UnknownType(0x0B)));
         let mut b = header(FIN, 0, 0);
         assert!(matches!(
             decode(&mut b, MAX_DATA),
@@ -658,6 +702,68 @@ mod tests {
             decode(&mut b, MAX_DATA),
             Err(FrameError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn ping_and_pong_are_link_frames_of_eight_bytes() {
+        for (f, t) in [
+            (Frame::Ping { opaque: 7 }, PING),
+            (
+                Frame::Pong {
+                    opaque: u64::MAX - 1,
+                },
+                PONG,
+            ),
+        ] {
+            let mut b = BytesMut::new();
+            f.encode(&mut b);
+            assert_eq!(b.len(), HEADER_LEN + 8, "as long as ACK and RESUME");
+            assert_eq!(b[0], t);
+            assert_eq!(&b[2..6], &[0, 0, 0, 0], "connection 0");
+            let h = peek_header(&b, MAX_DATA).expect("valid").expect("whole");
+            assert!(h.kind.is_link(), "travels alone, never counted");
+            assert_eq!(decode(&mut b, MAX_DATA), Ok(Some(f)));
+            assert!(b.is_empty());
+        }
+    }
+
+    #[test]
+    fn ping_and_pong_of_the_wrong_shape_are_refused() {
+        let frame = |t: u8, conn: u32, payload: &[u8]| {
+            let mut b = BytesMut::new();
+            b.put_u8(t);
+            b.put_u8(0);
+            b.put_u32(conn);
+            b.put_u32(payload.len() as u32);
+            b.put_slice(payload);
+            b
+        };
+        for t in [PING, PONG] {
+            // A connection id on a link frame is refused from the header alone.
+            let b = frame(t, 1, &[0; 8]);
+            assert!(matches!(
+                peek_header(&b, MAX_DATA),
+                Err(FrameError::Malformed { .. })
+            ));
+            // Seven or nine bytes are not a u64.
+            for len in [7, 9] {
+                let mut b = frame(t, 0, &vec![0; len]);
+                assert_eq!(
+                    decode(&mut b, MAX_DATA),
+                    Err(FrameError::Malformed {
+                        kind: kind_name(t),
+                        why: "wrong payload length"
+                    })
+                );
+            }
+            // Over the control limit: refused before the payload arrives.
+            let mut b = frame(t, 0, &[]);
+            b[6..10].copy_from_slice(&((MAX_CONTROL + 1) as u32).to_be_bytes());
+            assert!(matches!(
+                decode(&mut b, MAX_DATA),
+                Err(FrameError::Oversized { .. })
+            ));
+        }
     }
 
     #[test]

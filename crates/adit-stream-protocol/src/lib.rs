@@ -10,16 +10,22 @@
 //!   leg of the stream drops and reattaches, both replay from the other's received position
 //!   and no byte is lost, duplicated or reordered.
 //!
+//! Each connection's receive window adapts to the path ([`bdp`]): small on a short path, so
+//! what a keystroke waits behind stays small, and as large as the bandwidth-delay product on a
+//! long fat one, so a bulk transfer is not capped at window / RTT.
+//!
 //! This crate is sans-IO: frames in and out as bytes ([`frame`]), state machines driven by the
 //! caller; [`mux`] puts frames, flow control and scheduling together for one side of a stream. The spec, in the project's words: `docs/stream-protocol.md`.
 #![warn(missing_docs)]
 
+pub mod bdp;
 pub mod flow;
 pub mod frame;
 pub mod mux;
 pub mod replay;
 pub mod schedule;
 
+pub use bdp::BdpEstimator;
 pub use flow::{FlowError, RecvWindow, SendCredit};
 pub use frame::{
     Frame, FrameError, FrameType, Header, ResetCode, SUBPROTOCOL, decode, peek_header,

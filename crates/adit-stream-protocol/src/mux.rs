@@ -6,6 +6,12 @@
 //! Control frames (HELLO, OPEN, OPENED, WINDOW, FIN, RESET) leave before DATA, in order; DATA
 //! leaves one frame at a time in the [`Scheduler`]'s order, each within its connection's
 //! credit. A connection's FIN follows its last DATA.
+//!
+//! Every connection's receive window starts at the HELLO's `initial_window` (what the peer
+//! was promised) and follows the stream's window target ([`Mux::grow_window`], which the
+//! caller takes from its [`crate::BdpEstimator`]): when the target grows, each connection
+//! sends a WINDOW with the difference, and a connection opened later is raised to the target
+//! by a WINDOW right after its OPEN or OPENED.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -25,21 +31,44 @@ pub enum Role {
     Device,
 }
 
-/// This side's HELLO settings.
+/// This side's HELLO settings, and how far its receive window may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// Largest DATA payload this side accepts, 1..=[`frame::MAX_DATA`].
     pub max_data: u32,
-    /// Receive window of each connection, in bytes.
+    /// Receive window each connection starts with, in bytes (HELLO's `initial_window`).
     pub initial_window: u32,
+    /// Largest receive window the adaptive window ([`crate::bdp`]) grows each connection's
+    /// to, in bytes (at most [`crate::flow::MAX_CREDIT`]). At or under `initial_window` the
+    /// window is fixed ([`Settings::fixed`]).
+    pub max_window: u32,
+}
+
+impl Settings {
+    /// Default frames and a window fixed at `window` bytes: no adaptation, no PINGs.
+    pub fn fixed(window: u32) -> Self {
+        Self {
+            initial_window: window,
+            max_window: window,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the receive window adapts to the path (`max_window` over `initial_window`).
+    pub fn adaptive(&self) -> bool {
+        self.max_window > self.initial_window
+    }
 }
 
 impl Default for Settings {
-    /// 16 KiB frames and a 256 KiB window per connection: a 20 ms path at 100 Mbit/s.
+    /// 16 KiB frames; a 64 KiB window per connection ([`crate::bdp::DEFAULT_INITIAL_WINDOW`],
+    /// small so a short path keeps what a keystroke waits behind small) that adapts up to
+    /// 16 MiB ([`crate::bdp::DEFAULT_MAX_WINDOW`]) on a long fat path.
     fn default() -> Self {
         Self {
             max_data: frame::MAX_DATA as u32,
-            initial_window: 256 * 1024,
+            initial_window: crate::bdp::DEFAULT_INITIAL_WINDOW,
+            max_window: crate::bdp::DEFAULT_MAX_WINDOW,
         }
     }
 }
@@ -114,6 +143,9 @@ pub struct Mux {
     peer_last: u32,
     schedule: Scheduler,
     control: VecDeque<Frame>,
+    /// Receive window every connection grants now, in bytes: `ours.initial_window`, then
+    /// what [`Mux::grow_window`] set.
+    window: u32,
 }
 
 impl Mux {
@@ -134,6 +166,7 @@ impl Mux {
             peer_last: 0,
             schedule: Scheduler::new(frame::MAX_DATA),
             control,
+            window: ours.initial_window,
         }
     }
 
@@ -158,6 +191,7 @@ impl Mux {
         let c = self.new_conn();
         self.conns.insert(conn, c);
         self.control.push_back(Frame::Open { conn, target });
+        self.raise(conn);
         conn
     }
 
@@ -165,6 +199,44 @@ impl Mux {
     pub fn accept(&mut self, conn: u32) {
         if self.conns.contains_key(&conn) {
             self.control.push_back(Frame::Opened { conn });
+            self.raise(conn);
+        }
+    }
+
+    /// The receive window every connection grants now, in bytes.
+    pub fn window(&self) -> u32 {
+        self.window
+    }
+
+    /// Raises every connection's receive window to `window` bytes (the adaptive window grew):
+    /// each sends a WINDOW with the difference at once, so its sender may use the extra
+    /// credit now. Connections opened later start at the HELLO's `initial_window` (what the
+    /// peer was promised) and are raised right after their OPEN or OPENED. A `window` not over
+    /// the current one changes nothing: windows never shrink.
+    pub fn grow_window(&mut self, window: u32) {
+        if window <= self.window {
+            return;
+        }
+        self.window = window;
+        let mut ids: Vec<u32> = self.conns.keys().copied().collect();
+        // In id order, so what goes on the wire does not depend on the map's order.
+        ids.sort_unstable();
+        for conn in ids {
+            self.raise(conn);
+        }
+    }
+
+    /// Brings `conn`'s receive window up to the stream's, sending the difference as WINDOW.
+    /// Not for a connection whose peer finished sending: it has no use for credit.
+    fn raise(&mut self, conn: u32) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.peer_fin {
+            return;
+        }
+        if let Some(increment) = c.recv.grow(self.window) {
+            self.control.push_back(Frame::Window { conn, increment });
         }
     }
 
@@ -270,6 +342,7 @@ impl Mux {
             let peer = Settings {
                 max_data: max_data.min(frame::MAX_DATA as u32),
                 initial_window,
+                max_window: initial_window,
             };
             self.peer = Some(peer);
             // Connections opened before the peer's HELLO start with its window now.
@@ -345,8 +418,8 @@ impl Mux {
                     events.push(Event::Reset { conn, code, reason });
                 }
             }
-            // Resumption frames belong to the layer below (the resumable link).
-            Frame::Ack { .. } | Frame::Resume { .. } => {}
+            // Link frames belong to the layer below (the resumable link).
+            Frame::Ack { .. } | Frame::Resume { .. } | Frame::Ping { .. } | Frame::Pong { .. } => {}
         }
         Ok(())
     }

@@ -11,6 +11,11 @@
 //! until the peer's ACK, and, given a [`Reattach`] ([`MuxSession::start_resumable`]), regains
 //! a failed link and replays what the peer missed. Every session acknowledges and answers the
 //! peer's RESUME, so either side may be the one that reattaches.
+//!
+//! Each connection's receive window adapts to the path (`docs/stream-protocol.md`, "Flow
+//! control"): the link measures it with PING and PONG while DATA arrives, and the task grows
+//! every connection's window as the estimate grows ([`SessionStats::window`]), unless the
+//! [`Settings`] fix it.
 
 mod link;
 mod reattach;
@@ -21,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adit_stream_protocol::{Event, Mux, ReplayError, ResetCode, Role, Settings};
+use adit_stream_protocol::{BdpEstimator, Event, Mux, ReplayError, ResetCode, Role, Settings};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -157,7 +162,8 @@ impl MuxSession {
         let stop = tokio_util::sync::CancellationToken::new();
         let counters = Arc::new(stats::Counters::default());
         let max_data = usize::try_from(settings.max_data).unwrap_or(usize::MAX);
-        let link = Link::new(link, reattach, options, max_data, counters.clone());
+        let bdp = BdpEstimator::new(settings.initial_window, settings.max_window);
+        let link = Link::new(link, reattach, options, max_data, bdp, counters.clone());
         let task = Task {
             mux: Mux::new(role, settings),
             endpoints: HashMap::new(),
@@ -179,7 +185,8 @@ impl MuxSession {
         }
     }
 
-    /// Resumptions so far and time spent detached ([`SessionStats`]); cheap, never waits.
+    /// Resumptions so far, time spent detached and the receive window ([`SessionStats`]);
+    /// cheap, never waits.
     pub fn stats(&self) -> SessionStats {
         self.counters.snapshot()
     }
@@ -276,6 +283,9 @@ impl Task {
                         for e in events {
                             self.dispatch(e);
                         }
+                        // The PONGs among these frames may have grown the window: every
+                        // connection gets the extra credit now.
+                        self.mux.grow_window(link.window());
                     }
                     LinkEvent::Ended(result) => break (result, false),
                 },

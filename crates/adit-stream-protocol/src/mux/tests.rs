@@ -17,12 +17,14 @@ fn pump_counted(from: &mut Mux, to: &mut Mux) -> (Vec<Event>, usize) {
     (to.receive(&mut wire).expect("valid frames"), n)
 }
 
-/// A service and a device side that have exchanged HELLO.
+/// A service and a device side with fixed windows of `window` bytes that have exchanged
+/// HELLO.
 fn pair(window: u32) -> (Mux, Mux) {
-    let settings = Settings {
-        max_data: frame::MAX_DATA as u32,
-        initial_window: window,
-    };
+    pair_with(Settings::fixed(window))
+}
+
+/// A service and a device side with `settings` that have exchanged HELLO.
+fn pair_with(settings: Settings) -> (Mux, Mux) {
     let (mut s, mut d) = (
         Mux::new(Role::Service, settings),
         Mux::new(Role::Device, settings),
@@ -47,6 +49,8 @@ enum Op {
     },
     /// Frames cross the link, this many each way.
     Pump,
+    /// The device's window target becomes this many bytes (ignored when smaller).
+    Grow(u32),
 }
 
 fn ops(conns: usize) -> impl Strategy<Value = Vec<Op>> {
@@ -56,6 +60,7 @@ fn ops(conns: usize) -> impl Strategy<Value = Vec<Op>> {
             1 => (0..conns).prop_map(|conn| Op::Fin { conn }),
             3 => (0..conns).prop_map(|conn| Op::Read { conn }),
             3 => Just(Op::Pump),
+            1 => (1u32..200_000).prop_map(Op::Grow),
         ],
         1..120,
     )
@@ -71,7 +76,11 @@ proptest! {
         ops in ops(4),
         window in 1u32..100_000,
     ) {
-        let (mut s, mut d) = pair(window);
+        let (mut s, mut d) = pair_with(Settings {
+            initial_window: window,
+            max_window: 1 << 20,
+            ..Settings::default()
+        });
         let ids: Vec<u32> = (0..conns).map(|_| s.open(Bytes::new())).collect();
         let mut sent: HashMap<u32, Vec<u8>> = HashMap::new();
         let mut finned: HashMap<u32, bool> = HashMap::new();
@@ -115,6 +124,7 @@ proptest! {
                     let n = unread.insert(id, 0).unwrap_or(0);
                     d.consumed(id, n);
                 }
+                Op::Grow(to) => d.grow_window(to),
                 Op::Pump => {
                     let events = pump(&mut s, &mut d);
                     deliver(events, &mut d, &mut got, &mut unread, &mut got_fin);
@@ -139,7 +149,7 @@ proptest! {
             let want = sent.get(&id).cloned().unwrap_or_default();
             let have = got.get(&id).cloned().unwrap_or_default();
             if id == slow {
-                prop_assert!(have.len() as u64 <= u64::from(window));
+                prop_assert!(have.len() as u64 <= u64::from(d.window()));
                 prop_assert_eq!(&have[..], &want[..have.len()]);
             } else {
                 prop_assert_eq!(have, want);
@@ -262,5 +272,149 @@ fn only_the_service_side_opens_and_ids_only_grow() {
         s.receive(&mut wire),
         Err(MuxError::BadOpen(1)),
         "a device may not open"
+    );
+}
+
+/// The frames `m` has to send now.
+fn transmitted(m: &mut Mux) -> Vec<Frame> {
+    let mut wire = BytesMut::new();
+    while m.poll_transmit(&mut wire) {}
+    let mut frames = Vec::new();
+    while let Some(f) = frame::decode(&mut wire, frame::MAX_DATA).expect("valid") {
+        frames.push(f);
+    }
+    frames
+}
+
+/// Adaptive settings starting at `initial` bytes.
+fn adaptive(initial: u32) -> Settings {
+    Settings {
+        initial_window: initial,
+        max_window: 1 << 20,
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn the_defaults_start_small_and_adapt() {
+    let settings = Settings::default();
+    assert_eq!(settings.max_data, 16 * 1024);
+    assert_eq!(settings.initial_window, 64 * 1024);
+    assert_eq!(settings.max_window, 16 << 20);
+    assert!(settings.adaptive());
+    assert!(!Settings::fixed(256 * 1024).adaptive());
+}
+
+#[test]
+fn a_grown_window_is_granted_at_once_and_the_sender_uses_it() {
+    let (mut s, mut d) = pair_with(adaptive(1000));
+    let a = s.open(Bytes::new());
+    let b = s.open(Bytes::new());
+    for e in pump(&mut s, &mut d) {
+        if let Event::Open { conn, .. } = e {
+            d.accept(conn);
+        }
+    }
+    pump(&mut d, &mut s);
+    s.send(a, Bytes::from(vec![1u8; 5000]));
+    let delivered = |events: Vec<Event>| -> usize {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Data(_, p) => p.len(),
+                _ => 0,
+            })
+            .sum()
+    };
+    assert_eq!(delivered(pump(&mut s, &mut d)), 1000, "the initial window");
+    // Nothing read, yet the window grows: every connection gets the difference at once.
+    d.grow_window(4000);
+    assert_eq!(d.window(), 4000);
+    assert_eq!(
+        transmitted(&mut d),
+        [
+            Frame::Window {
+                conn: a,
+                increment: 3000
+            },
+            Frame::Window {
+                conn: b,
+                increment: 3000
+            },
+        ]
+    );
+    d.grow_window(4000);
+    d.grow_window(2000);
+    assert!(transmitted(&mut d).is_empty(), "never shrinks, no repeats");
+    assert_eq!(d.window(), 4000);
+    // Re-send the grant (`transmitted` consumed it) the way the sender would receive it.
+    let mut wire = BytesMut::new();
+    for conn in [a, b] {
+        Frame::Window {
+            conn,
+            increment: 3000,
+        }
+        .encode(&mut wire);
+    }
+    assert!(s.receive(&mut wire).expect("valid").is_empty());
+    assert_eq!(
+        delivered(pump(&mut s, &mut d)),
+        3000,
+        "the sender used the extra credit"
+    );
+    assert_eq!(s.pending(a), 1000, "and holds the rest");
+    // One byte past all the credit granted still resets the connection.
+    let mut wire = BytesMut::new();
+    Frame::Data {
+        conn: a,
+        payload: Bytes::from_static(b"x"),
+    }
+    .encode(&mut wire);
+    let events = d.receive(&mut wire).expect("the stream goes on");
+    assert!(
+        matches!(&events[..], [Event::Reset { conn, code: ResetCode::Protocol, .. }] if *conn == a),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_connection_opened_after_growth_is_raised_right_after_its_open_or_opened() {
+    let (mut s, mut d) = pair_with(adaptive(1000));
+    s.grow_window(4000);
+    d.grow_window(8000);
+    assert!(transmitted(&mut s).is_empty(), "no connections yet");
+    assert!(transmitted(&mut d).is_empty());
+    let conn = s.open(Bytes::new());
+    let opening = transmitted(&mut s);
+    assert_eq!(
+        opening,
+        [
+            Frame::Open {
+                conn,
+                target: Bytes::new()
+            },
+            Frame::Window {
+                conn,
+                increment: 3000
+            },
+        ],
+        "OPEN at the HELLO's window, then raised"
+    );
+    let mut wire = BytesMut::new();
+    for f in &opening {
+        f.encode(&mut wire);
+    }
+    let events = d.receive(&mut wire).expect("valid");
+    assert!(matches!(events[..], [Event::Open { .. }]), "{events:?}");
+    d.accept(conn);
+    assert_eq!(
+        transmitted(&mut d),
+        [
+            Frame::Opened { conn },
+            Frame::Window {
+                conn,
+                increment: 7000
+            },
+        ]
     );
 }

@@ -2,8 +2,14 @@
 //!
 //! It hands the mux task's chunks to the link's writer as data messages and keeps each in the
 //! [`ReplayBuffer`] until the peer acknowledges it; it takes what arrives apart into whole
-//! frames, returns the mux's (HELLO to RESET) unchanged and handles ACK and RESUME itself.
-//! Positions count the bytes of the mux's frames only, at whole-frame granularity.
+//! frames, returns the mux's (HELLO to RESET) unchanged and handles the link frames (ACK,
+//! RESUME, PING, PONG) itself. Positions count the bytes of the mux's frames only, at
+//! whole-frame granularity.
+//!
+//! It also measures the path for the adaptive receive window: while DATA arrives it sends
+//! PINGs as the session's [`BdpEstimator`] asks and feeds it the DATA and the PONGs; the mux
+//! task reads the window it arrives at ([`Link::window`]). The peer's PINGs are answered at
+//! once, ahead of replay and data.
 //!
 //! When the link fails it regains one through the session's [`Reattach`] (if any), sends
 //! RESUME with its received position and drops what arrives until the peer's RESUME, then
@@ -20,7 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adit_stream_protocol::ReplayBuffer;
+use adit_stream_protocol::{BdpEstimator, ReplayBuffer};
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
@@ -36,7 +42,8 @@ pub(super) use ack::{ACK_EVERY, ACK_QUIET};
 /// What the link has for the mux task.
 #[derive(Debug)]
 pub(super) enum LinkEvent {
-    /// Whole mux frames received, in order.
+    /// Whole mux frames received, in order (possibly none, when only the window grew: see
+    /// [`Link::window`]).
     Frames(BytesMut),
     /// The chunk the mux task offered went to the link's writer: gather the next.
     Taken,
@@ -62,6 +69,12 @@ struct Core {
     /// Data messages sent and not yet acknowledged.
     replay: ReplayBuffer,
     acks: AckClock,
+    /// The adaptive receive window, across links (a PING in flight is forgotten at a failure
+    /// and at the peer's RESUME).
+    bdp: BdpEstimator,
+    /// A PING is due while the link is still idle, to measure its own round trip: at the
+    /// session's start and after each resume.
+    idle_ping: bool,
 }
 
 /// An attempt to regain a link, owning the [`Reattach`] and giving it back.
@@ -82,20 +95,25 @@ enum State<R: Reattach> {
 
 impl<R: Reattach> Link<R> {
     /// The link of a new session; `max_data` is this side's HELLO limit, checked on every
-    /// frame header before the payload is read.
+    /// frame header before the payload is read; `bdp` estimates the receive window (fixed
+    /// windows never ask for a PING).
     pub(super) fn new(
         link: R::Link,
         reattach: Option<R>,
         options: ResumeOptions,
         max_data: usize,
+        bdp: BdpEstimator,
         counters: Arc<Counters>,
     ) -> Self {
+        counters.set_window(bdp.window());
         let core = Core {
             max_data,
             grace: options.grace,
             counters,
             replay: ReplayBuffer::new(options.replay_capacity),
             acks: AckClock::default(),
+            bdp,
+            idle_ping: true,
         };
         let attached = Attached::new(link, None, &core);
         Self {
@@ -103,6 +121,12 @@ impl<R: Reattach> Link<R> {
             reattach,
             state: State::Attached(attached),
         }
+    }
+
+    /// The receive window every connection should grant now, in bytes. It only grows; the
+    /// mux task reads it after each [`LinkEvent::Frames`].
+    pub(super) fn window(&self) -> u32 {
+        self.core.bdp.window()
     }
 
     /// Does the link's work until there is something for the mux task. `outbound` is the
@@ -149,6 +173,9 @@ impl<R: Reattach> Link<R> {
             return None;
         };
         let outage = a.abandon();
+        // The PING in flight went with the link, and what was counted for it would span the
+        // outage.
+        self.core.bdp.forget();
         let Some(mut reattach) = self.reattach.take() else {
             return Some(LinkEvent::Ended(Err(SessionError::Link(why))));
         };

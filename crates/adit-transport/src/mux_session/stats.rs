@@ -1,7 +1,7 @@
 //! Counters of what a session's link went through, written by its link task and read through
 //! [`super::MuxSession::stats`] without waiting for it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What a session's link went through so far.
@@ -13,6 +13,9 @@ pub struct SessionStats {
     /// Total time this side's link was down: from each failure until the peer's RESUME came on
     /// the new link (or the session ended). An outage still going on is not counted yet.
     pub detached: Duration,
+    /// Receive window each of this side's connections grants now, in bytes: the settings'
+    /// `initial_window`, then what the adaptive window grew it to (it never shrinks).
+    pub window: u32,
 }
 
 /// The shared atomics behind [`SessionStats`].
@@ -20,6 +23,7 @@ pub struct SessionStats {
 pub(super) struct Counters {
     resumptions: AtomicU64,
     detached_nanos: AtomicU64,
+    window: AtomicU32,
 }
 
 impl Counters {
@@ -32,10 +36,15 @@ impl Counters {
         self.detached_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    pub(super) fn set_window(&self, window: u32) {
+        self.window.store(window, Ordering::Relaxed);
+    }
+
     pub(super) fn snapshot(&self) -> SessionStats {
         SessionStats {
             resumptions: self.resumptions.load(Ordering::Relaxed),
             detached: Duration::from_nanos(self.detached_nanos.load(Ordering::Relaxed)),
+            window: self.window.load(Ordering::Relaxed),
         }
     }
 }

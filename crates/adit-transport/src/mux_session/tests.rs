@@ -9,6 +9,7 @@ mod gateway;
 mod resume;
 mod survivor;
 mod websocket;
+mod window;
 mod wire;
 
 /// A service side and a device side joined by an in-memory link of `capacity` bytes.

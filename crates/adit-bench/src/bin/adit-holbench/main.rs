@@ -3,14 +3,17 @@
 //! three arrangements measured side by side in one run:
 //!
 //! - `adit mux`: both connections in one `adit.stream.v1` stream (`adit_transport::
-//!   mux_session`: per-connection credit, small writes first);
+//!   mux_session`: per-connection credit, small writes first), with its default adaptive
+//!   receive window and with each fixed window of `--window` (64 KiB and 256 KiB unless told
+//!   otherwise);
 //! - `separate`: two TCP connections (what a stream per connection gives);
 //! - `fifo mux`: both connections in one link through a single first-in first-out queue with
 //!   no per-connection credit or scheduling (the model of a shared-window multiplexer without
 //!   fairness, `fifo.rs`).
 //!
-//! Each is measured idle and loaded; the report gives p50 and p99 and loaded p99 / idle p99.
-//! Speed is reported, never asserted.
+//! Each is measured idle and loaded; the report gives p50 and p99, loaded p99 / idle p99, the
+//! bulk transfer's throughput while the round trips ran and, for the Adit mux, the bulk
+//! receiver's window at the end. Speed is reported, never asserted.
 
 mod fifo;
 mod probe;
@@ -19,8 +22,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// One arrangement, idle or loaded, and its (p50, p99) per round in µs.
-type Measured = (probe::Arrangement, bool, Vec<(f64, f64)>);
+/// One arrangement, idle or loaded, and what each round measured.
+type Measured = (probe::Arrangement, bool, Vec<probe::Measured>);
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -30,9 +33,10 @@ struct Args {
     /// Rounds (each arrangement once per round, interleaved); medians are reported.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Receive window per connection of the Adit mux, in bytes (its default: 256 KiB).
-    #[arg(long, default_value_t = 256 * 1024)]
-    window: u32,
+    /// A fixed receive window to measure the Adit mux with, in bytes, beside its default
+    /// adaptive one; repeat for several (default: 64 KiB and 256 KiB).
+    #[arg(long = "window", default_values_t = [64 * 1024, 256 * 1024])]
+    windows: Vec<u32>,
     /// A quick run that checks the harness.
     #[arg(long)]
     smoke: bool,
@@ -45,44 +49,71 @@ async fn main() -> anyhow::Result<()> {
         args.round_trips = 200;
         args.rounds = 1;
     }
-    let arrangements = [
-        probe::Arrangement::AditMux,
-        probe::Arrangement::Separate,
-        probe::Arrangement::Fifo,
-    ];
+    let mut arrangements = vec![probe::Arrangement::AditMux];
+    arrangements.extend(
+        args.windows
+            .iter()
+            .map(|&w| probe::Arrangement::AditMuxFixed(w)),
+    );
+    arrangements.extend([probe::Arrangement::Separate, probe::Arrangement::Fifo]);
     let mut results: Vec<Measured> = Vec::new();
-    for a in arrangements {
+    for &a in &arrangements {
         for loaded in [false, true] {
             results.push((a, loaded, Vec::new()));
         }
     }
     for round in 0..args.rounds {
+        // A measurement thrown away first, of what comes first: whatever came first in a
+        // round after the pause measured 20 µs slower idle (a cold CPU), which flattered its
+        // loaded / idle ratio.
+        probe::measure(arrangements[0], false, args.round_trips).await?;
         for entry in &mut results {
-            let (p50, p99) =
-                probe::measure(entry.0, entry.1, args.round_trips, args.window).await?;
-            entry.2.push((p50, p99));
+            let measured = probe::measure(entry.0, entry.1, args.round_trips).await?;
+            entry.2.push(measured);
         }
         eprintln!("round {} of {} done", round + 1, args.rounds);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("| arrangement | load | RTT p50 µs | RTT p99 µs | p99 loaded / idle |");
-    println!("|---|---|---|---|---|");
-    for a in arrangements {
+    println!(
+        "| arrangement | load | RTT p50 µs | RTT p99 µs | p99 loaded / idle | bulk MB/s | window KiB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &a in &arrangements {
         let pick = |loaded: bool| {
-            results
+            let rounds = results
                 .iter()
                 .find(|(x, l, _)| *x == a && *l == loaded)
-                .map(|(_, _, v)| (median(v.iter().map(|p| p.0)), median(v.iter().map(|p| p.1))))
-                .unwrap_or((0.0, 0.0))
+                .map(|(_, _, v)| v.as_slice())
+                .unwrap_or_default();
+            let bulk = median(rounds.iter().filter_map(|m| m.bulk));
+            let windows: Vec<u32> = rounds.iter().filter_map(|m| m.window).collect();
+            (
+                median(rounds.iter().map(|m| m.p50)),
+                median(rounds.iter().map(|m| m.p99)),
+                bulk,
+                windows,
+            )
         };
         let (idle, loaded) = (pick(false), pick(true));
-        for (label, (p50, p99)) in [("idle", idle), ("bulk beside", loaded)] {
-            let ratio = if label == "idle" {
-                String::new()
+        for (label, (p50, p99, bulk, windows)) in [("idle", &idle), ("bulk beside", &loaded)] {
+            let (ratio, bulk) = if label == "idle" {
+                (String::new(), String::new())
             } else {
-                format!("{:.1}x", p99 / idle.1.max(f64::MIN_POSITIVE))
+                (
+                    format!("{:.1}x", p99 / idle.1.max(f64::MIN_POSITIVE)),
+                    format!("{:.0}", bulk / 1e6),
+                )
             };
-            println!("| {} | {label} | {p50:.0} | {p99:.0} | {ratio} |", a.name());
+            // Every round's window, so one that grew shows even when the median did not.
+            let windows = windows
+                .iter()
+                .map(|w| (w / 1024).to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!(
+                "| {} | {label} | {p50:.0} | {p99:.0} | {ratio} | {bulk} | {windows} |",
+                a.name()
+            );
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! One measurement: a link in one arrangement, an echo connection and (loaded) a bulk one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use adit_stream_protocol::{Role, Settings};
@@ -16,19 +18,40 @@ const NOTSENT_LOWAT: u32 = 16 * 1024;
 /// How the two connections share the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrangement {
+    /// One `adit.stream.v1` session with the default settings: the receive window starts at
+    /// 64 KiB and adapts to the path.
     AditMux,
+    /// One `adit.stream.v1` session whose receive window is fixed at this many bytes.
+    AditMuxFixed(u32),
     Separate,
     Fifo,
 }
 
 impl Arrangement {
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Self::AditMux => "adit mux",
-            Self::Separate => "separate TCP",
-            Self::Fifo => "fifo mux (no fairness)",
+            Self::AditMux => "adit mux, adaptive window".into(),
+            Self::AditMuxFixed(w) if w % 1024 == 0 => {
+                format!("adit mux, fixed {} KiB window", w / 1024)
+            }
+            Self::AditMuxFixed(w) => format!("adit mux, fixed {w} B window"),
+            Self::Separate => "separate TCP".into(),
+            Self::Fifo => "fifo mux (no fairness)".into(),
         }
     }
+}
+
+/// One measurement's results.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measured {
+    /// Round-trip time, median, in µs.
+    pub p50: f64,
+    /// Round-trip time, 99th percentile, in µs.
+    pub p99: f64,
+    /// Bytes per second the bulk connection moved while the round trips ran (loaded only).
+    pub bulk: Option<f64>,
+    /// The bulk receiver's window at the end, in bytes (Adit mux, loaded only).
+    pub window: Option<u32>,
 }
 
 /// Two connected loopback sockets.
@@ -81,29 +104,45 @@ async fn bulk_source<S: AsyncWrite + Unpin>(mut conn: S) {
     while conn.write_all(&chunk).await.is_ok() {}
 }
 
-/// Reads and drops everything.
-async fn bulk_sink<S: AsyncRead + Unpin>(mut conn: S) {
+/// Reads and drops everything, counting it in `total`.
+async fn bulk_sink<S: AsyncRead + Unpin>(mut conn: S, total: Arc<AtomicU64>) {
     let mut buf = vec![0u8; 64 * 1024];
     while let Ok(n) = conn.read(&mut buf).await {
         if n == 0 {
             break;
         }
+        total.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
-/// Measures `arrangement`, with a bulk transfer beside the round trips when `loaded`.
-pub async fn measure(
-    arrangement: Arrangement,
-    loaded: bool,
+/// Round trips on `conn` while `total` counts the bulk bytes: the latencies and the bulk
+/// bytes per second over the same time.
+async fn timed<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut S,
     n: usize,
-    window: u32,
-) -> anyhow::Result<(f64, f64)> {
-    let settings = Settings {
-        initial_window: window,
-        ..Settings::default()
-    };
+    total: &AtomicU64,
+    loaded: bool,
+) -> anyhow::Result<Measured> {
+    let (start, before) = (Instant::now(), total.load(Ordering::Relaxed));
+    let (p50, p99) = round_trips(conn, n).await?;
+    let moved = total.load(Ordering::Relaxed) - before;
+    Ok(Measured {
+        p50,
+        p99,
+        bulk: loaded.then(|| moved as f64 / start.elapsed().as_secs_f64()),
+        window: None,
+    })
+}
+
+/// Measures `arrangement`, with a bulk transfer beside the round trips when `loaded`.
+pub async fn measure(arrangement: Arrangement, loaded: bool, n: usize) -> anyhow::Result<Measured> {
+    let total = Arc::new(AtomicU64::new(0));
     match arrangement {
-        Arrangement::AditMux => {
+        Arrangement::AditMux | Arrangement::AditMuxFixed(_) => {
+            let settings = match arrangement {
+                Arrangement::AditMuxFixed(window) => Settings::fixed(window),
+                _ => Settings::default(),
+            };
             let (a, b) = tcp_pair().await?;
             let service = MuxSession::start(a, Role::Service, settings);
             let mut device = MuxSession::start(b, Role::Device, settings);
@@ -127,11 +166,14 @@ pub async fn measure(
                     .await
                     .ok_or_else(|| anyhow::anyhow!("accept"))?;
                 tasks.push(tokio::spawn(bulk_source(bulk)));
-                tasks.push(tokio::spawn(bulk_sink(sink)));
-                // Let the bulk transfer fill the link first.
+                tasks.push(tokio::spawn(bulk_sink(sink, total.clone())));
+                // Let the bulk transfer fill the link first (and the window adapt).
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            let result = round_trips(&mut rtt, n).await;
+            let mut result = timed(&mut rtt, n, &total, loaded).await;
+            if let Ok(m) = &mut result {
+                m.window = loaded.then(|| device.stats().window);
+            }
             service.close();
             device.close();
             for t in tasks {
@@ -145,10 +187,10 @@ pub async fn measure(
             if loaded {
                 let (bulk, sink) = tcp_pair().await?;
                 tasks.push(tokio::spawn(bulk_source(bulk)));
-                tasks.push(tokio::spawn(bulk_sink(sink)));
+                tasks.push(tokio::spawn(bulk_sink(sink, total.clone())));
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            let result = round_trips(&mut rtt, n).await;
+            let result = timed(&mut rtt, n, &total, loaded).await;
             for t in tasks {
                 t.abort();
             }
@@ -161,10 +203,10 @@ pub async fn measure(
             let mut tasks = vec![tokio::spawn(echo(far.conn(1)))];
             if loaded {
                 tasks.push(tokio::spawn(bulk_source(near.conn(2))));
-                tasks.push(tokio::spawn(bulk_sink(far.conn(2))));
+                tasks.push(tokio::spawn(bulk_sink(far.conn(2), total.clone())));
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            let result = round_trips(&mut rtt, n).await;
+            let result = timed(&mut rtt, n, &total, loaded).await;
             for t in tasks {
                 t.abort();
             }

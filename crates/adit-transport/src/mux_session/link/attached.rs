@@ -1,5 +1,7 @@
 //! One link while it is attached: what the mux task hands over goes to the link's writer,
-//! what arrives is taken apart into frames, and ACK and RESUME are answered here.
+//! what arrives is taken apart into frames, and ACK, RESUME, PING and PONG are answered here.
+//! DATA arriving and PONGs feed the session's [`adit_stream_protocol::BdpEstimator`], which
+//! asks for PINGs and grows the window.
 
 use std::collections::VecDeque;
 use std::io;
@@ -26,11 +28,51 @@ pub(super) struct Attached<T> {
     to_writer: mpsc::Sender<Bytes>,
     writer: JoinHandle<io::Result<()>>,
     rx: BytesMut,
-    /// Link messages and replayed data messages, to write before anything new.
-    queue: VecDeque<Bytes>,
+    /// What goes to the writer before the mux task's next chunk.
+    out: Outgoing,
     /// Set on a link that replaced a failed one, until the peer's RESUME arrives on it.
     outage: Option<Outage>,
 }
+
+/// Messages waiting for the writer, in the order they go.
+#[derive(Default)]
+struct Outgoing {
+    /// This side's RESUME: nothing may go before it (on the side that stayed, the hub drops
+    /// what it sends until its RESUME passes; on the side that came back, the peer's answer
+    /// is what it waits for).
+    resume: Option<Bytes>,
+    /// PING and PONG: next after RESUME, ahead of replay and data, so a round trip measures
+    /// the path rather than this side's queue; but never before this side's HELLO, the
+    /// stream's first frame.
+    urgent: VecDeque<Bytes>,
+    /// ACKs and replayed data messages.
+    queue: VecDeque<Bytes>,
+}
+
+impl Outgoing {
+    fn is_empty(&self) -> bool {
+        self.resume.is_none() && self.urgent.is_empty() && self.queue.is_empty()
+    }
+
+    /// Whether a message may go now; `hello_sent` says whether this side's first data
+    /// message (its HELLO) went.
+    fn ready(&self, hello_sent: bool) -> bool {
+        self.resume.is_some() || (hello_sent && !self.urgent.is_empty()) || !self.queue.is_empty()
+    }
+
+    fn pop(&mut self, hello_sent: bool) -> Option<Bytes> {
+        if let Some(resume) = self.resume.take() {
+            return Some(resume);
+        }
+        if hello_sent && let Some(urgent) = self.urgent.pop_front() {
+            return Some(urgent);
+        }
+        self.queue.pop_front()
+    }
+}
+
+/// Longest a session's end may wait for its last messages to reach the link.
+const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What one turn on an attached link came to.
 pub(super) enum Turn {
@@ -59,9 +101,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
     pub(super) fn new(link: T, outage: Option<Outage>, core: &Core) -> Self {
         let (reader, writer) = tokio::io::split(link);
         let (to_writer, writer) = writer::spawn(writer);
-        let mut queue = VecDeque::new();
+        let mut out = Outgoing::default();
         if outage.is_some() {
-            queue.push_back(link_message(&Frame::Resume {
+            out.resume = Some(link_message(&Frame::Resume {
                 position: core.acks.received(),
             }));
         }
@@ -70,17 +112,30 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
             to_writer,
             writer,
             rx: BytesMut::new(),
-            queue,
+            out,
             outage,
         }
     }
 
     pub(super) async fn turn(&mut self, core: &mut Core, outbound: &mut Option<Bytes>) -> Turn {
-        if self.queue.is_empty()
+        // Right after this side's HELLO (nothing goes before it), before data queues up;
+        // after a resume, once the peer's RESUME came. Should the PING be lost (a hub that
+        // drops what comes before the peer joined), the estimator gives up on it in time.
+        if core.idle_ping && self.outage.is_none() && core.replay.position() > 0 {
+            core.idle_ping = false;
+            if let Some(opaque) = core.bdp.on_idle(Instant::now().into_std()) {
+                self.out
+                    .urgent
+                    .push_back(link_message(&Frame::Ping { opaque }));
+            }
+        }
+        if self.out.is_empty()
             && self.outage.is_none()
             && let Some(position) = core.acks.take_due()
         {
-            self.queue.push_back(link_message(&Frame::Ack { position }));
+            self.out
+                .queue
+                .push_back(link_message(&Frame::Ack { position }));
         }
         if self.rx.capacity() - self.rx.len() < frame::HEADER_LEN + frame::MAX_DATA {
             self.rx.reserve(READ_CHUNK);
@@ -88,11 +143,12 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
         // New data only while the peer is in step and the replay buffer has room: otherwise
         // the mux holds its bytes and its writers wait.
         let data = self.outage.is_none() && core.replay.room() > 0 && outbound.is_some();
-        let sending = data || !self.queue.is_empty();
+        let hello_sent = core.replay.position() > 0;
+        let sending = data || self.out.ready(hello_sent);
         let quiet_at = core.acks.quiet_at();
         let deadline = self.outage.as_ref().map(|o| o.deadline);
         tokio::select! {
-            sent = send_next(&self.to_writer, &mut self.queue, outbound, &mut core.replay, data),
+            sent = send_next(&self.to_writer, &mut self.out, outbound, &mut core.replay, data),
                 if sending => match sent {
                 Sent::Chunk => Turn::Event(LinkEvent::Taken),
                 Sent::Message | Sent::Nothing => Turn::Again,
@@ -103,8 +159,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
                 // The peer's end of input or a normal close: it ended the session.
                 Ok(0) => Turn::Event(LinkEvent::Ended(Ok(()))),
                 Ok(_) => match self.take_frames(core) {
-                    Ok(frames) if frames.is_empty() => Turn::Again,
-                    Ok(frames) => Turn::Event(LinkEvent::Frames(frames)),
+                    // Nothing for the mux, unless the window grew: it raises its connections'.
+                    Ok((frames, false)) if frames.is_empty() => Turn::Again,
+                    Ok((frames, _)) => Turn::Event(LinkEvent::Frames(frames)),
                     Err(e) => Turn::Event(LinkEvent::Ended(Err(e))),
                 },
                 // A Close with a code (`WsIo` reads it as ConnectionAborted): the hub or the
@@ -142,46 +199,107 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
         if let Some(lost) = &self.outage {
             counters.detached_for(lost.since.elapsed());
         }
-        // Until the peer's RESUME, nothing but RESUME may go.
-        if everything && self.outage.is_none() {
-            for message in self.queue {
-                if self.to_writer.send(message).await.is_err() {
-                    break;
+        // Until the peer's RESUME, nothing but RESUME may go. PINGs and PONGs are of no use
+        // any more: the session is ending.
+        // Bounded: a link whose peer stopped reading (its network gone, the kernel's send
+        // buffer full) would otherwise hold the session's end until TCP gives up, minutes.
+        let mut writer = self.writer;
+        let (to_writer, out, outage) = (self.to_writer, self.out, self.outage);
+        let drained = tokio::time::timeout(FINISH_TIMEOUT, async {
+            if everything && outage.is_none() {
+                let Outgoing { resume, queue, .. } = out;
+                for message in resume.into_iter().chain(queue) {
+                    if to_writer.send(message).await.is_err() {
+                        break;
+                    }
                 }
             }
+            drop(to_writer);
+            let _ = (&mut writer).await;
+        })
+        .await;
+        if drained.is_err() {
+            writer.abort();
         }
-        drop(self.to_writer);
-        let _ = self.writer.await;
     }
 
     /// Takes the whole frames off the front of the read buffer and returns the mux's
     /// (dropped while the peer's RESUME is awaited: the peer sent them not knowing where this
-    /// side stood, and its replay brings them again); ACK and RESUME are handled here. A
-    /// partial frame stays, and is lost with the link if it fails: it was never counted.
-    fn take_frames(&mut self, core: &mut Core) -> Result<BytesMut, SessionError> {
+    /// side stood, and its replay brings them again), and whether the window grew; link
+    /// frames are handled here. A partial frame stays, and is lost with the link if it fails:
+    /// it was never counted.
+    fn take_frames(&mut self, core: &mut Core) -> Result<(BytesMut, bool), SessionError> {
         let mut frames = BytesMut::new();
+        let mut grew = false;
+        let now = Instant::now().into_std();
         while let Some(header) = peek_header(&self.rx, core.max_data).map_err(MuxError::from)? {
             let len = header.frame_len();
             if self.rx.len() < len {
                 break;
             }
             let frame = self.rx.split_to(len);
-            match header.kind {
-                FrameType::Ack => core.replay.acknowledged(position(frame, core.max_data)?)?,
-                FrameType::Resume => self.resume(position(frame, core.max_data)?, core)?,
-                _ if self.outage.is_some() => {}
-                _ => {
-                    core.acks.got(len);
-                    frames.unsplit(frame);
+            if header.kind.is_link() {
+                grew |= self.link_frame(frame, now, core)?;
+                continue;
+            }
+            if self.outage.is_some() {
+                continue;
+            }
+            if header.kind == FrameType::Data
+                && let Some(opaque) = core.bdp.on_data(now, header.len)
+            {
+                self.out
+                    .urgent
+                    .push_back(link_message(&Frame::Ping { opaque }));
+            }
+            core.acks.got(len);
+            frames.unsplit(frame);
+        }
+        Ok((frames, grew))
+    }
+
+    /// Handles one whole link frame; returns whether it grew the window.
+    fn link_frame(
+        &mut self,
+        mut frame: BytesMut,
+        now: std::time::Instant,
+        core: &mut Core,
+    ) -> Result<bool, SessionError> {
+        match frame::decode(&mut frame, core.max_data).map_err(MuxError::from)? {
+            Some(Frame::Ack { position }) => core.replay.acknowledged(position)?,
+            Some(Frame::Resume { position }) => self.resume(position, core)?,
+            // Before the peer's RESUME, PING and PONG belong to the old link: the peer forgets
+            // its PING when it fails, and this side forgot its own.
+            Some(Frame::Ping { .. } | Frame::Pong { .. }) if self.outage.is_some() => {}
+            Some(Frame::Ping { opaque }) => {
+                self.out
+                    .urgent
+                    .push_back(link_message(&Frame::Pong { opaque }));
+            }
+            Some(Frame::Pong { opaque }) => {
+                if let Some(window) = core.bdp.on_pong(now, opaque) {
+                    core.counters.set_window(window);
+                    return Ok(true);
                 }
             }
+            other => {
+                return Err(SessionError::Link(format!(
+                    "expected a link frame, read {other:?}"
+                )));
+            }
         }
-        Ok(frames)
+        Ok(false)
     }
 
     /// The peer's RESUME: it has this side's first `position` bytes.
     fn resume(&mut self, position: u64, core: &mut Core) -> Result<(), SessionError> {
         let missed = core.replay.resume_from(position)?;
+        // A PING of this side's may have been dropped while the peer was away, and what was
+        // counted for it spans the outage; PINGs and PONGs not yet sent answer the old link.
+        core.bdp.forget();
+        self.out.urgent.clear();
+        // The shortest round trip is measured again, on the way the stream takes now.
+        core.idle_ping = true;
         match self.outage.take() {
             // The answer to this side's RESUME: the stream is whole again.
             Some(lost) => core.counters.detached_for(lost.since.elapsed()),
@@ -189,14 +307,14 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
             // before anything not yet handed to the writer. What was queued is replayed
             // below if the peer lacks it.
             None => {
-                self.queue.clear();
-                self.queue.push_back(link_message(&Frame::Resume {
+                self.out.queue.clear();
+                self.out.resume = Some(link_message(&Frame::Resume {
                     position: core.acks.received(),
                 }));
             }
         }
         core.counters.resumed();
-        self.queue.extend(missed);
+        self.out.queue.extend(missed);
         Ok(())
     }
 }
@@ -205,7 +323,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
 /// the mux task's chunk when `data` allows it (kept for replay as it goes).
 async fn send_next(
     to_writer: &mpsc::Sender<Bytes>,
-    queue: &mut VecDeque<Bytes>,
+    out: &mut Outgoing,
     outbound: &mut Option<Bytes>,
     replay: &mut ReplayBuffer,
     data: bool,
@@ -213,7 +331,7 @@ async fn send_next(
     let Ok(permit) = to_writer.reserve().await else {
         return Sent::WriterGone;
     };
-    if let Some(message) = queue.pop_front() {
+    if let Some(message) = out.pop(replay.position() > 0) {
         permit.send(message);
         return Sent::Message;
     }
@@ -239,19 +357,9 @@ fn writer_end(ended: Result<io::Result<()>, tokio::task::JoinError>) -> String {
     }
 }
 
-/// A link message: one ACK or RESUME frame, alone.
+/// A link message: one ACK, RESUME, PING or PONG frame, alone.
 fn link_message(frame: &Frame) -> Bytes {
     let mut b = BytesMut::new();
     frame.encode(&mut b);
     b.freeze()
-}
-
-/// The position in a whole ACK or RESUME frame.
-fn position(mut frame: BytesMut, max_data: usize) -> Result<u64, SessionError> {
-    match frame::decode(&mut frame, max_data).map_err(MuxError::from)? {
-        Some(Frame::Ack { position } | Frame::Resume { position }) => Ok(position),
-        other => Err(SessionError::Link(format!(
-            "expected ACK or RESUME, read {other:?}"
-        ))),
-    }
 }

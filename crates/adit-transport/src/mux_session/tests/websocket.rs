@@ -41,8 +41,8 @@ async fn over_a_websocket_messages_are_whole_frames_and_link_frames_travel_alone
     let mut payload = 0;
     while payload < sent.len() {
         let m = next_payload(&mut hub).await;
-        // Each message decodes whole (`frames` insists); an ACK comes alone.
-        if wire::ack(&m).is_some() {
+        // Each message decodes whole (`frames` insists); an ACK or a PING comes alone.
+        if wire::is_link(&m) {
             continue;
         }
         for f in frames(&m) {
@@ -57,14 +57,14 @@ async fn over_a_websocket_messages_are_whole_frames_and_link_frames_travel_alone
         .await
         .expect("send");
     let mut answer = next_payload(&mut hub).await;
-    while wire::ack(&answer).is_some() {
+    while wire::resume(&answer).is_none() && wire::is_link(&answer) {
         answer = next_payload(&mut hub).await;
     }
     assert_eq!(wire::resume(&answer), Some(from_peer.len() as u64));
     let mut replayed = Vec::new();
     while replayed.len() < stream.len() {
         let m = next_payload(&mut hub).await;
-        if wire::ack(&m).is_none() {
+        if !wire::is_link(&m) {
             replayed.extend_from_slice(&m);
         }
     }
@@ -76,6 +76,9 @@ async fn over_a_websocket_messages_are_whole_frames_and_link_frames_travel_alone
         if m.is_empty() {
             break;
         }
-        assert!(wire::ack(&m).is_some(), "nothing but an ACK before the end");
+        assert!(
+            wire::is_link(&m),
+            "nothing but link messages (ACK, PING) before the end"
+        );
     }
 }

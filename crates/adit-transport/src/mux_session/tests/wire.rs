@@ -136,6 +136,41 @@ pub(crate) fn ack(message: &[u8]) -> Option<u64> {
     }
 }
 
+/// Whether `message` is a link message: exactly one ACK, RESUME, PING or PONG frame, alone
+/// (not counted in positions, never replayed).
+pub(crate) fn is_link(message: &[u8]) -> bool {
+    let link = matches!(
+        frames(message).as_slice(),
+        [Frame::Ack { .. } | Frame::Resume { .. } | Frame::Ping { .. } | Frame::Pong { .. }]
+    );
+    if link {
+        assert_eq!(message.len(), 18, "a link frame travels alone");
+    }
+    link
+}
+
+/// The opaque in `message` if it is exactly one PING frame.
+pub(crate) fn ping(message: &[u8]) -> Option<u64> {
+    match frames(message).as_slice() {
+        [Frame::Ping { opaque }] => {
+            assert_eq!(message.len(), 18, "a PING travels alone");
+            Some(*opaque)
+        }
+        _ => None,
+    }
+}
+
+/// The opaque in `message` if it is exactly one PONG frame.
+pub(crate) fn pong(message: &[u8]) -> Option<u64> {
+    match frames(message).as_slice() {
+        [Frame::Pong { opaque }] => {
+            assert_eq!(message.len(), 18, "a PONG travels alone");
+            Some(*opaque)
+        }
+        _ => None,
+    }
+}
+
 /// The position in `message` if it is exactly one RESUME frame.
 pub(crate) fn resume(message: &[u8]) -> Option<u64> {
     match frames(message).as_slice() {
