@@ -101,10 +101,20 @@ impl IncomingStream {
             &self.proxy,
         )
         .await;
+        self.answer_joined(joined, None).await
+    }
+
+    /// Accepts (naming `protocol`) once the gateway was joined, or rejects and returns why
+    /// it could not be.
+    async fn answer_joined<T>(
+        &self,
+        joined: Result<T, adit_transport::GatewayError>,
+        protocol: Option<&str>,
+    ) -> Result<T, Error> {
         match joined {
-            Ok(stream) => {
-                self.answer(true, None).await?;
-                Ok(stream)
+            Ok(joined) => {
+                self.answer(true, protocol).await?;
+                Ok(joined)
             }
             Err(e) => {
                 let _ = self.answer(false, None).await;
@@ -137,16 +147,8 @@ impl IncomingStream {
             &self.proxy,
         )
         .await;
-        match joined {
-            Ok(joined) => {
-                self.answer(true, Some(SUBPROTOCOL)).await?;
-                Ok(joined.start(Role::Device))
-            }
-            Err(e) => {
-                let _ = self.answer(false, None).await;
-                Err(e.into())
-            }
-        }
+        let joined = self.answer_joined(joined, Some(SUBPROTOCOL)).await?;
+        Ok(joined.start(Role::Device))
     }
 
     /// Tells the hub the stream is rejected.

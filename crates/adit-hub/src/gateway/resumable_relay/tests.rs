@@ -55,6 +55,19 @@ fn bytes_of(m: Message) -> Vec<u8> {
     m.as_payload().to_vec()
 }
 
+/// Hands the relay a half that came back on `leg`.
+async fn come_back(running: &Running, role: Role, leg: Leg<DuplexStream>) {
+    running
+        .back
+        .send(Reattached {
+            role,
+            ws: leg.ws,
+            slot: None,
+        })
+        .await
+        .expect("relay running");
+}
+
 struct Running {
     relay: tokio::task::JoinHandle<RelayOutcome>,
     back: mpsc::Sender<Reattached<DuplexStream>>,
@@ -110,15 +123,7 @@ async fn a_dropped_half_comes_back_and_the_parked_half_never_noticed() {
     // The device comes back 31 s later: nothing of the service's reaches it before the
     // service answers its RESUME.
     let (d_leg, mut device) = leg();
-    running
-        .back
-        .send(Reattached {
-            role: Role::Device,
-            ws: d_leg.ws,
-            slot: None,
-        })
-        .await
-        .expect("relay running");
+    come_back(&running, Role::Device, d_leg).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     service.send(data(b"stale")).await.expect("send");
     device.send(resume(6)).await.expect("send");
@@ -213,15 +218,7 @@ async fn a_silent_half_is_parked_after_the_pong_deadline_and_can_come_back() {
     let waited = tokio::time::timeout(Duration::from_secs(89), next_data(&mut service)).await;
     assert!(waited.is_err(), "no Close while the device may come back");
     let (d_leg, mut back) = leg();
-    running
-        .back
-        .send(Reattached {
-            role: Role::Device,
-            ws: d_leg.ws,
-            slot: None,
-        })
-        .await
-        .expect("relay running");
+    come_back(&running, Role::Device, d_leg).await;
     back.send(resume(0)).await.expect("send");
     assert_eq!(bytes_of(next_data(&mut service).await), bytes_of(resume(0)));
     drop(device);
@@ -252,15 +249,7 @@ async fn a_half_that_comes_back_while_the_other_is_away_ends_the_stream() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The service's own link failed too and it reattaches: its RESUME has nobody to answer it.
     let (s_leg, mut service) = leg();
-    running
-        .back
-        .send(Reattached {
-            role: Role::Service,
-            ws: s_leg.ws,
-            slot: None,
-        })
-        .await
-        .expect("relay running");
+    come_back(&running, Role::Service, s_leg).await;
     let close = tokio::time::timeout(Duration::from_secs(5), next_data(&mut service))
         .await
         .expect("ended at once, not at the grace");
