@@ -257,9 +257,12 @@ impl StreamResponse {
             .find(|(k, _)| *k == "$rid")
             .map(|(_, v)| v.to_string())
             .ok_or(TopicError::MissingProperty("$rid"))?;
+        // Only an acceptance names a protocol; on a refusal the property means nothing (and
+        // `to_topic` never writes it there, so the two agree: found by fuzz/run mqtt_framing).
         let protocol = props
             .iter()
             .find(|(k, _)| *k == PROTOCOL_PROPERTY)
+            .filter(|_| accepted)
             .map(|(_, v)| v.to_string());
         Ok(Self {
             accepted,

@@ -336,4 +336,10 @@ fn the_stream_protocol_travels_in_the_request_and_the_acceptance() {
         protocol: Some("adit.stream.v1".into()),
     };
     assert_eq!(refused.to_topic(), "$iothub/streams/res/400/?$rid=7");
+    // A refusal that names one anyway parses as a plain refusal, so parse and to_topic agree.
+    let parsed =
+        StreamResponse::parse("$iothub/streams/res/400/?$rid=7&adit-protocol=adit.stream.v1")
+            .expect("valid");
+    assert_eq!(parsed.protocol, None);
+    assert_eq!(StreamResponse::parse(&parsed.to_topic()), Ok(parsed));
 }
