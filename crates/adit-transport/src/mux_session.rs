@@ -53,7 +53,8 @@ enum Command {
     Data(u32, Bytes),
     Consumed(u32, usize),
     Fin(u32),
-    Reset(u32),
+    /// The connection is given up: the peer reads `code` and the reason.
+    Reset(u32, ResetCode, String),
 }
 
 /// Why the session ended.
@@ -332,9 +333,8 @@ impl Task {
             }
             Command::Consumed(conn, n) => self.mux.consumed(conn, n),
             Command::Fin(conn) => self.mux.fin(conn),
-            Command::Reset(conn) => {
-                self.mux
-                    .reset(conn, ResetCode::Shutdown, "the local side closed");
+            Command::Reset(conn, code, reason) => {
+                self.mux.reset(conn, code, &reason);
                 self.endpoints.remove(&conn);
             }
         }

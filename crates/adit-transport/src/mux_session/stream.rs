@@ -10,6 +10,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::PollSemaphore;
 
+use adit_stream_protocol::ResetCode;
+
 use super::{Command, WRITE_BUDGET};
 
 /// Largest write taken at once, in bytes (one DATA frame).
@@ -137,10 +139,32 @@ impl AsyncWrite for MuxStream {
     }
 }
 
+impl MuxStream {
+    /// Gives the connection up with `code` and `reason` (at most 256 bytes are sent): what
+    /// the peer's reader reads, for example [`ResetCode::Refused`] with the target that
+    /// refused.
+    pub fn reset(mut self, code: ResetCode, reason: &str) {
+        let mut end = reason.len().min(adit_stream_protocol::frame::MAX_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = self
+            .commands
+            .send(Command::Reset(self.conn, code, reason[..end].to_string()));
+        // Sent: dropping it must not reset it a second time.
+        self.write_done = true;
+        self.read_done = true;
+    }
+}
+
 impl Drop for MuxStream {
     fn drop(&mut self) {
         if !(self.write_done && self.read_done) {
-            let _ = self.commands.send(Command::Reset(self.conn));
+            let _ = self.commands.send(Command::Reset(
+                self.conn,
+                ResetCode::Shutdown,
+                "the local side closed".to_string(),
+            ));
         }
     }
 }

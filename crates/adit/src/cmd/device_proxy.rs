@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use adit_device::{ConnectionState, DeviceClient, DeviceOptions, IncomingStream, Transport};
+use adit_stream_protocol::ResetCode;
 use anyhow::{Context as _, bail};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -151,6 +152,7 @@ async fn serve_session(request: IncomingStream, routes: Routes, shutdown: Cancel
         };
         let Some(target) = routes.target(route).map(str::to_string) else {
             tracing::warn!(stream = %name, target = %adit_proto::remote_text(route), "no target for this name; refusing the connection");
+            conn.reset(ResetCode::Refused, "no target for this name on the device");
             continue;
         };
         let (name, shutdown) = (name.clone(), shutdown.clone());
@@ -161,10 +163,12 @@ async fn serve_session(request: IncomingStream, routes: Routes, shutdown: Cancel
                 Ok(Ok(tcp)) => tcp,
                 Ok(Err(e)) => {
                     tracing::warn!(stream = %name, conn = id, %target, error = %e, "cannot reach the local target; resetting the connection");
+                    conn.reset(ResetCode::Failed, &format!("the device cannot reach {target}: {e}"));
                     return;
                 }
                 Err(_) => {
                     tracing::warn!(stream = %name, conn = id, %target, "local target did not answer; resetting the connection");
+                    conn.reset(ResetCode::Failed, &format!("{target} did not answer the device within 10 s"));
                     return;
                 }
             };
