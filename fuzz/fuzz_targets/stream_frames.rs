@@ -47,7 +47,14 @@ fn seeds() -> Vec<Vec<u8>> {
             reason: "connection refused".into(),
         },
         Frame::Ack { position: 4096 },
-        Frame::Resume { position: 123 },
+        Frame::Resume {
+            attach: 1,
+            position: 123,
+        },
+        Frame::Resumed {
+            attach: 1,
+            position: 77,
+        },
         Frame::Ping { opaque: 1 },
         Frame::Pong { opaque: 1 },
     ];
@@ -140,7 +147,7 @@ fuzz_target!(
                             Frame::Ack { position } => {
                                 let _ = replay.acknowledged(position);
                             }
-                            Frame::Resume { position } => {
+                            Frame::Resume { position, .. } | Frame::Resumed { position, .. } => {
                                 let _ = replay.resume_from(position);
                             }
                             _ => {}

@@ -29,6 +29,9 @@ pub const MAX_TARGET: usize = 128;
 /// Longest reason text in RESET, in bytes.
 pub const MAX_REASON: usize = 256;
 
+/// Payload length of RESUME and RESUMED, in bytes: attach u32, position u64.
+pub const RESUME_LEN: usize = 12;
+
 /// Protocol version this crate speaks (HELLO's `version`).
 pub const VERSION: u16 = 1;
 
@@ -95,9 +98,21 @@ pub enum Frame {
         /// Bytes of the stream received, counted from its start.
         position: u64,
     },
-    /// First frame after a reattach: the sender has received `position` bytes; the peer
-    /// replays from there.
+    /// First frame after a reattach (a request): the sender has received `position` bytes;
+    /// the peer answers with [`Frame::Resumed`] and replays from there.
     Resume {
+        /// The sender's reattach number: 1 for its first reattach in the stream, one more for
+        /// each after it. The answer carries it back, so an answer to an earlier attempt is
+        /// told from the answer to this one.
+        attach: u32,
+        /// Bytes of the stream received, counted from its start.
+        position: u64,
+    },
+    /// The answer to the peer's [`Frame::Resume`]: the sender has received `position` bytes;
+    /// the peer replays from there.
+    Resumed {
+        /// The `attach` of the RESUME this answers.
+        attach: u32,
         /// Bytes of the stream received, counted from its start.
         position: u64,
     },
@@ -191,6 +206,7 @@ const ACK: u8 = 0x07;
 const RESUME: u8 = 0x08;
 const PING: u8 = 0x09;
 const PONG: u8 = 0x0A;
+const RESUMED: u8 = 0x0B;
 
 fn kind_name(t: u8) -> &'static str {
     match t {
@@ -205,6 +221,7 @@ fn kind_name(t: u8) -> &'static str {
         RESUME => "RESUME",
         PING => "PING",
         PONG => "PONG",
+        RESUMED => "RESUMED",
         _ => "?",
     }
 }
@@ -223,7 +240,8 @@ impl Frame {
             Self::Data { payload, .. } => payload.len(),
             Self::Window { .. } => 4,
             Self::Reset { reason, .. } => 2 + reason.len(),
-            Self::Ack { .. } | Self::Resume { .. } | Self::Ping { .. } | Self::Pong { .. } => 8,
+            Self::Ack { .. } | Self::Ping { .. } | Self::Pong { .. } => 8,
+            Self::Resume { .. } | Self::Resumed { .. } => RESUME_LEN,
         }
     }
 
@@ -238,6 +256,7 @@ impl Frame {
             Self::Reset { conn, .. } => (RESET, *conn),
             Self::Ack { .. } => (ACK, 0),
             Self::Resume { .. } => (RESUME, 0),
+            Self::Resumed { .. } => (RESUMED, 0),
             Self::Ping { .. } => (PING, 0),
             Self::Pong { .. } => (PONG, 0),
         }
@@ -278,7 +297,11 @@ impl Frame {
                 out.put_u16(code.to_u16());
                 out.put_slice(reason.as_bytes());
             }
-            Self::Ack { position } | Self::Resume { position } => out.put_u64(*position),
+            Self::Ack { position } => out.put_u64(*position),
+            Self::Resume { attach, position } | Self::Resumed { attach, position } => {
+                out.put_u32(*attach);
+                out.put_u64(*position);
+            }
             Self::Ping { opaque } | Self::Pong { opaque } => out.put_u64(*opaque),
             Self::Opened { .. } | Self::Fin { .. } => {}
         }
@@ -321,6 +344,8 @@ pub enum FrameType {
     Ping,
     /// PONG (0x0A).
     Pong,
+    /// RESUMED (0x0B).
+    Resumed,
 }
 
 impl FrameType {
@@ -337,22 +362,26 @@ impl FrameType {
             RESUME => Self::Resume,
             PING => Self::Ping,
             PONG => Self::Pong,
+            RESUMED => Self::Resumed,
             _ => return None,
         })
     }
 
-    /// Whether the frame belongs to the link under the multiplexer (ACK, RESUME, PING, PONG):
-    /// such frames travel alone, are not counted in the stream's positions and are never
-    /// replayed.
+    /// Whether the frame belongs to the link under the multiplexer (ACK, RESUME, RESUMED,
+    /// PING, PONG): such frames travel alone, are not counted in the stream's positions and
+    /// are never replayed.
     pub fn is_link(self) -> bool {
-        matches!(self, Self::Ack | Self::Resume | Self::Ping | Self::Pong)
+        matches!(
+            self,
+            Self::Ack | Self::Resume | Self::Resumed | Self::Ping | Self::Pong
+        )
     }
 
     /// Whether the frame names a connection (nonzero id) rather than the whole stream (id 0).
     fn names_conn(self) -> bool {
         !matches!(
             self,
-            Self::Hello | Self::Ack | Self::Resume | Self::Ping | Self::Pong
+            Self::Hello | Self::Ack | Self::Resume | Self::Resumed | Self::Ping | Self::Pong
         )
     }
 }
@@ -506,8 +535,16 @@ pub fn decode(buf: &mut BytesMut, max_data: usize) -> Result<Option<Frame>, Fram
             }
         }
         FrameType::Resume => {
-            exact(&p, 8)?;
+            exact(&p, RESUME_LEN)?;
             Frame::Resume {
+                attach: p.get_u32(),
+                position: p.get_u64(),
+            }
+        }
+        FrameType::Resumed => {
+            exact(&p, RESUME_LEN)?;
+            Frame::Resumed {
+                attach: p.get_u32(),
                 position: p.get_u64(),
             }
         }
@@ -565,7 +602,10 @@ mod tests {
                 reason
             }),
             any::<u64>().prop_map(|position| Frame::Ack { position }),
-            any::<u64>().prop_map(|position| Frame::Resume { position }),
+            (any::<u32>(), any::<u64>())
+                .prop_map(|(attach, position)| Frame::Resume { attach, position }),
+            (any::<u32>(), any::<u64>())
+                .prop_map(|(attach, position)| Frame::Resumed { attach, position }),
             any::<u64>().prop_map(|opaque| Frame::Ping { opaque }),
             any::<u64>().prop_map(|opaque| Frame::Pong { opaque }),
         ]
@@ -624,7 +664,11 @@ mod tests {
                 h.kind.is_link(),
                 matches!(
                     f,
-                    Frame::Ack { .. } | Frame::Resume { .. } | Frame::Ping { .. } | Frame::Pong { .. }
+                    Frame::Ack { .. }
+                        | Frame::Resume { .. }
+                        | Frame::Resumed { .. }
+                        | Frame::Ping { .. }
+                        | Frame::Pong { .. }
                 )
             );
         }
@@ -682,15 +726,15 @@ mod tests {
             decode(&mut b, MAX_DATA),
             Err(FrameError::Oversized { .. })
         ));
-        let mut b = header(0x0B, 1, 0);
-        assert_eq!(decode(&mut b, MAX_DATA), Err(FrameError::UnknownType(0x0B)));
+        let mut b = header(0x0C, 1, 0);
+        assert_eq!(decode(&mut b, MAX_DATA), Err(FrameError::UnknownType(0x0C)));
         let mut b = header(FIN, 0, 0);
         assert!(matches!(
             decode(&mut b, MAX_DATA),
             Err(FrameError::Malformed { .. })
         ));
         // A stream-level frame naming a connection is refused before its payload.
-        let b = header(RESUME, 5, 8);
+        let b = header(RESUME, 5, RESUME_LEN as u32);
         assert!(matches!(
             peek_header(&b, MAX_DATA),
             Err(FrameError::Malformed { .. })
@@ -717,7 +761,7 @@ mod tests {
         ] {
             let mut b = BytesMut::new();
             f.encode(&mut b);
-            assert_eq!(b.len(), HEADER_LEN + 8, "as long as ACK and RESUME");
+            assert_eq!(b.len(), HEADER_LEN + 8, "as long as ACK");
             assert_eq!(b[0], t);
             assert_eq!(&b[2..6], &[0, 0, 0, 0], "connection 0");
             let h = peek_header(&b, MAX_DATA).expect("valid").expect("whole");
@@ -763,6 +807,48 @@ mod tests {
                 decode(&mut b, MAX_DATA),
                 Err(FrameError::Oversized { .. })
             ));
+        }
+    }
+
+    #[test]
+    fn resume_and_resumed_carry_the_attach_number_then_the_position() {
+        for (f, t) in [
+            (
+                Frame::Resume {
+                    attach: 3,
+                    position: 0x0102_0304_0506_0708,
+                },
+                RESUME,
+            ),
+            (
+                Frame::Resumed {
+                    attach: 3,
+                    position: 0x0102_0304_0506_0708,
+                },
+                RESUMED,
+            ),
+        ] {
+            let mut b = BytesMut::new();
+            f.encode(&mut b);
+            assert_eq!(
+                &b[..],
+                &[
+                    t, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8
+                ][..]
+            );
+            let h = peek_header(&b, MAX_DATA).expect("valid").expect("whole");
+            assert!(h.kind.is_link(), "travels alone, never counted");
+            assert_eq!(decode(&mut b, MAX_DATA), Ok(Some(f)));
+            // The old 8-byte shape (position only) is refused, not misread.
+            let mut short =
+                BytesMut::from(&[t, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 9][..]);
+            assert_eq!(
+                decode(&mut short, MAX_DATA),
+                Err(FrameError::Malformed {
+                    kind: kind_name(t),
+                    why: "wrong payload length"
+                })
+            );
         }
     }
 

@@ -419,7 +419,11 @@ impl Mux {
                 }
             }
             // Link frames belong to the layer below (the resumable link).
-            Frame::Ack { .. } | Frame::Resume { .. } | Frame::Ping { .. } | Frame::Pong { .. } => {}
+            Frame::Ack { .. }
+            | Frame::Resume { .. }
+            | Frame::Resumed { .. }
+            | Frame::Ping { .. }
+            | Frame::Pong { .. } => {}
         }
         Ok(())
     }

@@ -150,6 +150,22 @@ impl World {
         }
     }
 
+    fn link(&self, side: &str) -> &VethLink {
+        match side {
+            "device" => &self.device_link,
+            _ => &self.service_link,
+        }
+    }
+
+    fn explain(&mut self, ssh: &mut Child) -> String {
+        format!(
+            "ssh said:\n{}\nthe service proxy said:\n{}\nthe hub said:\n{}",
+            stderr_of(ssh),
+            stderr_of(&mut self.service_proxy.0),
+            self.hub.log()
+        )
+    }
+
     /// `ssh` (in the service's namespace, to the service proxy) running a counter.
     fn counter(&self) -> Child {
         self.service_link
@@ -183,18 +199,40 @@ fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Waits for `n` lines (panicking after `within`), returning them.
-fn take(rx: &mpsc::Receiver<String>, n: usize, within: Duration) -> Vec<String> {
+/// Waits for `n` lines of `ssh`'s, returning them; after `within`, or when ssh ends first,
+/// panics with what ssh and the proxies said.
+fn take(
+    world: &mut World,
+    ssh: &mut Child,
+    rx: &mpsc::Receiver<String>,
+    n: usize,
+    within: Duration,
+) -> Vec<String> {
     let deadline = Instant::now() + within;
     let mut got = Vec::new();
     while got.len() < n {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => got.push(line),
-            Err(_) => panic!("{} of {n} lines within {within:?}: {got:?}", got.len()),
+            Err(_) => panic!(
+                "{} of {n} lines within {within:?}: {got:?}\n{}",
+                got.len(),
+                world.explain(ssh)
+            ),
         }
     }
     got
+}
+
+/// Everything the processes of a failed run said: ssh's stderr, then the service proxy's and
+/// the hub's logs.
+fn stderr_of(child: &mut Child) -> String {
+    let _ = child.kill();
+    let mut text = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut text);
+    }
+    text
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
@@ -212,20 +250,17 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 }
 
 /// Runs the counter across a 10 s outage of `link` and checks every line came, once, in order.
-fn survives_outage(world: &World, link: &VethLink, side: &str) {
+fn survives_outage(world: &mut World, side: &str) {
     let mut ssh = world.counter();
     let lines = lines_of(&mut ssh);
-    let mut got = take(&lines, 20, Duration::from_secs(30));
-    link.down().expect("link down");
+    let mut got = take(world, &mut ssh, &lines, 20, Duration::from_secs(30));
+    world.link(side).down().expect("link down");
     let down_at = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
-    link.up().expect("link up");
+    world.link(side).up().expect("link up");
     eprintln!("{side} link was down for {:?}", down_at.elapsed());
-    got.extend(take(
-        &lines,
-        COUNT as usize - got.len(),
-        Duration::from_secs(90),
-    ));
+    let left = COUNT as usize - got.len();
+    got.extend(take(world, &mut ssh, &lines, left, Duration::from_secs(90)));
     let status = wait_exit(&mut ssh, Duration::from_secs(30));
     let expected: Vec<String> = (1..=COUNT).map(|i| i.to_string()).collect();
     assert!(
@@ -245,8 +280,8 @@ fn an_ssh_session_survives_the_devices_link_going_down_for_10_s() {
     if skip() {
         return;
     }
-    let world = World::start("60");
-    survives_outage(&world, &world.device_link, "device");
+    let mut world = World::start("60");
+    survives_outage(&mut world, "device");
 }
 
 #[test]
@@ -254,8 +289,8 @@ fn an_ssh_session_survives_the_services_link_going_down_for_10_s() {
     if skip() {
         return;
     }
-    let world = World::start("60");
-    survives_outage(&world, &world.service_link, "service");
+    let mut world = World::start("60");
+    survives_outage(&mut world, "service");
 }
 
 #[test]
@@ -266,7 +301,7 @@ fn an_outage_past_the_grace_ends_the_session_with_a_clear_error() {
     let mut world = World::start("3");
     let mut ssh = world.counter();
     let lines = lines_of(&mut ssh);
-    take(&lines, 10, Duration::from_secs(30));
+    take(&mut world, &mut ssh, &lines, 10, Duration::from_secs(30));
     world.device_link.down().expect("link down");
     // Noticed within 3 s, then 3 s of grace: ssh's connection is cut well within 20 s.
     let status = wait_exit(&mut ssh, Duration::from_secs(20));

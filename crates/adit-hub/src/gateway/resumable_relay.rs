@@ -5,11 +5,14 @@
 //! what it sends meanwhile is dropped, since its side keeps every byte until the peer
 //! acknowledges it. The half that dropped comes back with its resume token
 //! ([`resume`](super::resume)); from then on the parked half's messages are dropped until its
-//! RESUME passes, so the returning side sees nothing older than the position it asked for.
+//! RESUMED (or, should it have reattached meanwhile, its RESUME) passes, so the returning
+//! side sees nothing older than the position it asked for.
 //! Both sides replay from each other's position, and no byte is lost or repeated.
 //!
-//! The gateway relies on two rules of the protocol: every message carries whole frames, and a
-//! RESUME travels alone in its message. It reads nothing else of what it relays.
+//! The gateway relies on two rules of the protocol: every message carries whole frames, and
+//! RESUME and RESUMED travel alone in their message. It reads nothing else of what it relays;
+//! telling an answer to an earlier attempt from the right one is the sides' work (the attach
+//! number both carry).
 //!
 //! Each leg runs as a reader task and a writer task; the reader sends straight to the other
 //! leg's writer through a route this task swaps when a leg comes back, so the two directions
@@ -56,7 +59,7 @@ pub struct Leg<S> {
 struct Route {
     to: Option<mpsc::Sender<Message>>,
     /// Set when the destination just came back: messages are dropped until the sender's
-    /// RESUME, which answers the returning side's.
+    /// RESUMED (its answer) or RESUME (it came back too, which answers as well).
     awaiting_resume: bool,
 }
 
@@ -104,16 +107,16 @@ pub struct ResumeSettings {
     pub grace: Duration,
 }
 
-/// Whether `msg` is exactly one RESUME frame.
+/// Whether `msg` is exactly one RESUME or RESUMED frame.
 fn is_resume(msg: &Message) -> bool {
     let payload = msg.as_payload();
-    if payload.len() != frame::HEADER_LEN + 8 || payload.first() != Some(&0x08) {
+    if payload.len() != frame::HEADER_LEN + frame::RESUME_LEN {
         return false;
     }
     let mut buf = BytesMut::from(&payload[..]);
     matches!(
         frame::decode(&mut buf, frame::MAX_DATA),
-        Ok(Some(Frame::Resume { .. }))
+        Ok(Some(Frame::Resume { .. } | Frame::Resumed { .. }))
     ) && buf.is_empty()
 }
 

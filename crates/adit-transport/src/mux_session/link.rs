@@ -12,10 +12,10 @@
 //! once, ahead of replay and data.
 //!
 //! When the link fails it regains one through the session's [`Reattach`] (if any), sends
-//! RESUME with its received position and drops what arrives until the peer's RESUME, then
-//! replays from the peer's position. A RESUME arriving on a link that held means the peer
-//! reattached: this side answers with its own RESUME, then replays. Meanwhile the mux goes
-//! on; its connections only wait.
+//! RESUME with its reattach number and received position and drops what arrives until the
+//! peer's RESUMED answering that number, then replays from the peer's position. A RESUME
+//! arriving means the peer reattached: this side answers with RESUMED, then replays.
+//! Meanwhile the mux goes on; its connections only wait.
 
 mod ack;
 mod attached;
@@ -75,6 +75,10 @@ struct Core {
     /// A PING is due while the link is still idle, to measure its own round trip: at the
     /// session's start and after each resume.
     idle_ping: bool,
+    /// This side's reattaches so far: the number its latest RESUME carries.
+    attach: u32,
+    /// The peer's latest RESUME answered: an older or repeated one is stale.
+    answered: u32,
 }
 
 /// An attempt to regain a link, owning the [`Reattach`] and giving it back.
@@ -114,8 +118,11 @@ impl<R: Reattach> Link<R> {
             acks: AckClock::default(),
             bdp,
             idle_ping: true,
+            attach: 0,
+            answered: 0,
         };
-        let attached = Attached::new(link, None, &core);
+        let mut core = core;
+        let attached = Attached::new(link, None, &mut core);
         Self {
             core,
             reattach,
@@ -142,7 +149,7 @@ impl<R: Reattach> Link<R> {
                     self.reattach = Some(reattach);
                     match regained {
                         Ok(link) => {
-                            let attached = Attached::new(link, Some(lost), &self.core);
+                            let attached = Attached::new(link, Some(lost), &mut self.core);
                             self.state = State::Attached(attached);
                             Turn::Again
                         }

@@ -7,6 +7,7 @@ use super::*;
 mod acks;
 mod gateway;
 mod resume;
+mod resume_answers;
 mod survivor;
 mod websocket;
 mod window;

@@ -25,9 +25,25 @@ fn settings() -> ResumeSettings {
     }
 }
 
+/// A RESUME: the returning side's first reattach.
 fn resume(position: u64) -> Message {
+    link_message(&Frame::Resume {
+        attach: 1,
+        position,
+    })
+}
+
+/// The answer to [`resume`].
+fn resumed(position: u64) -> Message {
+    link_message(&Frame::Resumed {
+        attach: 1,
+        position,
+    })
+}
+
+fn link_message(frame: &Frame) -> Message {
     let mut out = BytesMut::new();
-    Frame::Resume { position }.encode(&mut out);
+    frame.encode(&mut out);
     Message::binary(out.freeze())
 }
 
@@ -128,9 +144,9 @@ async fn a_dropped_half_comes_back_and_the_parked_half_never_noticed() {
     service.send(data(b"stale")).await.expect("send");
     device.send(resume(6)).await.expect("send");
     assert_eq!(bytes_of(next_data(&mut service).await), bytes_of(resume(6)));
-    service.send(resume(0)).await.expect("send");
+    service.send(resumed(0)).await.expect("send");
     service.send(data(b"replayed")).await.expect("send");
-    assert_eq!(bytes_of(next_data(&mut device).await), bytes_of(resume(0)));
+    assert_eq!(bytes_of(next_data(&mut device).await), bytes_of(resumed(0)));
     assert_eq!(
         bytes_of(next_data(&mut device).await),
         bytes_of(data(b"replayed"))
@@ -231,12 +247,22 @@ async fn a_silent_half_is_parked_after_the_pong_deadline_and_can_come_back() {
 }
 
 #[test]
-fn only_a_lone_resume_frame_counts_as_a_resume() {
+fn only_a_lone_resume_or_resumed_frame_counts_as_a_resume() {
     assert!(is_resume(&resume(42)));
+    assert!(is_resume(&resumed(42)));
     assert!(!is_resume(&data(b"12345678")));
+    assert!(!is_resume(&link_message(&Frame::Ack { position: 42 })));
     let mut two = BytesMut::new();
-    Frame::Resume { position: 1 }.encode(&mut two);
-    Frame::Resume { position: 2 }.encode(&mut two);
+    Frame::Resume {
+        attach: 1,
+        position: 1,
+    }
+    .encode(&mut two);
+    Frame::Resumed {
+        attach: 1,
+        position: 2,
+    }
+    .encode(&mut two);
     assert!(!is_resume(&Message::binary(two.freeze())));
 }
 
@@ -286,4 +312,38 @@ async fn what_the_first_half_sent_before_pairing_goes_first() {
     drop(device);
     drop(service);
     let _ = relay.await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_parked_half_that_comes_back_itself_gets_through_with_its_resume() {
+    let (d_leg, device) = leg();
+    let (s_leg, service) = leg();
+    let running = start(d_leg, s_leg);
+    // The device drops and comes back; its RESUME reaches the service...
+    drop(device);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (d_leg, mut device) = leg();
+    come_back(&running, Role::Device, d_leg).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    device.send(resume(6)).await.expect("send");
+    // ...but the service's link fails before it answers, and the service comes back too. Its
+    // RESUME answers the device's as well, so the gate lets it through.
+    drop(service);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (s_leg, mut service) = leg();
+    come_back(&running, Role::Service, s_leg).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    service.send(resume(3)).await.expect("send");
+    assert_eq!(bytes_of(next_data(&mut device).await), bytes_of(resume(3)));
+    device.send(resumed(6)).await.expect("send");
+    assert_eq!(
+        bytes_of(next_data(&mut service).await),
+        bytes_of(resumed(6))
+    );
+    service
+        .send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
+        .await
+        .expect("close");
+    let outcome = running.relay.await.expect("relay");
+    assert_eq!(outcome.resumptions, 2);
 }

@@ -1,5 +1,6 @@
 //! One link while it is attached: what the mux task hands over goes to the link's writer,
-//! what arrives is taken apart into frames, and ACK, RESUME, PING and PONG are answered here.
+//! what arrives is taken apart into frames, and ACK, RESUME, RESUMED, PING and PONG are
+//! handled here.
 //! DATA arriving and PONGs feed the session's [`adit_stream_protocol::BdpEstimator`], which
 //! asks for PINGs and grows the window.
 
@@ -30,16 +31,17 @@ pub(super) struct Attached<T> {
     rx: BytesMut,
     /// What goes to the writer before the mux task's next chunk.
     out: Outgoing,
-    /// Set on a link that replaced a failed one, until the peer's RESUME arrives on it.
+    /// Set on a link that replaced a failed one, until the peer's RESUMED answering this
+    /// side's RESUME (or a RESUME of the peer's, which says the same) arrives on it.
     outage: Option<Outage>,
 }
 
 /// Messages waiting for the writer, in the order they go.
 #[derive(Default)]
 struct Outgoing {
-    /// This side's RESUME: nothing may go before it (on the side that stayed, the hub drops
-    /// what it sends until its RESUME passes; on the side that came back, the peer's answer
-    /// is what it waits for).
+    /// This side's RESUME or RESUMED: nothing may go before it (on the side that stayed, the
+    /// hub drops what it sends until its RESUMED passes; on the side that came back, the
+    /// peer's answer is what it waits for).
     resume: Option<Bytes>,
     /// PING and PONG: next after RESUME, ahead of replay and data, so a round trip measures
     /// the path rather than this side's queue; but never before this side's HELLO, the
@@ -97,13 +99,16 @@ enum Sent {
 }
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
-    /// Starts using `link`; with `outage` set, it replaces a failed one and RESUME goes first.
-    pub(super) fn new(link: T, outage: Option<Outage>, core: &Core) -> Self {
+    /// Starts using `link`; with `outage` set, it replaces a failed one and RESUME, with the
+    /// next reattach number, goes first.
+    pub(super) fn new(link: T, outage: Option<Outage>, core: &mut Core) -> Self {
         let (reader, writer) = tokio::io::split(link);
         let (to_writer, writer) = writer::spawn(writer);
         let mut out = Outgoing::default();
         if outage.is_some() {
+            core.attach = core.attach.saturating_add(1);
             out.resume = Some(link_message(&Frame::Resume {
+                attach: core.attach,
                 position: core.acks.received(),
             }));
         }
@@ -267,8 +272,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
     ) -> Result<bool, SessionError> {
         match frame::decode(&mut frame, core.max_data).map_err(MuxError::from)? {
             Some(Frame::Ack { position }) => core.replay.acknowledged(position)?,
-            Some(Frame::Resume { position }) => self.resume(position, core)?,
-            // Before the peer's RESUME, PING and PONG belong to the old link: the peer forgets
+            Some(Frame::Resume { attach, position }) => self.requested(attach, position, core)?,
+            Some(Frame::Resumed { attach, position }) => self.answered(attach, position, core)?,
+            // Before the peer's answer, PING and PONG belong to the old link: the peer forgets
             // its PING when it fails, and this side forgot its own.
             Some(Frame::Ping { .. } | Frame::Pong { .. }) if self.outage.is_some() => {}
             Some(Frame::Ping { opaque }) => {
@@ -291,31 +297,65 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
         Ok(false)
     }
 
-    /// The peer's RESUME: it has this side's first `position` bytes.
-    fn resume(&mut self, position: u64, core: &mut Core) -> Result<(), SessionError> {
+    /// The peer's RESUME number `attach`: it reattached and has this side's first `position`
+    /// bytes. Answered with RESUMED unless an answer to it or to a later one already went
+    /// (a repeat cannot come through one hub, but costs nothing to refuse). If this side was
+    /// itself awaiting an answer, this is as good as one: the peer drops everything until
+    /// this side's RESUMED, so from here its stream starts at this side's position.
+    fn requested(
+        &mut self,
+        attach: u32,
+        position: u64,
+        core: &mut Core,
+    ) -> Result<(), SessionError> {
+        if attach <= core.answered {
+            return Ok(());
+        }
+        core.answered = attach;
         let missed = core.replay.resume_from(position)?;
+        // Where this side stands goes before anything not yet handed to the writer; what was
+        // queued is replayed below if the peer lacks it.
+        self.out.resume = Some(link_message(&Frame::Resumed {
+            attach,
+            position: core.acks.received(),
+        }));
+        self.resumed(missed, core);
+        Ok(())
+    }
+
+    /// The peer's RESUMED for this side's RESUME number `attach`: it has this side's first
+    /// `position` bytes. Any other answer is stale, for a RESUME sent on a link that failed
+    /// since: its replay would start where this side no longer stands, so it is dropped with
+    /// all that follows it until the right one.
+    fn answered(
+        &mut self,
+        attach: u32,
+        position: u64,
+        core: &mut Core,
+    ) -> Result<(), SessionError> {
+        if self.outage.is_none() || attach != core.attach {
+            return Ok(());
+        }
+        let missed = core.replay.resume_from(position)?;
+        self.resumed(missed, core);
+        Ok(())
+    }
+
+    /// The stream is whole again: replay `missed`, and measure the path anew.
+    fn resumed(&mut self, missed: Vec<Bytes>, core: &mut Core) {
         // A PING of this side's may have been dropped while the peer was away, and what was
         // counted for it spans the outage; PINGs and PONGs not yet sent answer the old link.
         core.bdp.forget();
         self.out.urgent.clear();
         // The shortest round trip is measured again, on the way the stream takes now.
         core.idle_ping = true;
-        match self.outage.take() {
-            // The answer to this side's RESUME: the stream is whole again.
-            Some(lost) => core.counters.detached_for(lost.since.elapsed()),
-            // The peer reattached while this side's link held: where this side stands goes
-            // before anything not yet handed to the writer. What was queued is replayed
-            // below if the peer lacks it.
-            None => {
-                self.out.queue.clear();
-                self.out.resume = Some(link_message(&Frame::Resume {
-                    position: core.acks.received(),
-                }));
-            }
+        if let Some(lost) = self.outage.take() {
+            core.counters.detached_for(lost.since.elapsed());
         }
         core.counters.resumed();
+        // Replayed data queued before is in `missed` again if the peer lacks it.
+        self.out.queue.clear();
         self.out.queue.extend(missed);
-        Ok(())
     }
 }
 
@@ -357,7 +397,7 @@ fn writer_end(ended: Result<io::Result<()>, tokio::task::JoinError>) -> String {
     }
 }
 
-/// A link message: one ACK, RESUME, PING or PONG frame, alone.
+/// A link message: one ACK, RESUME, RESUMED, PING or PONG frame, alone.
 fn link_message(frame: &Frame) -> Bytes {
     let mut b = BytesMut::new();
     frame.encode(&mut b);

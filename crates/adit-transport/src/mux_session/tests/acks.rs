@@ -200,6 +200,7 @@ async fn a_resume_past_what_was_sent_breaks_the_stream() {
     let (mut service, wire) = service_after_hello().await;
     wire.tx
         .send(encode(&Frame::Resume {
+            attach: 1,
             position: 1_000_000,
         }))
         .expect("send");
@@ -225,7 +226,10 @@ async fn a_resume_before_what_is_kept_breaks_the_stream() {
         .send(encode(&Frame::Ack { position: 20 }))
         .expect("send");
     wire.tx
-        .send(encode(&Frame::Resume { position: 10 }))
+        .send(encode(&Frame::Resume {
+            attach: 1,
+            position: 10,
+        }))
         .expect("send");
     let result = service.ended().await;
     assert_eq!(

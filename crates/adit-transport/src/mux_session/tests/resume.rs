@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::super::*;
 use super::gateway::{Gateway, Side};
-use super::wire::{self, MsgLink, Wire, encode, hello, pattern};
+use super::wire::{self, MsgLink, encode, hello, pattern};
 
 /// Sends `out` on `stream` while reading it to its end; returns what was read.
 async fn exchange(stream: MuxStream, out: Vec<u8>) -> Vec<u8> {
@@ -115,43 +115,14 @@ async fn bulk_transfers_on_several_connections_survive_cuts_exactly() {
     );
 }
 
-/// A [`Reattach`] handing out links the test made, after `offline`.
-#[derive(Debug)]
-struct Handed {
-    links: tokio::sync::mpsc::UnboundedReceiver<MsgLink>,
-    offline: Duration,
-}
-
-impl Reattach for Handed {
-    type Link = MsgLink;
-
-    async fn reattach(&mut self) -> Result<MsgLink, ReattachError> {
-        tokio::time::sleep(self.offline).await;
-        self.links
-            .recv()
-            .await
-            .ok_or_else(|| ReattachError::Gone("no more links".into()))
-    }
-}
-
-/// Everything that arrives on `wire` until nothing more comes.
-async fn drain(wire: &mut Wire) -> Vec<Bytes> {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut got = Vec::new();
-    while let Ok(m) = wire.rx.try_recv() {
-        got.push(m);
-    }
-    got
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_partial_frame_at_a_cut_is_not_counted_and_stale_frames_before_resume_are_dropped() {
     let (first, mut wire) = wire::link();
-    let (give, links) = tokio::sync::mpsc::unbounded_channel();
     let offline = Duration::from_millis(100);
+    let (give, handed) = wire::handed(offline);
     let mut device = MuxSession::start_resumable(
         first,
-        Handed { links, offline },
+        handed,
         Role::Device,
         Settings::default(),
         ResumeOptions::default(),
@@ -169,7 +140,7 @@ async fn a_partial_frame_at_a_cut_is_not_counted_and_stale_frames_before_resume_
         payload: Bytes::from_static(b"lost in the cut"),
     });
     wire.tx.send(data.slice(..12)).expect("send");
-    let from_device: usize = drain(&mut wire)
+    let from_device: usize = wire::settle(&mut wire)
         .await
         .iter()
         .filter(|m| !wire::is_link(m))
@@ -183,7 +154,7 @@ async fn a_partial_frame_at_a_cut_is_not_counted_and_stale_frames_before_resume_
     let first_message = wire.rx.recv().await.expect("RESUME");
     assert_eq!(
         wire::resume(&first_message),
-        Some(whole_frames),
+        Some((1, whole_frames)),
         "the half frame is not counted"
     );
     // Something the service side wrote before it saw that RESUME: dropped.
@@ -193,7 +164,8 @@ async fn a_partial_frame_at_a_cut_is_not_counted_and_stale_frames_before_resume_
     });
     wire.tx.send(stale).expect("send");
     wire.tx
-        .send(encode(&Frame::Resume {
+        .send(encode(&Frame::Resumed {
+            attach: 1,
             position: from_device as u64,
         }))
         .expect("send");
@@ -208,9 +180,15 @@ async fn a_partial_frame_at_a_cut_is_not_counted_and_stale_frames_before_resume_
     assert_eq!(&got, b"fresh");
     let stats = device.stats();
     assert_eq!(stats.resumptions, 1);
-    assert_eq!(stats.detached, offline, "from the cut to the peer's RESUME");
+    assert_eq!(
+        stats.detached, offline,
+        "from the cut to the peer's RESUMED"
+    );
     assert!(
-        drain(&mut wire).await.iter().all(|m| wire::is_link(m)),
+        wire::settle(&mut wire)
+            .await
+            .iter()
+            .all(|m| wire::is_link(m)),
         "nothing to replay: the device sent nothing the peer lacked (ACK and PING only)"
     );
 }

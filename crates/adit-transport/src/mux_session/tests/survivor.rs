@@ -1,5 +1,5 @@
-//! The side whose link held: the peer's RESUME arrives unannounced, and it answers with its
-//! own, then replays what the peer lacks.
+//! The side whose link held: the peer's RESUME arrives unannounced, and it answers with
+//! RESUMED, then replays what the peer lacks.
 
 use std::time::Duration;
 
@@ -8,17 +8,7 @@ use bytes::Bytes;
 use tokio::io::AsyncWriteExt as _;
 
 use super::super::*;
-use super::wire::{self, Wire, encode, frames, hello, pattern};
-
-/// The messages that arrived on `wire` once the session had a second to send them.
-async fn settle(wire: &mut Wire) -> Vec<Bytes> {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut got = Vec::new();
-    while let Ok(m) = wire.rx.try_recv() {
-        got.push(m);
-    }
-    got
-}
+use super::wire::{self, encode, frames, hello, pattern};
 
 /// The data messages among `messages` (not link messages), as one byte sequence.
 fn data(messages: &[Bytes]) -> Vec<u8> {
@@ -38,7 +28,7 @@ async fn a_resume_out_of_the_blue_is_answered_then_what_the_peer_lacks_is_replay
     let mut s = service.open(Bytes::new()).await.expect("open");
     let sent = pattern(7, 100_000);
     s.write_all(&sent).await.expect("write");
-    let before = settle(&mut wire).await;
+    let before = wire::settle(&mut wire).await;
     assert!(
         before.iter().any(|m| wire::ack(m) == Some(20)),
         "the peer's HELLO was acknowledged once the link went quiet"
@@ -51,14 +41,15 @@ async fn a_resume_out_of_the_blue_is_answered_then_what_the_peer_lacks_is_replay
     }
     wire.tx
         .send(encode(&Frame::Resume {
+            attach: 1,
             position: position as u64,
         }))
         .expect("send");
-    let after = settle(&mut wire).await;
+    let after = wire::settle(&mut wire).await;
     assert_eq!(
-        wire::resume(&after[0]),
-        Some(from_peer.len() as u64),
-        "its own RESUME before anything else"
+        wire::resumed(&after[0]),
+        Some((1, from_peer.len() as u64)),
+        "its RESUMED before anything else"
     );
     assert!(
         data(&after[1..]) == stream[position..],
@@ -69,7 +60,7 @@ async fn a_resume_out_of_the_blue_is_answered_then_what_the_peer_lacks_is_replay
     assert_eq!(stats.detached, Duration::ZERO, "its own link never failed");
     // And the stream goes on from there.
     s.write_all(b"more").await.expect("write");
-    let later = settle(&mut wire).await;
+    let later = wire::settle(&mut wire).await;
     let Some(Frame::Data { payload, .. }) = frames(&data(&later)).pop() else {
         panic!("{later:?}");
     };
@@ -84,13 +75,16 @@ async fn a_resume_before_anything_was_received_is_answered_with_zero() {
     let data_messages = |messages: Vec<Bytes>| -> Vec<Bytes> {
         messages.into_iter().filter(|m| !wire::is_link(m)).collect()
     };
-    let hello_sent = data_messages(settle(&mut wire).await);
+    let hello_sent = data_messages(wire::settle(&mut wire).await);
     assert_eq!(hello_sent.len(), 1, "{hello_sent:?}");
     wire.tx
-        .send(encode(&Frame::Resume { position: 0 }))
+        .send(encode(&Frame::Resume {
+            attach: 1,
+            position: 0,
+        }))
         .expect("send");
-    let after = settle(&mut wire).await;
-    assert_eq!(wire::resume(&after[0]), Some(0));
+    let after = wire::settle(&mut wire).await;
+    assert_eq!(wire::resumed(&after[0]), Some((1, 0)));
     assert_eq!(
         data_messages(after[1..].to_vec()),
         hello_sent,

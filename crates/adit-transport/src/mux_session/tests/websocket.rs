@@ -1,5 +1,5 @@
 //! The session over a real WebSocket (`WsIo`), as the hub sees it: every message whole frames,
-//! ACK and RESUME alone in theirs, and the session's end a zero-length message.
+//! link frames alone in theirs, and the session's end a zero-length message.
 
 use adit_stream_protocol::frame::Frame;
 use bytes::Bytes;
@@ -53,14 +53,17 @@ async fn over_a_websocket_messages_are_whole_frames_and_link_frames_travel_alone
         stream.extend_from_slice(&m);
     }
     // The peer came back having missed everything: RESUME alone, then all of it again.
-    hub.send(Message::binary(encode(&Frame::Resume { position: 0 })))
-        .await
-        .expect("send");
+    hub.send(Message::binary(encode(&Frame::Resume {
+        attach: 1,
+        position: 0,
+    })))
+    .await
+    .expect("send");
     let mut answer = next_payload(&mut hub).await;
-    while wire::resume(&answer).is_none() && wire::is_link(&answer) {
+    while wire::resumed(&answer).is_none() && wire::is_link(&answer) {
         answer = next_payload(&mut hub).await;
     }
-    assert_eq!(wire::resume(&answer), Some(from_peer.len() as u64));
+    assert_eq!(wire::resumed(&answer), Some((1, from_peer.len() as u64)));
     let mut replayed = Vec::new();
     while replayed.len() < stream.len() {
         let m = next_payload(&mut hub).await;

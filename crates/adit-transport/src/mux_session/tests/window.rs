@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::super::*;
-use super::wire::{self, MsgLink, Wire, encode, frames, hello, pattern};
+use super::wire::{self, Wire, encode, frames, hello, pattern};
 
 const KIB: u32 = 1024;
 
@@ -76,16 +76,6 @@ async fn answer_idle_ping(wire: &mut Wire) -> u64 {
     data
 }
 
-/// Everything on `wire` once the session had a second to send it.
-async fn settle(wire: &mut Wire) -> Vec<Bytes> {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut got = Vec::new();
-    while let Ok(m) = wire.rx.try_recv() {
-        got.push(m);
-    }
-    got
-}
-
 #[tokio::test(start_paused = true)]
 async fn data_brings_a_ping_and_its_pong_grows_every_connections_window() {
     let (link, mut wire) = wire::link();
@@ -141,7 +131,7 @@ async fn a_ping_is_answered_at_once_even_when_data_cannot_go() {
         let _ = s.write_all(&pattern(5, 2 << 20)).await;
         s
     });
-    let before = settle(&mut wire).await;
+    let before = wire::settle(&mut wire).await;
     let sent: u64 = before
         .iter()
         .filter(|m| !wire::is_link(m))
@@ -159,7 +149,7 @@ async fn a_ping_is_answered_at_once_even_when_data_cannot_go() {
     wire.tx
         .send(encode(&Frame::Ack { position: sent }))
         .expect("send");
-    let after = settle(&mut wire).await;
+    let after = wire::settle(&mut wire).await;
     assert!(
         after.iter().any(|m| !wire::is_link(m)),
         "data flows again after the ACK"
@@ -167,28 +157,13 @@ async fn a_ping_is_answered_at_once_even_when_data_cannot_go() {
     writer.abort();
 }
 
-/// A [`Reattach`] handing out the links the test gives it.
-#[derive(Debug)]
-struct Handed(mpsc::UnboundedReceiver<MsgLink>);
-
-impl Reattach for Handed {
-    type Link = MsgLink;
-
-    async fn reattach(&mut self) -> Result<MsgLink, ReattachError> {
-        self.0
-            .recv()
-            .await
-            .ok_or_else(|| ReattachError::Gone("no more links".into()))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_ping_in_flight_when_the_link_fails_is_forgotten() {
     let (first, mut wire) = wire::link();
-    let (give, links) = mpsc::unbounded_channel();
+    let (give, handed) = wire::handed(Duration::ZERO);
     let mut device = MuxSession::start_resumable(
         first,
-        Handed(links),
+        handed,
         Role::Device,
         Settings::default(),
         ResumeOptions::default(),
@@ -203,7 +178,7 @@ async fn a_ping_in_flight_when_the_link_fails_is_forgotten() {
     wire.tx.send(full).expect("send");
     let (old, data) = until(&mut wire, |m| wire::ping(m)).await;
     from_device += data;
-    from_device += settle(&mut wire)
+    from_device += wire::settle(&mut wire)
         .await
         .iter()
         .filter(|m| !wire::is_link(m))
@@ -214,9 +189,10 @@ async fn a_ping_in_flight_when_the_link_fails_is_forgotten() {
     let (second, mut wire) = wire::link();
     give.send(second).expect("hand over");
     let m = wire.rx.recv().await.expect("RESUME");
-    assert_eq!(wire::resume(&m), Some(to_device));
+    assert_eq!(wire::resume(&m), Some((1, to_device)));
     wire.tx
-        .send(encode(&Frame::Resume {
+        .send(encode(&Frame::Resumed {
+            attach: 1,
             position: from_device,
         }))
         .expect("send");
@@ -233,7 +209,7 @@ async fn a_ping_in_flight_when_the_link_fails_is_forgotten() {
         .send(encode(&Frame::Pong { opaque: idle }))
         .expect("send");
     assert!(
-        settle(&mut wire)
+        wire::settle(&mut wire)
             .await
             .iter()
             .all(|m| windows(m).is_empty())
@@ -272,7 +248,7 @@ async fn a_ping_in_flight_when_the_peer_reattaches_is_forgotten() {
     }
     let (old, data) = until(&mut wire, |m| wire::ping(m)).await;
     from_device += data;
-    from_device += settle(&mut wire)
+    from_device += wire::settle(&mut wire)
         .await
         .iter()
         .filter(|m| !wire::is_link(m))
@@ -281,17 +257,18 @@ async fn a_ping_in_flight_when_the_peer_reattaches_is_forgotten() {
     // The peer comes back: the hub may have dropped the PING while it was away.
     wire.tx
         .send(encode(&Frame::Resume {
+            attach: 1,
             position: from_device,
         }))
         .expect("send");
-    let answer = wire.rx.recv().await.expect("RESUME");
-    assert!(wire::resume(&answer).is_some());
+    let answer = wire.rx.recv().await.expect("RESUMED");
+    assert!(wire::resumed(&answer).is_some());
     tokio::time::sleep(RTT).await;
     wire.tx
         .send(encode(&Frame::Pong { opaque: old }))
         .expect("send");
     assert!(
-        settle(&mut wire)
+        wire::settle(&mut wire)
             .await
             .iter()
             .all(|m| windows(m).is_empty())

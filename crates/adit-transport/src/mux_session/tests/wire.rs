@@ -12,6 +12,8 @@ use bytes::{Buf as _, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
+use crate::mux_session::{Reattach, ReattachError};
+
 /// A session's end of a message link.
 #[derive(Debug)]
 pub(crate) struct MsgLink {
@@ -107,6 +109,41 @@ impl AsyncWrite for MsgLink {
     }
 }
 
+/// Every message on `wire` once the session had a second (of paused time) to send it.
+pub(crate) async fn settle(wire: &mut Wire) -> Vec<Bytes> {
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut got = Vec::new();
+    while let Ok(m) = wire.rx.try_recv() {
+        got.push(m);
+    }
+    got
+}
+
+/// A [`Reattach`] handing out the links the test gives it, each after `offline`.
+#[derive(Debug)]
+pub(crate) struct Handed {
+    links: mpsc::UnboundedReceiver<MsgLink>,
+    offline: std::time::Duration,
+}
+
+/// A [`Handed`] and where the test gives it links.
+pub(crate) fn handed(offline: std::time::Duration) -> (mpsc::UnboundedSender<MsgLink>, Handed) {
+    let (give, links) = mpsc::unbounded_channel();
+    (give, Handed { links, offline })
+}
+
+impl Reattach for Handed {
+    type Link = MsgLink;
+
+    async fn reattach(&mut self) -> Result<MsgLink, ReattachError> {
+        tokio::time::sleep(self.offline).await;
+        self.links
+            .recv()
+            .await
+            .ok_or_else(|| ReattachError::Gone("no more links".into()))
+    }
+}
+
 /// One frame's bytes.
 pub(crate) fn encode(frame: &Frame) -> Bytes {
     let mut b = BytesMut::new();
@@ -136,17 +173,20 @@ pub(crate) fn ack(message: &[u8]) -> Option<u64> {
     }
 }
 
-/// Whether `message` is a link message: exactly one ACK, RESUME, PING or PONG frame, alone
-/// (not counted in positions, never replayed).
+/// Whether `message` is a link message: exactly one ACK, RESUME, RESUMED, PING or PONG
+/// frame, alone (not counted in positions, never replayed).
 pub(crate) fn is_link(message: &[u8]) -> bool {
-    let link = matches!(
-        frames(message).as_slice(),
-        [Frame::Ack { .. } | Frame::Resume { .. } | Frame::Ping { .. } | Frame::Pong { .. }]
-    );
-    if link {
-        assert_eq!(message.len(), 18, "a link frame travels alone");
+    match frames(message).as_slice() {
+        [Frame::Ack { .. } | Frame::Ping { .. } | Frame::Pong { .. }] => {
+            assert_eq!(message.len(), 18, "a link frame travels alone");
+            true
+        }
+        [Frame::Resume { .. } | Frame::Resumed { .. }] => {
+            assert_eq!(message.len(), 22, "a link frame travels alone");
+            true
+        }
+        _ => false,
     }
-    link
 }
 
 /// The opaque in `message` if it is exactly one PING frame.
@@ -171,12 +211,23 @@ pub(crate) fn pong(message: &[u8]) -> Option<u64> {
     }
 }
 
-/// The position in `message` if it is exactly one RESUME frame.
-pub(crate) fn resume(message: &[u8]) -> Option<u64> {
+/// The attach number and position in `message` if it is exactly one RESUME frame.
+pub(crate) fn resume(message: &[u8]) -> Option<(u32, u64)> {
     match frames(message).as_slice() {
-        [Frame::Resume { position }] => {
-            assert_eq!(message.len(), 18, "a RESUME travels alone");
-            Some(*position)
+        [Frame::Resume { attach, position }] => {
+            assert_eq!(message.len(), 22, "a RESUME travels alone");
+            Some((*attach, *position))
+        }
+        _ => None,
+    }
+}
+
+/// The attach number and position in `message` if it is exactly one RESUMED frame.
+pub(crate) fn resumed(message: &[u8]) -> Option<(u32, u64)> {
+    match frames(message).as_slice() {
+        [Frame::Resumed { attach, position }] => {
+            assert_eq!(message.len(), 22, "a RESUMED travels alone");
+            Some((*attach, *position))
         }
         _ => None,
     }
