@@ -166,6 +166,21 @@ impl ResetCode {
     }
 }
 
+impl std::fmt::Display for ResetCode {
+    /// The code's name as the spec's table gives it (`docs/stream-protocol.md`), then its
+    /// number: "refused (1)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+            Self::Protocol => "protocol",
+            Self::Shutdown => "shutdown",
+            Self::Other(_) => "unknown",
+        };
+        write!(f, "{name} ({})", self.to_u16())
+    }
+}
+
 /// Why bytes are not a frame. Each is a protocol error that ends the stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {

@@ -34,6 +34,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use link::{Link, LinkEvent};
 pub use reattach::{DEFAULT_GRACE, Reattach, ReattachError, ResumeOptions};
 pub use stats::SessionStats;
+use stream::Delivery;
 pub use stream::MuxStream;
 
 /// Bytes a connection's writer may have queued before it waits for the link.
@@ -96,7 +97,7 @@ pub enum SessionError {
 /// The task's end of one connection.
 #[derive(Debug)]
 struct Endpoint {
-    to_reader: mpsc::UnboundedSender<Option<Bytes>>,
+    to_reader: mpsc::UnboundedSender<Delivery>,
     budget: Arc<Semaphore>,
     /// Bytes of this connection queued in the Mux when last looked at.
     queued: usize,
@@ -356,7 +357,7 @@ impl Task {
             Event::Opened(_) => {}
             Event::Data(conn, bytes) => {
                 if let Some(e) = self.endpoints.get(&conn)
-                    && e.to_reader.send(Some(bytes)).is_err()
+                    && e.to_reader.send(Delivery::Data(bytes)).is_err()
                 {
                     self.mux
                         .reset(conn, ResetCode::Shutdown, "the local side closed");
@@ -365,12 +366,13 @@ impl Task {
             }
             Event::Fin(conn) => {
                 if let Some(e) = self.endpoints.get(&conn) {
-                    let _ = e.to_reader.send(None);
+                    let _ = e.to_reader.send(Delivery::Fin);
                 }
             }
-            Event::Reset { conn, .. } => {
-                // Dropping the sender ends the reader with an error.
-                self.endpoints.remove(&conn);
+            Event::Reset { conn, code, reason } => {
+                if let Some(e) = self.endpoints.remove(&conn) {
+                    let _ = e.to_reader.send(Delivery::Reset(code, reason));
+                }
             }
         }
     }

@@ -6,8 +6,11 @@
 //! (the MQTT session, a TCP proxy) is the same whatever the transport.
 //!
 //! Reading yields the payloads of data messages in order (text is treated as bytes, as
-//! Azure's SDKs ignore the frame type). A zero-length data frame, a Close message or the end of
-//! the stream is EOF. Each non-empty write sends one binary message.
+//! Azure's SDKs ignore the frame type). A zero-length data frame or a Close message is EOF.
+//! The connection ending without a Close (RFC 6455 §7.1.5: 1006, abnormal closure), even
+//! cleanly at TCP and TLS level as a load balancer's idle timeout ends it, is an
+//! `UnexpectedEof` error: nobody ended the stream, something cut it. Each non-empty write sends
+//! one binary message.
 //!
 //! Half-close: Azure's protocol has no way to end one direction only, yet TCP does, and
 //! request/response protocols rely on it. Adit uses the frame Azure's C# samples already send
@@ -268,7 +271,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsIo<S> {
                 l.heard();
             }
             match item {
-                None => self.read_closed = true,
+                None => {
+                    self.read_closed = true;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed without a WebSocket Close (1006: the peer, a proxy \
+                         or a load balancer ended it)",
+                    )));
+                }
                 Some(Err(e)) => {
                     self.answer_violation(&e, cx);
                     return Poll::Ready(Err(to_io(e)));

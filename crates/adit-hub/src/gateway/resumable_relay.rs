@@ -129,6 +129,9 @@ fn other(role: Role) -> Role {
 
 struct Relay {
     routes: [Arc<Mutex<Route>>; 2],
+    /// Bytes handed on from each half, as the stream record's byte counts: what the hub
+    /// carried (link frames and replays included), not what the far side used; messages
+    /// dropped while a half was away are not counted.
     bytes: [Arc<AtomicU64>; 2],
     events: mpsc::Sender<LegEvent>,
     legs: [Option<Attached>; 2],

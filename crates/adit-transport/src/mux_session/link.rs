@@ -38,6 +38,8 @@ use attached::{Attached, Turn};
 
 #[cfg(test)]
 pub(super) use ack::{ACK_EVERY, ACK_QUIET};
+#[cfg(test)]
+pub(super) use attached::FINISH_TIMEOUT;
 
 /// What the link has for the mux task.
 #[derive(Debug)]

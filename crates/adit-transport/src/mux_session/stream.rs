@@ -17,15 +17,27 @@ use super::{Command, WRITE_BUDGET};
 /// Largest write taken at once, in bytes (one DATA frame).
 const WRITE_CHUNK: usize = adit_stream_protocol::frame::MAX_DATA;
 
+/// What the mux task hands a connection's reader.
+#[derive(Debug)]
+pub(super) enum Delivery {
+    /// Bytes the peer sent.
+    Data(Bytes),
+    /// The peer's FIN: end of file.
+    Fin,
+    /// The peer's RESET, with its code and reason.
+    Reset(ResetCode, String),
+}
+
 /// One connection of a [`super::MuxSession`]. Reading returns what the peer sent, then end of
-/// file after its FIN, or `ConnectionReset` after a reset (its text says why when the whole
-/// session failed). Shutting down the write side sends
-/// FIN; dropping the stream before both sides finished resets the connection.
+/// file after its FIN; after the peer's RESET, `ConnectionRefused` (code 1) or
+/// `ConnectionReset` with the code and the peer's reason; when the whole session ended,
+/// `ConnectionReset` saying why. Shutting down the write side sends FIN; dropping the stream
+/// before both sides finished resets the connection.
 #[derive(Debug)]
 pub struct MuxStream {
     conn: u32,
     commands: mpsc::UnboundedSender<Command>,
-    from_mux: mpsc::UnboundedReceiver<Option<Bytes>>,
+    from_mux: mpsc::UnboundedReceiver<Delivery>,
     unread: Bytes,
     read_done: bool,
     budget: PollSemaphore,
@@ -37,7 +49,7 @@ impl MuxStream {
     pub(super) fn new(
         conn: u32,
         commands: mpsc::UnboundedSender<Command>,
-        from_mux: mpsc::UnboundedReceiver<Option<Bytes>>,
+        from_mux: mpsc::UnboundedReceiver<Delivery>,
         budget: Arc<Semaphore>,
         why_ended: Arc<OnceLock<String>>,
     ) -> Self {
@@ -67,8 +79,17 @@ impl AsyncRead for MuxStream {
     ) -> Poll<io::Result<()>> {
         if self.unread.is_empty() && !self.read_done {
             match ready!(self.from_mux.poll_recv(cx)) {
-                Some(Some(bytes)) => self.unread = bytes,
-                Some(None) => self.read_done = true,
+                Some(Delivery::Data(bytes)) => self.unread = bytes,
+                Some(Delivery::Fin) => self.read_done = true,
+                Some(Delivery::Reset(code, reason)) => {
+                    self.read_done = true;
+                    let kind = match code {
+                        ResetCode::Refused => io::ErrorKind::ConnectionRefused,
+                        _ => io::ErrorKind::ConnectionReset,
+                    };
+                    let why = format!("the peer reset the connection, {code}: {reason}");
+                    return Poll::Ready(Err(io::Error::new(kind, why)));
+                }
                 None => {
                     let why = match self.why_ended.get() {
                         Some(why) => format!("the session ended: {why}"),

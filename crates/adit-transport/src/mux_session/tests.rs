@@ -99,6 +99,30 @@ async fn a_dropped_stream_resets_the_peer_and_the_session_goes_on() {
 }
 
 #[tokio::test]
+async fn a_reset_reaches_the_peers_reader_with_its_code_and_reason() {
+    let (service, mut device) = pair(64 * 1024);
+    let mut s = service.open(Bytes::from_static(b"db")).await.expect("open");
+    let (d, _) = device.accept().await.expect("accepted");
+    d.reset(ResetCode::Refused, "nothing listens on 127.0.0.1:5432");
+    let mut buf = [0u8; 8];
+    let err = s.read(&mut buf).await.expect_err("reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        err.to_string(),
+        "the peer reset the connection, refused (1): nothing listens on 127.0.0.1:5432"
+    );
+    let mut s = service.open(Bytes::new()).await.expect("open");
+    let (d, _) = device.accept().await.expect("accepted");
+    d.reset(ResetCode::Failed, "the target reset it");
+    let err = s.read(&mut buf).await.expect_err("reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(
+        err.to_string().contains("failed (2): the target reset it"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn garbage_on_the_link_ends_the_session_with_a_protocol_error() {
     let (mut raw, b) = tokio::io::duplex(1024);
     let mut device = MuxSession::start(b, Role::Device, Settings::default());
@@ -132,4 +156,29 @@ async fn closing_the_session_resets_its_streams() {
             .expect("the peer's session ends too")
             .is_ok()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_whose_link_nobody_reads_ends_at_the_finish_timeout() {
+    // A pipe too small for the HELLO, its far end never read: the link's writer blocks for
+    // good, as on a link whose peer's network is gone with the kernel's send buffer full.
+    let (_unread, link) = tokio::io::duplex(16);
+    let mut session = MuxSession::start(link, Role::Service, Settings::default());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let closed = tokio::time::Instant::now();
+    session.close();
+    let limit = link::FINISH_TIMEOUT;
+    let ended = session.ended();
+    tokio::pin!(ended);
+    assert!(
+        tokio::time::timeout(limit - Duration::from_millis(1), &mut ended)
+            .await
+            .is_err(),
+        "what is queued may still go, up to the limit"
+    );
+    let result = tokio::time::timeout(Duration::from_secs(60), &mut ended)
+        .await
+        .expect("given up");
+    assert_eq!(closed.elapsed(), limit, "given up at the limit");
+    assert!(result.is_ok(), "this side ended it: {result:?}");
 }

@@ -1,5 +1,6 @@
-//! Keep-alive of [`WsIo`] against a real tokio-websockets peer over an in-memory pipe, on
-//! tokio's paused clock: every timer is checked just before and just after its boundary.
+//! Keep-alive and ends of [`WsIo`] against a real tokio-websockets peer over an in-memory
+//! pipe, on tokio's paused clock: every timer is checked just before and just after its
+//! boundary.
 
 use std::io;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
-use tokio_websockets::{ClientBuilder, Config, Message, ServerBuilder, WebSocketStream};
+use tokio_websockets::{ClientBuilder, CloseCode, Config, Message, ServerBuilder, WebSocketStream};
 
 use super::WsIo;
 use crate::Keepalive;
@@ -234,4 +235,44 @@ async fn a_slow_peer_that_keeps_reading_is_not_given_up() {
     assert!(writer.is_finished() && reader.is_finished());
     timed_out(writer.await);
     timed_out(reader.await);
+}
+
+#[tokio::test]
+async fn a_connection_closed_without_a_close_is_an_error_and_a_close_is_the_end() {
+    // Cleanly at the transport's level (a load balancer's idle timeout): still a cut.
+    let (mut client, server) = pair(keepalive(secs(20), secs(20)));
+    drop(server);
+    let mut buf = [0u8; 16];
+    let err = client
+        .read(&mut buf)
+        .await
+        .expect_err("not an end of stream");
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+    assert!(
+        err.to_string().contains("without a WebSocket Close"),
+        "{err}"
+    );
+
+    // A Close with 1000, or the zero-length message, is the peer ending it.
+    let (mut client, mut server) = pair(keepalive(secs(20), secs(20)));
+    let peer = tokio::spawn(async move {
+        server
+            .send(Message::binary(&b"last"[..]))
+            .await
+            .expect("send");
+        server
+            .send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
+            .await
+            .expect("close");
+        // Reads on, so the client's answer to the Close is taken.
+        while let Some(Ok(_)) = server.next().await {}
+    });
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.expect("a clean end");
+    assert_eq!(got, b"last");
+    drop(client);
+    peer.await.expect("peer");
+    let (mut client, mut server) = pair(keepalive(secs(20), secs(20)));
+    server.send(Message::binary(&b""[..])).await.expect("send");
+    assert_eq!(client.read(&mut buf).await.expect("end of input"), 0);
 }

@@ -74,7 +74,7 @@ impl Outgoing {
 }
 
 /// Longest a session's end may wait for its last messages to reach the link.
-const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What one turn on an attached link came to.
 pub(super) enum Turn {
