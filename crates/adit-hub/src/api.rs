@@ -2,10 +2,10 @@
 //! initiation and discovery in later parts. Handlers are thin: authenticate, validate, call
 //! the registry, map the result to Azure's status codes and error bodies.
 
-mod auth;
+pub(crate) mod auth;
 mod device_body;
-mod devices;
-mod diagnostics;
+pub(crate) mod devices;
+pub(crate) mod diagnostics;
 mod error;
 mod policies;
 mod streams;

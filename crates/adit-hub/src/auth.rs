@@ -12,6 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use adit_proto::topic::ClientId;
 use adit_proto::{Key, Permissions, SasError, SasToken, remote_text};
 
+use subtle::ConstantTimeEq as _;
+
 use crate::registry::{PolicyRecord, Registry, RegistryError};
 
 /// Why a request was not authenticated or not authorized. The text is safe to send back.
@@ -195,6 +197,26 @@ impl Authenticator {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         map.get(name).cloned()
+    }
+
+    /// The policy key that signed the service token in `header` (already authenticated with
+    /// [`Authenticator::authenticate_service`]), if it is still valid at `now`.
+    pub fn signing_key(&self, header: &str, now: u64) -> Option<Key> {
+        let token = SasToken::parse(header).ok()?;
+        let policy = self.policy(token.key_name()?)?;
+        let keys = [&policy.primary_key, &policy.secondary_key];
+        let which = token.verify_which(keys, now).ok()?;
+        keys.get(which).map(|k| (*k).clone())
+    }
+
+    /// What policy `name` may do while `key` is still one of its keys: `None` once the policy
+    /// is gone or that key was replaced (a console session signed in with it ends then).
+    pub fn policy_rights_with(&self, name: &str, key: &Key) -> Option<Permissions> {
+        let policy = self.policy(name)?;
+        let held = [&policy.primary_key, &policy.secondary_key]
+            .into_iter()
+            .any(|k| bool::from(k.as_bytes().ct_eq(key.as_bytes())));
+        held.then_some(policy.rights)
     }
 
     /// The hub's host names (for audience checks and connection strings).

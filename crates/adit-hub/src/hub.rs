@@ -438,7 +438,12 @@ impl Hub {
             shutdown.clone(),
         ));
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.config));
+        let console = crate::console::ConsoleState {
+            app: state.clone(),
+            sessions: crate::console::Sessions::default(),
+        };
         let router = api::router(state)
+            .merge(crate::console::router(console))
             .merge(mqtt::websocket::router(mqtt_ctx.clone()))
             .merge(gateway::router(self.gateway.clone()));
         let limits = self.config.https_limits;

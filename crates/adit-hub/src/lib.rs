@@ -26,6 +26,7 @@ pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod device_resync;
 pub mod diagnostics;
 pub mod gateway;

@@ -106,6 +106,9 @@ pub struct Registry {
     backend: Backend,
     /// Devices' connection state, committed in groups.
     connection_writes: connection_writes::ConnectionWrites,
+    /// The ids of devices written through this node (identity or connection state), for
+    /// whoever watches the fleet (the console's live view).
+    device_changes: tokio::sync::broadcast::Sender<String>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -116,6 +119,17 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Registry {
+    /// Ids of devices written through this node from now on: created, updated, deleted,
+    /// connected or disconnected. Lagging receivers lose the oldest (they read the registry
+    /// again anyway); other nodes' writes are not seen here.
+    pub fn device_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.device_changes.subscribe()
+    }
+
+    fn device_changed(&self, id: &str) {
+        let _ = self.device_changes.send(id.to_string());
+    }
+
     /// Opens the registry at `url` (`sqlite://...` or `postgres://...`) and applies any
     /// pending migrations.
     pub async fn open(url: &str) -> Result<Self, RegistryError> {
@@ -135,6 +149,7 @@ impl Registry {
             sessions,
             backend,
             connection_writes,
+            device_changes: tokio::sync::broadcast::channel(256).0,
         })
     }
 

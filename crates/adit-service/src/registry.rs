@@ -196,6 +196,29 @@ impl RegistryClient {
         .await?)
     }
 
+    /// (Adit) A one-time sign-in URL for the hub's web console, signing in as this client's
+    /// policy: `https://HOST:PORT/console/#sign-in=TOKEN`, good once, for five minutes. It is a
+    /// credential: print it only to whoever may use the policy.
+    pub async fn console_sign_in_url(&self) -> Result<String, Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Link {
+            sign_in_token: String,
+        }
+        let link: Link = check(
+            self.http
+                .send(self.request(Method::POST, "/adit/console/sign-in-links"))
+                .await?,
+        )
+        .await?
+        .json()
+        .await?;
+        Ok(format!(
+            "{}/console/#sign-in={}",
+            self.base, link.sign_in_token
+        ))
+    }
+
     /// Replaces a key of SAS device `id`: `which` is `primary` or `secondary` (a fresh random
     /// 32-byte key, as the hub generates) or `swap` (as `az iot hub device-identity renew-key
     /// --key-type`). The new keys are made here and written with the device's etag, so a change

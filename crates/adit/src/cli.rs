@@ -47,6 +47,14 @@ pub enum Command {
     /// Device streams settings of the hub.
     #[command(subcommand)]
     Streams(StreamsCommand),
+    /// Print a one-time sign-in URL for the hub's web console (good once, for 5 minutes).
+    Console(ConsoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub access: HubAccess,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod connect;
+mod console;
 mod device;
 mod device_proxy;
 mod hub;
@@ -24,5 +25,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connect(args) => connect::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::Streams(cmd) => streams::run(cmd).await,
+        Command::Console(args) => console::run(args).await,
     }
 }

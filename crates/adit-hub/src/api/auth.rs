@@ -30,58 +30,72 @@ impl FromRequestParts<AppState> for Service {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let e = match state.auth.authenticate_service(header, unix_now()) {
-            Ok(identity) => return Ok(Self(identity)),
-            Err(e) => e,
-        };
-        // A failed signature is held against the policy it claims (which exists, or the
-        // signature would not have been checked); anything else against the address.
-        let policy = match e {
-            AuthError::Token(SasError::BadSignature | SasError::Expired) => claimed_policy(header),
-            _ => None,
-        };
-        let blame = policy.as_deref().map_or(Blame::Source, Blame::Identity);
-        let verdict = source.map(|ip| state.throttle.record_failure(ip, blame));
-        state.metrics.auth_failed("https", e.label());
-        let throttled = match verdict {
-            Some(Verdict::Throttled { attempts }) => {
-                state.metrics.auth_throttled("https", blame.label());
-                Some(attempts)
-            }
-            _ => None,
-        };
-        if verdict.is_none_or(Verdict::is_reported) {
-            tracing::info!(
-                source = source.map(tracing::field::display),
-                path = %remote_text(parts.uri.path()),
-                reason = %e,
-                throttled,
-                "service authentication failed"
-            );
-            state.diagnostics.auth_failure(
-                "https",
-                source,
-                policy.as_deref(),
-                &e.to_string(),
-                throttled,
-            );
+        authenticate(state, source, header, parts.uri.path())
+            .await
+            .map(Self)
+    }
+}
+
+/// Authenticates the SAS token in `header`, from `source`, for `path`: as the REST API does,
+/// with its throttle, metrics, log line and diagnostics record on failure (the console's
+/// sign-in goes through here too).
+pub async fn authenticate(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    header: Option<&str>,
+    path: &str,
+) -> Result<ServiceIdentity, ApiError> {
+    let e = match state.auth.authenticate_service(header, unix_now()) {
+        Ok(identity) => return Ok(identity),
+        Err(e) => e,
+    };
+    // A failed signature is held against the policy it claims (which exists, or the
+    // signature would not have been checked); anything else against the address.
+    let policy = match e {
+        AuthError::Token(SasError::BadSignature | SasError::Expired) => claimed_policy(header),
+        _ => None,
+    };
+    let blame = policy.as_deref().map_or(Blame::Source, Blame::Identity);
+    let verdict = source.map(|ip| state.throttle.record_failure(ip, blame));
+    state.metrics.auth_failed("https", e.label());
+    let throttled = match verdict {
+        Some(Verdict::Throttled { attempts }) => {
+            state.metrics.auth_throttled("https", blame.label());
+            Some(attempts)
         }
-        match verdict {
-            Some(verdict) if verdict.is_throttled() => {
-                state.throttle.penalize(verdict).await;
-                let whose = match blame {
-                    Blame::Identity(_) => "for this policy ",
-                    Blame::Source => "",
-                };
-                Err(ApiError::new(
-                    ErrorCode::ThrottlingException,
-                    format!(
-                        "too many failed authentication attempts {whose}from this address; \
+        _ => None,
+    };
+    if verdict.is_none_or(Verdict::is_reported) {
+        tracing::info!(
+            source = source.map(tracing::field::display),
+            path = %remote_text(path),
+            reason = %e,
+            throttled,
+            "service authentication failed"
+        );
+        state.diagnostics.auth_failure(
+            "https",
+            source,
+            policy.as_deref(),
+            &e.to_string(),
+            throttled,
+        );
+    }
+    match verdict {
+        Some(verdict) if verdict.is_throttled() => {
+            state.throttle.penalize(verdict).await;
+            let whose = match blame {
+                Blame::Identity(_) => "for this policy ",
+                Blame::Source => "",
+            };
+            Err(ApiError::new(
+                ErrorCode::ThrottlingException,
+                format!(
+                    "too many failed authentication attempts {whose}from this address; \
                          retry later with a valid token"
-                    ),
-                ))
-            }
-            _ => Err(e.into()),
+                ),
+            ))
         }
+        _ => Err(e.into()),
     }
 }

@@ -45,6 +45,19 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError> {
         .transpose()
 }
 
+/// After device `id` was written (`record`) or deleted (`None`): its sessions and streams
+/// are judged by the new state, and the other nodes are told. The write is what invalidates:
+/// sessions end only once the new state is stored, so a device that reconnects at once is
+/// judged by it.
+pub(crate) async fn device_changed(state: &AppState, id: &str, record: Option<&DeviceRecord>) {
+    crate::revocation::device_changed(&state.presence, &state.streams, id, record);
+    if let Some(cluster) = &state.cluster {
+        cluster
+            .announce(&RegistryChange::Device(id.to_string()))
+            .await;
+    }
+}
+
 pub async fn get(
     State(state): State<AppState>,
     Service(caller): Service,
@@ -90,14 +103,7 @@ pub async fn put(
         Some(cond) => state.registry.update_device(&spec, &cond).await?,
     };
     tracing::info!(device = %id, policy = %caller.policy, "device identity written");
-    // The write is what invalidates: sessions end only once the new state is stored, so a
-    // device that reconnects at once is judged by it.
-    crate::revocation::device_changed(&state.presence, &state.streams, id.as_str(), Some(&record));
-    if let Some(cluster) = &state.cluster {
-        cluster
-            .announce(&RegistryChange::Device(id.to_string()))
-            .await;
-    }
+    device_changed(&state, id.as_str(), Some(&record)).await;
     Ok(device_response(&record))
 }
 
@@ -112,12 +118,7 @@ pub async fn delete(
     let cond = if_match(&headers)?.unwrap_or(IfMatch::Any);
     state.registry.delete_device(id.as_str(), &cond).await?;
     tracing::info!(device = %id, policy = %caller.policy, "device identity deleted");
-    crate::revocation::device_changed(&state.presence, &state.streams, id.as_str(), None);
-    if let Some(cluster) = &state.cluster {
-        cluster
-            .announce(&RegistryChange::Device(id.to_string()))
-            .await;
-    }
+    device_changed(&state, id.as_str(), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -47,7 +47,12 @@ pub async fn logs(
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     caller.require(Permissions::REGISTRY_READ)?;
-    let filter = q.into_filter();
+    Ok(Json(cluster_log(&state, q.into_filter()).await?))
+}
+
+/// The log records `filter` matches, this node's and the other nodes' merged, newest
+/// `filter.limit`.
+pub(crate) async fn cluster_log(state: &AppState, filter: Filter) -> Result<Vec<Value>, ApiError> {
     let dir = state.diagnostics.dir().to_path_buf();
     // The other nodes read their logs meanwhile.
     let question = Question::Logs {
@@ -55,7 +60,7 @@ pub async fn logs(
     };
     let others = async {
         match &state.cluster {
-            Some(c) => c.ask_others(question, other_nodes(&state, c).await).await,
+            Some(c) => c.ask_others(question, other_nodes(state, c).await).await,
             None => Vec::new(),
         }
     };
@@ -77,9 +82,9 @@ pub async fn logs(
             )
         })?;
     if others.is_empty() {
-        return Ok(Json(records));
+        return Ok(records);
     }
-    Ok(Json(merge_records(records, others, limit)))
+    Ok(merge_records(records, others, limit))
 }
 
 /// How many other nodes hold a lease now (the ones expected to answer). Bounded: a registry

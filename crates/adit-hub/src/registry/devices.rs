@@ -390,6 +390,7 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         }
+        self.device_changed(spec.device_id.as_str());
         self.device(spec.device_id.as_str())
             .await?
             .ok_or_else(|| RegistryError::DeviceNotFound(spec.device_id.to_string()))
@@ -442,6 +443,7 @@ impl Registry {
                 None => RegistryError::DeviceNotFound(id.to_string()),
             });
         }
+        self.device_changed(id);
         self.device(id)
             .await?
             .ok_or_else(|| RegistryError::DeviceNotFound(id.to_string()))
@@ -509,6 +511,7 @@ impl Registry {
             }
         };
         if done.rows_affected() == 1 {
+            self.device_changed(id);
             return Ok(());
         }
         Err(match self.device(id).await? {
@@ -528,6 +531,7 @@ impl Registry {
                 at_ms: now_ms(),
             })
             .await?;
+        self.device_changed(id);
         Ok(())
     }
 
@@ -542,6 +546,7 @@ impl Registry {
                 at_ms: now_ms(),
             })
             .await?;
+        self.device_changed(id);
         Ok(rows > 0)
     }
 
@@ -558,6 +563,7 @@ impl Registry {
                 at_ms: now_ms(),
             })
             .await?;
+        self.device_changed(id);
         Ok(rows > 0)
     }
 

@@ -1,0 +1,241 @@
+//! Console sessions and one-time sign-in links, held in this node's memory.
+//!
+//! A session is a random 256-bit id in the `adit_console` cookie, bound to the policy that
+//! signed in and the key it proved (so replacing that key ends it). It lasts
+//! [`SESSION_IDLE`] without use and [`SESSION_MAX`] at most. A sign-in link's token is good
+//! once, for [`LINK_LIFETIME`]. Both are forgotten when they expire; neither is ever logged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adit_proto::Key;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::time::Instant;
+
+/// A session unused this long is over.
+pub const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
+/// No session outlives this, used or not.
+pub const SESSION_MAX: Duration = Duration::from_secs(8 * 60 * 60);
+/// A sign-in link is good this long after it was made.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// Most sessions and links held at once; past it the oldest session goes first.
+const MAX_SESSIONS: usize = 10_000;
+
+/// Who a session or link signs in: the policy and the key that proved it.
+#[derive(Clone)]
+pub struct Grant {
+    /// The shared access policy.
+    pub policy: String,
+    /// The key the caller proved: the session ends when the policy no longer holds it.
+    pub key: Key,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Session {
+    grant: Grant,
+    created: Instant,
+    last_used: Instant,
+}
+
+struct Link {
+    grant: Grant,
+    expires: Instant,
+}
+
+/// This node's console sessions and sign-in links.
+#[derive(Clone, Default)]
+pub struct Sessions {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, Session>,
+    links: HashMap<String, Link>,
+}
+
+/// A fresh 256-bit random token, base64url without padding (43 characters).
+fn token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a session for `grant`; returns its id (the cookie's value).
+    pub fn start(&self, grant: Grant) -> String {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.expire(now);
+        if inner.sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = inner
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| s.created)
+                .map(|(id, _)| id.clone())
+        {
+            inner.sessions.remove(&oldest);
+        }
+        let id = token();
+        inner.sessions.insert(
+            id.clone(),
+            Session {
+                grant,
+                created: now,
+                last_used: now,
+            },
+        );
+        id
+    }
+
+    /// The session `id`'s grant and when it ends, if it is still valid; marks it used.
+    pub fn touch(&self, id: &str) -> Option<(Grant, Instant)> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let s = inner.sessions.get_mut(id)?;
+        if s.ends() <= now {
+            inner.sessions.remove(id);
+            return None;
+        }
+        s.last_used = now;
+        Some((s.grant.clone(), s.ends()))
+    }
+
+    /// Ends session `id` (signing out).
+    pub fn end(&self, id: &str) {
+        self.lock().sessions.remove(id);
+    }
+
+    /// A one-time sign-in token for `grant`, good for [`LINK_LIFETIME`].
+    pub fn link(&self, grant: Grant) -> String {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.expire(now);
+        if inner.links.len() >= MAX_SESSIONS {
+            return String::new();
+        }
+        let t = token();
+        inner.links.insert(
+            t.clone(),
+            Link {
+                grant,
+                expires: now + LINK_LIFETIME,
+            },
+        );
+        t
+    }
+
+    /// Uses sign-in token `t`: its grant, once, if it has not expired.
+    pub fn redeem(&self, t: &str) -> Option<Grant> {
+        let now = Instant::now();
+        let link = self.lock().links.remove(t)?;
+        (now < link.expires).then_some(link.grant)
+    }
+}
+
+impl Session {
+    /// When it ends if it is not used again.
+    fn ends(&self) -> Instant {
+        (self.last_used + SESSION_IDLE).min(self.created + SESSION_MAX)
+    }
+}
+
+impl Inner {
+    fn expire(&mut self, now: Instant) {
+        self.sessions.retain(|_, s| s.ends() > now);
+        self.links.retain(|_, l| l.expires > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            policy: "iothubowner".into(),
+            key: Key::from_bytes(&[7; 32]).expect("key"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_ends_after_an_hour_unused() {
+        let s = Sessions::default();
+        let id = s.start(grant());
+        assert_eq!(id.len(), 43);
+        tokio::time::advance(SESSION_IDLE - Duration::from_millis(1)).await;
+        assert!(s.touch(&id).is_some(), "used just before the idle limit");
+        tokio::time::advance(SESSION_IDLE - Duration::from_millis(1)).await;
+        assert!(s.touch(&id).is_some(), "each use restarts the idle clock");
+        tokio::time::advance(SESSION_IDLE).await;
+        assert!(s.touch(&id).is_none(), "an hour unused: over");
+        assert!(s.touch(&id).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_session_outlives_eight_hours_however_used() {
+        let s = Sessions::default();
+        let id = s.start(grant());
+        let start = Instant::now();
+        while start.elapsed() < SESSION_MAX - Duration::from_secs(30 * 60) {
+            tokio::time::advance(Duration::from_secs(30 * 60)).await;
+            assert!(s.touch(&id).is_some());
+        }
+        let (_, ends) = s.touch(&id).expect("still on");
+        assert_eq!(ends, start + SESSION_MAX);
+        tokio::time::advance(ends - Instant::now() - Duration::from_millis(1)).await;
+        assert!(s.touch(&id).is_some(), "just before the limit");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(s.touch(&id).is_none(), "at the limit");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sign_in_link_works_once_and_within_five_minutes() {
+        let s = Sessions::default();
+        let t = s.link(grant());
+        assert_eq!(s.redeem(&t).map(|g| g.policy), Some("iothubowner".into()));
+        assert!(s.redeem(&t).is_none(), "once");
+        let late = s.link(grant());
+        let just = s.link(grant());
+        tokio::time::advance(LINK_LIFETIME - Duration::from_millis(1)).await;
+        assert!(s.redeem(&just).is_some(), "just before it expires");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(s.redeem(&late).is_none(), "at five minutes");
+        assert!(s.redeem("not-a-token").is_none());
+    }
+
+    #[test]
+    fn ended_sessions_are_gone_and_grants_never_print_their_key() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let s = Sessions::default();
+            let id = s.start(grant());
+            s.end(&id);
+            assert!(s.touch(&id).is_none());
+        });
+        let printed = format!("{:?}", grant());
+        assert!(!printed.contains("BwcH"), "{printed}");
+        assert!(printed.contains("iothubowner"));
+    }
+}
