@@ -12,11 +12,13 @@ mod assets;
 mod devices;
 mod events;
 mod json_error;
+mod open_terminal;
 mod security_headers;
 mod sessions;
 mod sign_in;
 mod signed_in;
 mod streams;
+mod terminal;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -33,6 +35,13 @@ pub struct ConsoleState {
     pub app: AppState,
     /// Signed-in browsers and one-time links.
     pub sessions: Sessions,
+    /// How the hub trusts its own certificate when it opens a terminal's stream through its
+    /// own API (its dev CA, or the system's roots).
+    pub tls: adit_transport::TlsOptions,
+    /// Where terminals run, so the hub waits for them at shutdown.
+    pub tracker: tokio_util::task::TaskTracker,
+    /// The hub's shutdown.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The console's routes: the page and its API.
@@ -52,6 +61,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/streams/log", get(streams::log))
         .route("/streams/history", get(streams::history))
         .route("/events", get(events::events))
+        .route("/devices/{id}/terminal", get(open_terminal::open))
         .fallback(json_error::not_found);
     Router::new()
         .route("/adit/console/sign-in-links", post(sign_in::create_link))

@@ -441,6 +441,11 @@ impl Hub {
         let console = crate::console::ConsoleState {
             app: state.clone(),
             sessions: crate::console::Sessions::default(),
+            tls: adit_transport::TlsOptions {
+                ca_file: self.tls.ca_path.clone(),
+            },
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
         };
         let router = api::router(state)
             .merge(crate::console::router(console))

@@ -6,6 +6,7 @@
 
 mod connection_writes;
 mod devices;
+mod host_keys;
 mod leases;
 mod policies;
 mod streams_in_flight;
@@ -19,6 +20,7 @@ use sqlx::any::AnyPoolOptions;
 pub use devices::{
     AuthKind, ConnectionState, DeviceRecord, DeviceStatus, DeviceUpdate, IfMatch, NewDevice,
 };
+pub use host_keys::HostKeyCheck;
 pub use leases::Released;
 pub use policies::{KeyRenewal, PolicyRecord};
 pub use streams_in_flight::InFlightStream;

@@ -1,7 +1,9 @@
 //! The web console in a real browser (issue 16): Debian's Chromium driven by Playwright
 //! (`web/console/e2e/console.mjs`, from npm) against a real hub and a real device proxy. The
 //! script signs in with `adit console`'s one-time URL, watches a device come online without
-//! a reload, and checks that a read-only policy gets no terminal. Screenshots are kept in
+//! a reload, opens a terminal to the device's real OpenSSH sshd (through `adit device-proxy`),
+//! types `echo hello` and reads `hello`, resizes it (`stty size` sees the new size), closes
+//! it, and checks that a read-only policy gets no terminal. Screenshots are kept in
 //! `target/console-screenshots/`.
 //!
 //! Needs Node.js, npm and Chromium (`.ci/run` installs Chromium; the hub's build runs
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use adit_testkit::{HubProcess, Running};
+use adit_testkit::{HubProcess, Running, Sshd};
 
 const ADIT: &str = env!("CARGO_BIN_EXE_adit");
 const DEVICE: &str = "console-pump";
@@ -31,7 +33,7 @@ fn ok(out: std::process::Output) -> String {
 }
 
 #[test]
-fn a_browser_signs_in_watches_a_device_come_online_and_a_reader_gets_no_terminal() {
+fn a_browser_signs_in_watches_a_device_come_online_runs_a_terminal_and_a_reader_gets_none() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),
@@ -54,6 +56,8 @@ fn a_browser_signs_in_watches_a_device_come_online_and_a_reader_gets_no_terminal
     let sign_in_url = ok(hub.cli(&["console"], &[]));
     assert!(sign_in_url.contains("/console/#sign-in="), "{sign_in_url}");
     let shots = repo().join("target/console-screenshots");
+    let sshd = Sshd::start();
+    let ssh_key = std::fs::read_to_string(&sshd.key).expect("the client key");
 
     let mut script = Command::new("node")
         .arg("e2e/console.mjs")
@@ -62,7 +66,8 @@ fn a_browser_signs_in_watches_a_device_come_online_and_a_reader_gets_no_terminal
         .env("ADIT_DEVICE", DEVICE)
         .env("ADIT_READONLY_CONNECTION_STRING", &reader)
         .env("ADIT_SCREENSHOTS", &shots)
-        .env("ADIT_E2E_TERMINAL", "off")
+        .env("ADIT_SSH_USER", &sshd.user)
+        .env("ADIT_SSH_KEY", &ssh_key)
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -83,7 +88,11 @@ fn a_browser_signs_in_watches_a_device_come_online_and_a_reader_gets_no_terminal
         if step == "device-offline-seen" {
             // The page shows the device offline: now it connects.
             let proxy = Command::new(ADIT)
-                .args(["device-proxy", "--target", "127.0.0.1:9"])
+                .args([
+                    "device-proxy",
+                    "--target",
+                    &format!("127.0.0.1:{}", sshd.port),
+                ])
                 .env("ADIT_DEVICE_CONNECTION_STRING", &device_cs)
                 .env("ADIT_CA_FILE", hub.ca_path())
                 .stdout(Stdio::null())
@@ -107,16 +116,25 @@ fn a_browser_signs_in_watches_a_device_come_online_and_a_reader_gets_no_terminal
         "signed-in",
         "device-offline-seen",
         "device-online-seen",
+        "terminal-ready",
+        "terminal-hello",
+        "terminal-resized",
+        "terminal-closed",
         "read-only-refused",
     ] {
         assert!(steps.iter().any(|s| s == step), "{step} missing: {steps:?}");
     }
-    for shot in ["devices.png", "device-online.png"] {
+    for shot in ["devices.png", "device-online.png", "terminal.png"] {
         assert!(shots.join(shot).is_file(), "no screenshot {shot}");
     }
     // The one-time URL works once.
     let log = hub.log();
     assert!(log.contains("console sign-in"), "{log}");
+    assert!(log.contains("console terminal ended"), "{log}");
+    assert!(
+        !log.contains(ssh_key.trim()),
+        "the SSH key is in the hub's log"
+    );
     assert!(
         !log.contains(sign_in_url.rsplit('=').next().unwrap_or("-")),
         "the sign-in token is in the hub's log"

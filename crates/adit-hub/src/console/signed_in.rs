@@ -27,6 +27,9 @@ pub struct SignedIn {
     pub rights: Permissions,
     /// When the session ends unless used again.
     pub ends: Instant,
+    /// The key the browser signed in with: what the console signs its own requests with (a
+    /// terminal's stream). Never printed (`Key`'s `Debug` hides it).
+    pub key: adit_proto::Key,
 }
 
 impl SignedIn {
@@ -112,6 +115,7 @@ impl FromRequestParts<ConsoleState> for SignedIn {
             policy: grant.policy,
             rights,
             ends,
+            key: grant.key,
         })
     }
 }

@@ -511,6 +511,11 @@ impl Registry {
             }
         };
         if done.rows_affected() == 1 {
+            // A device made again under this id is a new machine: its host key is new too.
+            sqlx::query("DELETE FROM device_host_keys WHERE device_id = $1")
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
             self.device_changed(id);
             return Ok(());
         }

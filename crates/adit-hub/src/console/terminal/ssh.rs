@@ -1,0 +1,320 @@
+//! The terminal's SSH side (russh): the host key check through a [`HostKeyPolicy`], signing
+//! in with a password or a private key, and a shell on a PTY. What the page is told on each
+//! failure is here too ([`Refusal`]); none of it carries a secret.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use russh::client::{self, AuthResult, Handle, Msg};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{Channel, ChannelMsg, MethodKind};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio_websockets::CloseCode;
+
+use super::page::Size;
+use super::{HostKeyPolicy, Outcome, SIGN_IN_LIMIT};
+
+/// The terminal type the PTY is requested for (what xterm.js emulates).
+const TERM: &str = "xterm-256color";
+/// A user name longer than this is refused before anything is sent.
+const MAX_USER: usize = 256;
+/// Output the shell sent before its start was confirmed, kept for the page (in SSH packets).
+const MAX_EARLY: usize = 64;
+
+/// Why the terminal did not start.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    /// The credentials are unusable before reaching the device; the message says why.
+    BadCredentials(&'static str),
+    /// The host key policy's message.
+    HostKey(String),
+    /// The device's sshd refused; the message says which way of signing in.
+    Auth(String),
+    /// The connection failed or the PTY or shell was refused; the message says what.
+    Ssh(String),
+    /// Signing in took longer than [`SIGN_IN_LIMIT`].
+    TimedOut,
+    /// The page left while the hub told it the host key.
+    PageLeft,
+}
+
+impl Refusal {
+    /// The outcome, the page's error message (none when the page is gone), the Close code.
+    pub fn into_parts(self) -> (Outcome, Option<String>, CloseCode) {
+        match self {
+            Self::BadCredentials(m) => (
+                Outcome::BadCredentials,
+                Some(m.to_string()),
+                CloseCode::NORMAL_CLOSURE,
+            ),
+            Self::HostKey(m) => (Outcome::HostKeyRefused, Some(m), CloseCode::NORMAL_CLOSURE),
+            Self::Auth(m) => (Outcome::AuthRefused, Some(m), CloseCode::NORMAL_CLOSURE),
+            Self::Ssh(m) => (
+                Outcome::SshFailed(m.clone()),
+                Some(m),
+                CloseCode::BAD_GATEWAY,
+            ),
+            Self::TimedOut => (
+                Outcome::TimedOut,
+                Some(format!(
+                    "the device's sshd did not start a shell within {} s",
+                    SIGN_IN_LIMIT.as_secs()
+                )),
+                CloseCode::BAD_GATEWAY,
+            ),
+            Self::PageLeft => (Outcome::PageLeft, None, CloseCode::NORMAL_CLOSURE),
+        }
+    }
+}
+
+fn ssh_failed(e: russh::Error) -> Refusal {
+    Refusal::Ssh(format!("the SSH connection to the device failed: {e}"))
+}
+
+/// How to sign in: the user and a password or a decoded private key.
+pub(super) struct Login {
+    user: String,
+    method: Method,
+}
+
+enum Method {
+    Password(String),
+    Key(Arc<PrivateKey>),
+}
+
+impl Login {
+    /// A private key, when given, wins over a password. The key is decoded here, so its text
+    /// and passphrase are dropped before the first byte goes to the device.
+    pub fn new(
+        user: String,
+        password: Option<String>,
+        private_key: Option<String>,
+        passphrase: Option<String>,
+    ) -> Result<Self, Refusal> {
+        if user.is_empty() {
+            return Err(Refusal::BadCredentials("a user name is needed"));
+        }
+        if user.len() > MAX_USER {
+            return Err(Refusal::BadCredentials("the user name is too long"));
+        }
+        let method = match private_key.filter(|k| !k.trim().is_empty()) {
+            Some(text) => {
+                let passphrase = passphrase.filter(|p| !p.is_empty());
+                match russh::keys::decode_secret_key(&text, passphrase.as_deref()) {
+                    Ok(key) => Method::Key(Arc::new(key)),
+                    Err(russh::keys::Error::KeyIsEncrypted) => {
+                        return Err(Refusal::BadCredentials(
+                            "the private key is encrypted: give its passphrase",
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(Refusal::BadCredentials(
+                            "the private key could not be read: a wrong passphrase, or not an \
+                             OpenSSH or PEM private key",
+                        ));
+                    }
+                }
+            }
+            None => Method::Password(password.unwrap_or_default()),
+        };
+        Ok(Self { user, method })
+    }
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self.method {
+            Method::Password(_) => "password",
+            Method::Key(_) => "key",
+        };
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("method", &method)
+            .finish()
+    }
+}
+
+/// The device's host key, as the policy judged it.
+#[derive(Debug, Clone)]
+pub(super) struct HostKey {
+    pub fingerprint: String,
+    pub first_use: bool,
+}
+
+/// russh's handler: asks the policy about the host key and reports the verdict.
+pub(super) struct Client<P> {
+    policy: P,
+    verdict: Option<oneshot::Sender<Result<HostKey, String>>>,
+}
+
+impl<P: HostKeyPolicy> client::Handler for Client<P> {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let fingerprint = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                cert.public_key().fingerprint(HashAlg::Sha256)
+            }
+        }
+        .to_string();
+        // russh asks once, for the first key exchange; rekeys keep that key.
+        let verdict = self
+            .policy
+            .check(&fingerprint)
+            .await
+            .map(|first_use| HostKey {
+                fingerprint,
+                first_use,
+            });
+        let trusted = verdict.is_ok();
+        if let Some(tx) = self.verdict.take() {
+            let _ = tx.send(verdict);
+        }
+        Ok(trusted)
+    }
+}
+
+fn config() -> client::Config {
+    client::Config {
+        // A device that stops answering is noticed within about two minutes.
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        // The shell's output waiting for the page: at most this many SSH packets (32 KiB at
+        // most each); past it russh stops reading from the device.
+        channel_buffer_size: 32,
+        ..client::Config::default()
+    }
+}
+
+/// The SSH handshake over `transport`, with the host key judged by `policy`.
+pub(super) async fn connect<T, P>(
+    transport: T,
+    policy: P,
+) -> Result<(Handle<Client<P>>, HostKey), Refusal>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    P: HostKeyPolicy,
+{
+    let (tx, mut rx) = oneshot::channel();
+    let client = Client {
+        policy,
+        verdict: Some(tx),
+    };
+    let connected = client::connect_stream(Arc::new(config()), transport, client).await;
+    // The handshake finishes only after the host key check, so its verdict is in by now.
+    match (connected, rx.try_recv()) {
+        (Ok(handle), Ok(Ok(key))) => Ok((handle, key)),
+        (_, Ok(Err(message))) => Err(Refusal::HostKey(message)),
+        (Err(e), _) => Err(ssh_failed(e)),
+        (Ok(_), Err(_)) => Err(Refusal::Ssh(
+            "the device's sshd did not show a host key".to_string(),
+        )),
+    }
+}
+
+/// Signs in; the password or key is moved into russh and gone when this returns.
+pub(super) async fn sign_in<P: HostKeyPolicy>(
+    handle: &mut Handle<Client<P>>,
+    login: Login,
+) -> Result<(), Refusal> {
+    let Login { user, method } = login;
+    let (tried, kind, result) = match method {
+        Method::Password(password) => (
+            "password",
+            MethodKind::Password,
+            handle.authenticate_password(user, password).await,
+        ),
+        Method::Key(key) => {
+            let hash = if key.algorithm().is_rsa() {
+                // `Ok(None)`: the server did not say; SHA-1 is all an old one knows.
+                handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten()
+            } else {
+                None
+            };
+            let key = PrivateKeyWithHashAlg::new(key, hash);
+            (
+                "private key",
+                MethodKind::PublicKey,
+                handle.authenticate_publickey(user, key).await,
+            )
+        }
+    };
+    match result.map_err(ssh_failed)? {
+        AuthResult::Success => Ok(()),
+        AuthResult::Failure {
+            remaining_methods,
+            partial_success,
+        } => {
+            let mut message = format!("the device's sshd refused the user name or {tried}");
+            if partial_success {
+                message.push_str(" (it asks for a second way to sign in, which the console lacks)");
+            } else if !remaining_methods.is_empty() && !remaining_methods.contains(&kind) {
+                let accepted: Vec<&str> = remaining_methods.iter().map(|m| m.into()).collect();
+                message.push_str(&format!(
+                    " (it does not accept a {tried}; it accepts: {})",
+                    accepted.join(", ")
+                ));
+            }
+            Err(Refusal::Auth(message))
+        }
+    }
+}
+
+/// Opens a session channel with a PTY of `size` and a shell in it. Returns the channel and any
+/// output that came before the shell's start was confirmed.
+pub(super) async fn open_shell<P: HostKeyPolicy>(
+    handle: &Handle<Client<P>>,
+    size: Size,
+) -> Result<(Channel<Msg>, Vec<Bytes>), Refusal> {
+    let mut channel = handle.channel_open_session().await.map_err(ssh_failed)?;
+    let mut early = Vec::new();
+    channel
+        .request_pty(true, TERM, size.cols, size.rows, 0, 0, &[])
+        .await
+        .map_err(ssh_failed)?;
+    confirmed(&mut channel, "a terminal (PTY)", &mut early).await?;
+    channel.request_shell(true).await.map_err(ssh_failed)?;
+    confirmed(&mut channel, "a shell", &mut early).await?;
+    Ok((channel, early))
+}
+
+/// Waits for the answer to a request sent with `want_reply`.
+async fn confirmed(
+    channel: &mut Channel<Msg>,
+    what: &str,
+    early: &mut Vec<Bytes>,
+) -> Result<(), Refusal> {
+    loop {
+        match channel.wait().await {
+            Some(ChannelMsg::Success) => return Ok(()),
+            Some(ChannelMsg::Failure) => {
+                return Err(Refusal::Ssh(format!("the device's sshd refused {what}")));
+            }
+            Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                if early.len() == MAX_EARLY {
+                    return Err(Refusal::Ssh(format!(
+                        "the device's sshd sent output before starting {what}"
+                    )));
+                }
+                early.push(data);
+            }
+            Some(ChannelMsg::Close) | None => {
+                return Err(Refusal::Ssh(format!(
+                    "the device's sshd closed the session when asked for {what}"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+}
