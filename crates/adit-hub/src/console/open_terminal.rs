@@ -91,7 +91,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         device: device.to_string(),
     };
     let outcome = terminal::run(stream, ws, creds, keys).await;
-    tracing::info!(device = %device, policy = %user.policy, outcome = ?outcome, "console terminal ended");
+    tracing::info!(device = %device, policy = %user.policy, outcome = %outcome, "console terminal ended");
 }
 
 /// The page's first message: its credentials (never logged).

@@ -46,3 +46,34 @@ impl Registry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_key_is_kept_and_another_is_refused_until_the_device_is_deleted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let registry = Registry::open_in_dir(dir.path()).await.expect("registry");
+        let id = adit_proto::DeviceId::new("pump").expect("id");
+        registry
+            .create_device(&crate::registry::NewDevice::enabled_sas(id))
+            .await
+            .expect("created");
+        let check = |fp: &'static str| {
+            let r = registry.clone();
+            async move { r.check_host_key("pump", fp).await.expect("checked") }
+        };
+        assert_eq!(check("SHA256:first").await, HostKeyCheck::FirstUse);
+        assert_eq!(check("SHA256:first").await, HostKeyCheck::Known);
+        assert_eq!(
+            check("SHA256:other").await,
+            HostKeyCheck::Changed("SHA256:first".into())
+        );
+        registry
+            .delete_device("pump", &crate::registry::IfMatch::Any)
+            .await
+            .expect("deleted");
+        assert_eq!(check("SHA256:other").await, HostKeyCheck::FirstUse);
+    }
+}
