@@ -114,7 +114,7 @@ async fn a_cut_service_leg_resumes_on_the_node_that_holds_the_parked_half() {
     .expect("service client");
     let mut stream_options = StreamOptions::default();
     stream_options.connect_timeout = Duration::from_secs(10);
-    let session = match service.open_session(&id, "echo", &stream_options).await {
+    let mut session = match service.open_session(&id, "echo", &stream_options).await {
         Ok(Session::Multiplexed(s)) => s,
         Ok(Session::Raw(_)) => panic!("an Adit device answers in adit.stream.v1"),
         Err(e) => panic!("open_session: {e}"),
@@ -136,7 +136,13 @@ async fn a_cut_service_leg_resumes_on_the_node_that_holds_the_parked_half() {
         })
     };
     let mut back = vec![0u8; TOTAL / 4];
-    read.read_exact(&mut back).await.expect("the first quarter");
+    if let Err(e) = read.read_exact(&mut back).await {
+        let ended = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
+        panic!(
+            "the first quarter: {e}; the session: {ended:?}, {:?}",
+            session.stats()
+        );
+    }
     forwarder.cut(1);
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), read.read_to_end(&mut rest))

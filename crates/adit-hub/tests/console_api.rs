@@ -49,7 +49,8 @@ impl Console {
             .and_then(|v| v.to_str().ok())
             .expect("a cookie")
             .to_string();
-        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.starts_with("__Host-adit_console="), "{cookie}");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/;"] {
             assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
         }
         Ok(cookie.split(';').next().expect("name=value").to_string())
@@ -88,7 +89,12 @@ async fn signing_in_gives_a_strict_cookie_and_a_link_works_once() {
         .sign_in(json!({ "connectionString": owner }))
         .await
         .expect("signed in");
-    let me: Value = c.get(&cookie, "/console/api/me").await.json().await.expect("json");
+    let me: Value = c
+        .get(&cookie, "/console/api/me")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(me["policy"], "iothubowner");
     assert_eq!(
         me["permissions"],
@@ -101,7 +107,9 @@ async fn signing_in_gives_a_strict_cookie_and_a_link_works_once() {
         Err(StatusCode::UNAUTHORIZED)
     );
     assert_eq!(
-        c.get("adit_console=forged", "/console/api/me").await.status(),
+        c.get("__Host-adit_console=forged", "/console/api/me")
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     // A one-time link, as `adit console` asks for it.
@@ -151,7 +159,8 @@ async fn changes_need_the_console_header_this_origin_and_the_right_permission() 
         "a form post from anywhere cannot carry the header"
     );
     assert_eq!(
-        c.create(&cookie, "foreign", true, Some("https://evil.example")).await,
+        c.create(&cookie, "foreign", true, Some("https://evil.example"))
+            .await,
         StatusCode::FORBIDDEN
     );
     let own = c.hub.base_url();
@@ -177,17 +186,28 @@ async fn changes_need_the_console_header_this_origin_and_the_right_permission() 
         .sign_in(json!({ "connectionString": reader }))
         .await
         .expect("signed in");
-    let list: Value = c.get(&cookie, "/console/api/devices").await.json().await.expect("json");
+    let list: Value = c
+        .get(&cookie, "/console/api/devices")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["devices"][0]["deviceId"], "pump-1");
     assert_eq!(
         c.create(&cookie, "pump-2", true, None).await,
         StatusCode::FORBIDDEN
     );
     let r = c.get(&cookie, "/console/api/devices/pump-1/terminal").await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "refused before any upgrade");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "refused before any upgrade"
+    );
     let body: Value = r.json().await.expect("json");
     assert!(
-        body["message"].as_str().is_some_and(|m| m.contains("ServiceConnect")),
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ServiceConnect")),
         "{body}"
     );
 }
@@ -205,7 +225,9 @@ async fn every_console_answer_carries_the_security_headers() {
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(
-            r.headers().get("x-content-type-options").map(|v| v.as_bytes()),
+            r.headers()
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
             Some(&b"nosniff"[..])
         );
     }
@@ -219,7 +241,10 @@ async fn a_session_ends_when_its_policys_key_is_replaced() {
         .sign_in(json!({ "connectionString": c.policy_string("registryReadWrite", key) }))
         .await
         .expect("signed in");
-    assert_eq!(c.get(&cookie, "/console/api/me").await.status(), StatusCode::OK);
+    assert_eq!(
+        c.get(&cookie, "/console/api/me").await.status(),
+        StatusCode::OK
+    );
     let r = c
         .http
         .post(c.url("/adit/policies/registryReadWrite/renew-key?api-version=2021-04-12"))
@@ -234,4 +259,55 @@ async fn a_session_ends_when_its_policys_key_is_replaced() {
         StatusCode::UNAUTHORIZED,
         "signed in with a key the policy no longer has"
     );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_live_feed() {
+    let c = Console::start().await;
+    let cookie = c
+        .sign_in(json!({ "connectionString": c.hub.owner.to_string() }))
+        .await
+        .expect("signed in");
+    let mut feed = c.get(&cookie, "/console/api/events").await;
+    assert_eq!(feed.status(), StatusCode::OK);
+    // The feed starts by asking the page to fetch the list, and says when it changes.
+    async fn until(feed: &mut reqwest::Response, seen: &mut String, what: &str) {
+        while !seen.contains(what) {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), feed.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("{what} within 10 s; so far: {seen:?}"))
+                .expect("read")
+                .expect("not ended");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    let mut seen = String::new();
+    until(&mut feed, &mut seen, "event: devices").await;
+    seen.clear();
+    let key = c.hub.create_device("pump-9").await;
+    until(&mut feed, &mut seen, "event: devices").await;
+    // A device the page knows connects: the feed says so, with its new state.
+    let _device = c.hub.mqtt_device("pump-9", &key).await;
+    until(&mut feed, &mut seen, "event: presence").await;
+    assert!(seen.contains("\"connectionState\":\"Connected\""), "{seen}");
+    let r = c
+        .http
+        .post(c.url("/console/api/sign-out"))
+        .header(COOKIE, &cookie)
+        .header("X-Adit-Console", "1")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Within one recheck (5 s) the feed ends.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(8), async {
+        loop {
+            match feed.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed outlived its session");
 }

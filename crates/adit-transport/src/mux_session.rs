@@ -299,10 +299,14 @@ impl Task {
                 },
             }
         };
-        // Readers learn that their connections are over, and why.
-        if let Err(e) = &result {
-            let _ = self.why_ended.set(e.to_string());
-        }
+        // Readers learn that their connections are over, and why: a clean end too, so a
+        // connection cut by it never reads a bare "reset".
+        let why = match (&result, ours) {
+            (Err(e), _) => e.to_string(),
+            (Ok(()), true) => "this side closed the session".to_string(),
+            (Ok(()), false) => "the peer ended the session".to_string(),
+        };
+        let _ = self.why_ended.set(why);
         self.endpoints.clear();
         link.finish(ours).await;
         result

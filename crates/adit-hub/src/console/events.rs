@@ -23,6 +23,8 @@ use super::signed_in::SignedIn;
 const RESCAN: Duration = Duration::from_secs(5);
 /// Most devices compared.
 const MAX_DEVICES: u32 = 10_000;
+/// How long changes gather before one pass reads them.
+const COALESCE: Duration = Duration::from_millis(300);
 
 /// What a watcher last saw.
 #[derive(Default)]
@@ -41,21 +43,43 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ConsoleError> {
     user.require(Permissions::REGISTRY_READ)?;
     let mut changes = state.app.registry.device_changes();
-    let stream = async_stream(move |tx| async move {
-        let mut seen = Seen::default();
-        // The first pass only learns the state: the page fetched it already.
-        let _ = compare(&state, &mut seen).await;
+    let tracker = state.tracker.clone();
+    // The state as of this request, learnt before the answer goes: a change from here on is
+    // sent. What changed between the page's fetch and this request, the page fetches again
+    // on the first events.
+    let mut seen = Seen::default();
+    let _ = compare(&state, &mut seen).await;
+    let stream = async_stream(tracker, move |tx| async move {
+        for first in ["devices", "streams"] {
+            if tx
+                .send(Ok(Event::default().event(first).data("{}")))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
         let mut rescan = tokio::time::interval(RESCAN);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 changed = changes.recv() => match changed {
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        // A fleet reconnecting at once is one pass, not one per device.
+                        tokio::time::sleep(COALESCE).await;
+                        while changes.try_recv().is_ok() {}
+                    }
                     Err(RecvError::Closed) => return,
                 },
-                _ = rescan.tick() => {}
+                _ = rescan.tick() => {
+                    // Signed out, expired, or the policy lost its key: the feed ends.
+                    if !user.still_valid(&state, Permissions::REGISTRY_READ) {
+                        return;
+                    }
+                }
                 // The page went away: stop reading the registry for it.
                 () = tx.closed() => return,
+                () = state.shutdown.cancelled() => return,
             }
             for event in compare(&state, &mut seen).await {
                 if tx.send(Ok(event)).await.is_err() {
@@ -127,13 +151,16 @@ async fn compare(state: &ConsoleState, seen: &mut Seen) -> Vec<Event> {
 
 /// A stream fed by a task: `body` sends items through the sender it gets; the stream ends
 /// when the task does, and the task ends when the client goes (its sends fail).
-fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Event, Infallible>>
+fn async_stream<F, Fut>(
+    tracker: tokio_util::task::TaskTracker,
+    body: F,
+) -> impl Stream<Item = Result<Event, Infallible>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(body(tx));
+    tracker.spawn(body(tx));
     tokio_stream_from(rx)
 }
 

@@ -30,6 +30,7 @@ const CREDENTIALS_WAIT: Duration = Duration::from_secs(30);
 /// The route.
 pub async fn open(
     State(state): State<ConsoleState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     user: SignedIn,
     Path(id): Path<String>,
     request: Request,
@@ -61,12 +62,15 @@ pub async fn open(
             .limits(limits)
             .serve(TokioIo::new(upgraded));
         let shutdown = state.shutdown.clone();
-        tokio::select! {
-            () = serve(&state, &user, &device, &mut ws) => {}
-            () = shutdown.cancelled() => {
-                let _ = ws.send(Message::close(Some(CloseCode::GOING_AWAY), "hub stopping")).await;
-            }
-        }
+        let why = tokio::select! {
+            () = serve(&state, &user, &device, peer.ip(), &mut ws) => return,
+            () = shutdown.cancelled() => "hub stopping",
+            // Signed out, expired, or the policy lost the key or ServiceConnect.
+            () = user.ended(&state, Permissions::SERVICE_CONNECT) => "console session ended",
+        };
+        tracing::info!(device = %device, policy = %user.policy, why, "console terminal ended");
+        let close = Message::close(Some(CloseCode::GOING_AWAY), why);
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.send(close)).await;
     });
     response
 }
@@ -75,6 +79,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     state: &ConsoleState,
     user: &SignedIn,
     device: &DeviceId,
+    browser: std::net::IpAddr,
     ws: &mut WebSocketStream<S>,
 ) {
     let creds = match credentials(ws).await {
@@ -85,7 +90,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(s) => s,
         Err(why) => return refuse(ws, &why).await,
     };
-    tracing::info!(device = %device, policy = %user.policy, "console terminal opened");
+    // The stream's own record names the hub as its caller: this line says who it was for.
+    tracing::info!(device = %device, policy = %user.policy, %browser, "console terminal opened");
     let keys = HostKeys {
         registry: state.app.registry.clone(),
         device: device.to_string(),

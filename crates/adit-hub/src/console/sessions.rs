@@ -1,6 +1,6 @@
 //! Console sessions and one-time sign-in links, held in this node's memory.
 //!
-//! A session is a random 256-bit id in the `adit_console` cookie, bound to the policy that
+//! A session is a random 256-bit id in the `__Host-adit_console` cookie, bound to the policy that
 //! signed in and the key it proved (so replacing that key ends it). It lasts
 //! [`SESSION_IDLE`] without use and [`SESSION_MAX`] at most. A sign-in link's token is good
 //! once, for [`LINK_LIFETIME`]. Both are forgotten when they expire; neither is ever logged.
@@ -119,18 +119,26 @@ impl Sessions {
         Some((s.grant.clone(), s.ends()))
     }
 
+    /// Whether session `id` is still valid, without counting this as a use (for what runs on
+    /// after the request that started it: the live feed, a terminal).
+    pub fn is_valid(&self, id: &str) -> bool {
+        let now = Instant::now();
+        self.lock().sessions.get(id).is_some_and(|s| s.ends() > now)
+    }
+
     /// Ends session `id` (signing out).
     pub fn end(&self, id: &str) {
         self.lock().sessions.remove(id);
     }
 
-    /// A one-time sign-in token for `grant`, good for [`LINK_LIFETIME`].
-    pub fn link(&self, grant: Grant) -> String {
+    /// A one-time sign-in token for `grant`, good for [`LINK_LIFETIME`]; `None` while
+    /// [`MAX_SESSIONS`] links wait to be used.
+    pub fn link(&self, grant: Grant) -> Option<String> {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
         if inner.links.len() >= MAX_SESSIONS {
-            return String::new();
+            return None;
         }
         let t = token();
         inner.links.insert(
@@ -140,7 +148,7 @@ impl Sessions {
                 expires: now + LINK_LIFETIME,
             },
         );
-        t
+        Some(t)
     }
 
     /// Uses sign-in token `t`: its grant, once, if it has not expired.
@@ -210,11 +218,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_sign_in_link_works_once_and_within_five_minutes() {
         let s = Sessions::default();
-        let t = s.link(grant());
+        let t = s.link(grant()).expect("room");
         assert_eq!(s.redeem(&t).map(|g| g.policy), Some("iothubowner".into()));
         assert!(s.redeem(&t).is_none(), "once");
-        let late = s.link(grant());
-        let just = s.link(grant());
+        let late = s.link(grant()).expect("room");
+        let just = s.link(grant()).expect("room");
         tokio::time::advance(LINK_LIFETIME - Duration::from_millis(1)).await;
         assert!(s.redeem(&just).is_some(), "just before it expires");
         tokio::time::advance(Duration::from_millis(1)).await;
@@ -231,8 +239,10 @@ mod tests {
         rt.block_on(async {
             let s = Sessions::default();
             let id = s.start(grant());
+            assert!(s.is_valid(&id));
             s.end(&id);
             assert!(s.touch(&id).is_none());
+            assert!(!s.is_valid(&id));
         });
         let printed = format!("{:?}", grant());
         assert!(!printed.contains("BwcH"), "{printed}");

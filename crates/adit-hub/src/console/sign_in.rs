@@ -31,9 +31,8 @@ fn refused(message: &str) -> ConsoleError {
 }
 
 fn session_cookie(id: &str, max_age: u64) -> HeaderValue {
-    let value = format!(
-        "{COOKIE}={id}; Path=/console; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
-    );
+    let value =
+        format!("{COOKIE}={id}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict");
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -170,10 +169,15 @@ pub async fn create_link(
             "the token's key is no longer the policy's",
         ));
     };
-    let token = state.sessions.link(Grant {
+    let Some(token) = state.sessions.link(Grant {
         policy: identity.policy.clone(),
         key,
-    });
+    }) else {
+        return Err(crate::api::ApiError::new(
+            adit_proto::ErrorCode::ServiceUnavailable,
+            "too many sign-in links wait to be used; try again in a few minutes",
+        ));
+    };
     tracing::info!(policy = %identity.policy, "console sign-in link made");
     Ok((
         StatusCode::CREATED,

@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use super::ConsoleState;
 use super::json_error::ConsoleError;
 
-/// The session cookie's name.
-pub const COOKIE: &str = "adit_console";
+/// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
+/// Secure, for `Path=/` and without a `Domain`: no sibling subdomain can plant one.
+pub const COOKIE: &str = "__Host-adit_console";
 /// The header a state-changing request must carry.
 pub const CSRF_HEADER: &str = "x-adit-console";
 
@@ -44,6 +45,33 @@ impl SignedIn {
         ))
     }
 }
+
+impl SignedIn {
+    /// Whether what this request started (the live feed, a terminal) may go on: the session
+    /// was not signed out or expired, and its policy still holds its key and `needed`.
+    pub fn still_valid(&self, state: &ConsoleState, needed: Permissions) -> bool {
+        state.sessions.is_valid(&self.session)
+            && state
+                .app
+                .auth
+                .policy_rights_with(&self.policy, &self.key)
+                .is_some_and(|r| r.contains(needed))
+    }
+
+    /// Resolves once [`SignedIn::still_valid`] fails, checked every [`RECHECK`].
+    pub async fn ended(&self, state: &ConsoleState, needed: Permissions) {
+        let mut every = tokio::time::interval(RECHECK);
+        loop {
+            every.tick().await;
+            if !self.still_valid(state, needed) {
+                return;
+            }
+        }
+    }
+}
+
+/// How often a long-lived console connection checks that its session is still valid.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The value of cookie `name` in the request's `Cookie` headers.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -136,12 +164,15 @@ mod tests {
     #[test]
     fn the_session_cookie_is_found_among_others() {
         let h = headers(&[
-            (header::COOKIE, "theme=dark; adit_console=abc"),
+            (header::COOKIE, "theme=dark; __Host-adit_console=abc"),
             (header::COOKIE, "x=1"),
         ]);
         assert_eq!(cookie(&h, COOKIE), Some("abc"));
         assert_eq!(
-            cookie(&headers(&[(header::COOKIE, "adit_consolex=1")]), COOKIE),
+            cookie(
+                &headers(&[(header::COOKIE, "__Host-adit_consolex=1")]),
+                COOKIE
+            ),
             None
         );
     }

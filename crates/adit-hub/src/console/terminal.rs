@@ -202,7 +202,7 @@ where
         cols,
         rows,
     } = creds;
-    let login = match ssh::Login::new(username, password, private_key, passphrase) {
+    let login = match ssh::Login::decode(username, password, private_key, passphrase).await {
         Ok(login) => login,
         Err(refusal) => return refused(refusal),
     };

@@ -87,6 +87,22 @@ enum Method {
 impl Login {
     /// A private key, when given, wins over a password. The key is decoded here, so its text
     /// and passphrase are dropped before the first byte goes to the device.
+    /// As [`Login::new`], off the async workers and at most [`DECODING`] at once: even an
+    /// affordable key's passphrase costs a few hundred milliseconds of CPU.
+    pub async fn decode(
+        user: String,
+        password: Option<String>,
+        private_key: Option<String>,
+        passphrase: Option<String>,
+    ) -> Result<Self, Refusal> {
+        let _permit = DECODE_SLOTS.acquire().await;
+        tokio::task::spawn_blocking(move || Self::new(user, password, private_key, passphrase))
+            .await
+            .unwrap_or(Err(Refusal::BadCredentials(
+                "the private key could not be read",
+            )))
+    }
+
     pub fn new(
         user: String,
         password: Option<String>,
@@ -102,6 +118,7 @@ impl Login {
         let method = match private_key.filter(|k| !k.trim().is_empty()) {
             Some(text) => {
                 let passphrase = passphrase.filter(|p| !p.is_empty());
+                affordable(&text)?;
                 match russh::keys::decode_secret_key(&text, passphrase.as_deref()) {
                     Ok(key) => Method::Key(Arc::new(key)),
                     Err(russh::keys::Error::KeyIsEncrypted) => {
@@ -315,6 +332,91 @@ async fn confirmed(
                 )));
             }
             Some(_) => {}
+        }
+    }
+}
+
+/// Private keys decoded at once, hub-wide.
+const DECODING: usize = 2;
+static DECODE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DECODING);
+
+/// Most bcrypt rounds an encrypted OpenSSH key may ask for (`ssh-keygen` uses 16 by default;
+/// `-a 100` is a common hardening). The key file sets its own cost, so a page could otherwise
+/// make the hub spend minutes of CPU on one sign-in.
+pub const MAX_BCRYPT_ROUNDS: u32 = 256;
+
+/// Refuses, before any decryption, a key whose file asks for more work than a sign-in may
+/// cost: PuTTY keys (Argon2 with the file's own memory and passes), PKCS#8-encrypted keys
+/// (PBKDF2 with the file's own iterations), and OpenSSH keys over [`MAX_BCRYPT_ROUNDS`].
+fn affordable(text: &str) -> Result<(), Refusal> {
+    let text = text.trim();
+    if text.starts_with("PuTTY-User-Key-File-") {
+        return Err(Refusal::BadCredentials(
+            "PuTTY keys are not accepted: convert it (puttygen KEY -O private-openssh)",
+        ));
+    }
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(Refusal::BadCredentials(
+            "encrypted PKCS#8 keys are not accepted: convert it to OpenSSH's format \
+             (ssh-keygen -p -f KEY)",
+        ));
+    }
+    if text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+        && let Ok(key) = russh::keys::ssh_key::PrivateKey::from_openssh(text)
+        && let russh::keys::ssh_key::Kdf::Bcrypt { rounds, .. } = key.kdf()
+        && *rounds > MAX_BCRYPT_ROUNDS
+    {
+        return Err(Refusal::BadCredentials(
+            "the private key's passphrase asks for over 256 bcrypt rounds: re-encrypt it with \
+             fewer (ssh-keygen -p -a 100 -f KEY)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_with_rounds(rounds: u32) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "secret",
+                "-a",
+                &rounds.to_string(),
+                "-f",
+            ])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(made.success());
+        std::fs::read_to_string(&path).expect("key")
+    }
+
+    #[test]
+    fn keys_that_cost_too_much_to_decrypt_are_refused_before_decrypting() {
+        assert!(
+            affordable(&key_with_rounds(MAX_BCRYPT_ROUNDS)).is_ok(),
+            "at the limit"
+        );
+        assert!(
+            matches!(
+                affordable(&key_with_rounds(MAX_BCRYPT_ROUNDS + 1)),
+                Err(Refusal::BadCredentials(m)) if m.contains("bcrypt rounds")
+            ),
+            "one round past it"
+        );
+        for refused in [
+            "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: aes256-cbc\nKey-Derivation: Argon2id\nArgon2-Memory: 4294967295",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----",
+        ] {
+            assert!(affordable(refused).is_err(), "{refused}");
         }
     }
 }
