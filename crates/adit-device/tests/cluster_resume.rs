@@ -104,7 +104,7 @@ async fn a_cut_service_leg_resumes_on_the_node_that_holds_the_parked_half() {
                 conn.shutdown().await.expect("FIN");
             });
         }
-        device
+        (device, session.ended().await)
     });
 
     let service = ServiceClient::from_connection_string(
@@ -138,8 +138,12 @@ async fn a_cut_service_leg_resumes_on_the_node_that_holds_the_parked_half() {
     let mut back = vec![0u8; TOTAL / 4];
     if let Err(e) = read.read_exact(&mut back).await {
         let ended = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
+        let device_end = tokio::time::timeout(Duration::from_secs(5), device_task)
+            .await
+            .map(|r| r.map(|(_, ended)| ended));
         panic!(
-            "the first quarter: {e}; the session: {ended:?}, {:?}",
+            "the first quarter: {e}; the session: {ended:?}, {:?}; the device's session: \
+             {device_end:?}",
             session.stats()
         );
     }

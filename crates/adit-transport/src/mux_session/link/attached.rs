@@ -219,6 +219,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Attached<T> {
                     }
                 }
             }
+            // Said explicitly: the writer ends without it when its link is abandoned.
+            let _ = to_writer.send(writer::END_OF_INPUT).await;
             drop(to_writer);
             let _ = (&mut writer).await;
         })

@@ -11,8 +11,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Starts writing what comes through the returned sender, each buffer whole and flushed as
-/// one message; once the sender is dropped and what it sent is written, the link gets its
-/// end of input (`shutdown`: a zero-length message on a WebSocket).
+/// one message. An empty buffer ([`END_OF_INPUT`]) is the session's end: the link gets its
+/// end of input (`shutdown`: a zero-length message on a WebSocket). The sender merely
+/// dropped (the link abandoned after a failure) ends the writer without it: a failed link
+/// must never tell the peer the session ended cleanly.
 pub(super) fn spawn<W>(writer: W) -> (mpsc::Sender<Bytes>, JoinHandle<io::Result<()>>)
 where
     W: AsyncWrite + Send + Unpin + 'static,
@@ -23,13 +25,19 @@ where
     (tx, tokio::spawn(write(writer, rx)))
 }
 
+/// What [`Attached::finish`](super::attached) sends last: end of input.
+pub(super) const END_OF_INPUT: Bytes = Bytes::new();
+
 async fn write<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut messages: mpsc::Receiver<Bytes>,
 ) -> io::Result<()> {
     while let Some(message) = messages.recv().await {
+        if message.is_empty() {
+            return writer.shutdown().await;
+        }
         writer.write_all(&message).await?;
         writer.flush().await?;
     }
-    writer.shutdown().await
+    Ok(())
 }
