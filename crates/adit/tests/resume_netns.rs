@@ -90,7 +90,9 @@ impl World {
             .env("ADIT_CA_FILE", hub.ca_path())
             .env("ADIT_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(hub.workdir().join("device-proxy.log")).expect("log file"),
+            )
             .spawn()
             .expect("device-proxy starts");
         let device_proxy = Running(device_proxy);
@@ -159,9 +161,11 @@ impl World {
 
     fn explain(&mut self, ssh: &mut Child) -> String {
         format!(
-            "ssh said:\n{}\nthe service proxy said:\n{}\nthe hub said:\n{}",
+            "ssh said:\n{}\nthe service proxy said:\n{}\nthe device proxy said:\n{}\nthe hub said:\n{}",
             stderr_of(ssh),
             stderr_of(&mut self.service_proxy.0),
+            std::fs::read_to_string(self.hub.workdir().join("device-proxy.log"))
+                .unwrap_or_default(),
             self.hub.log()
         )
     }
