@@ -135,6 +135,8 @@ struct Relay {
     bytes: [Arc<AtomicU64>; 2],
     events: mpsc::Sender<LegEvent>,
     legs: [Option<Attached>; 2],
+    /// Cancelled once both halves of the first pairing are attached; readers wait for it.
+    paired: CancellationToken,
     next_epoch: u64,
     keepalive: Keepalive,
 }
@@ -183,6 +185,7 @@ impl Relay {
             role,
             epoch,
             stream,
+            self.paired.clone(),
             activity,
             self.routes[other(role).index()].clone(),
             self.bytes[role.index()].clone(),
@@ -266,6 +269,7 @@ where
         bytes: Default::default(),
         events,
         legs: [None, None],
+        paired: CancellationToken::new(),
         next_epoch: 0,
         keepalive: settings.keepalive,
     };
@@ -287,6 +291,7 @@ where
             relay.attach(role, leg, false, held).await;
         }
     }
+    relay.paired.cancel();
     let mut away: [Option<(Instant, EndReason)>; 2] = [None, None];
     // Who sent end of input first: the session is ending, on purpose.
     let mut ending: Option<Role> = None;
@@ -515,6 +520,7 @@ async fn read_leg<S>(
     role: Role,
     epoch: u64,
     mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    paired: CancellationToken,
     activity: Arc<Activity>,
     route: Arc<Mutex<Route>>,
     bytes: Arc<AtomicU64>,
@@ -522,6 +528,10 @@ async fn read_leg<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    // Not before both halves can be written to: a message read before the other half's
+    // writer exists would be taken for one sent while it was away, and dropped (a HELLO or
+    // an OPEN lost at the stream's start stalls or breaks the session).
+    paired.cancelled().await;
     loop {
         let item = stream.next().await;
         activity.mark();
