@@ -181,16 +181,23 @@ impl Relay {
             self.keepalive,
             self.events.clone(),
         ));
-        tasks.spawn(read_leg(
+        let reader = read_leg(
             role,
             epoch,
             stream,
-            self.paired.clone(),
             activity,
             self.routes[other(role).index()].clone(),
             self.bytes[role.index()].clone(),
             self.events.clone(),
-        ));
+        );
+        // Not before both halves can be written to: a message read before the other half's
+        // writer exists would be taken for one sent while it was away, and dropped (a HELLO
+        // or an OPEN lost at the stream's start stalls or breaks the session).
+        let paired = self.paired.clone();
+        tasks.spawn(async move {
+            paired.cancelled().await;
+            reader.await;
+        });
         {
             let mut route = self.route(role);
             route.to = Some(writer.clone());
@@ -520,7 +527,6 @@ async fn read_leg<S>(
     role: Role,
     epoch: u64,
     mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
-    paired: CancellationToken,
     activity: Arc<Activity>,
     route: Arc<Mutex<Route>>,
     bytes: Arc<AtomicU64>,
@@ -528,10 +534,6 @@ async fn read_leg<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    // Not before both halves can be written to: a message read before the other half's
-    // writer exists would be taken for one sent while it was away, and dropped (a HELLO or
-    // an OPEN lost at the stream's start stalls or breaks the session).
-    paired.cancelled().await;
     loop {
         let item = stream.next().await;
         activity.mark();
