@@ -56,6 +56,19 @@ impl Console {
         Ok(cookie.split(';').next().expect("name=value").to_string())
     }
 
+    /// Signs out; the hub answers 204.
+    async fn sign_out(&self, cookie: &str) {
+        let r = self
+            .http
+            .post(self.url("/console/api/sign-out"))
+            .header(COOKIE, cookie)
+            .header("X-Adit-Console", "1")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+
     async fn get(&self, cookie: &str, path: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))
@@ -131,15 +144,7 @@ async fn signing_in_gives_a_strict_cookie_and_a_link_works_once() {
         "a link works once"
     );
     // Signing out ends the session.
-    let r = c
-        .http
-        .post(c.url("/console/api/sign-out"))
-        .header(COOKIE, &cookie)
-        .header("X-Adit-Console", "1")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    c.sign_out(&cookie).await;
     assert_eq!(
         c.get(&cookie, "/console/api/me").await.status(),
         StatusCode::UNAUTHORIZED
@@ -290,15 +295,7 @@ async fn signing_out_ends_the_live_feed() {
     let _device = c.hub.mqtt_device("pump-9", &key).await;
     until(&mut feed, &mut seen, "event: presence").await;
     assert!(seen.contains("\"connectionState\":\"Connected\""), "{seen}");
-    let r = c
-        .http
-        .post(c.url("/console/api/sign-out"))
-        .header(COOKIE, &cookie)
-        .header("X-Adit-Console", "1")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    c.sign_out(&cookie).await;
     // Within one recheck (5 s) the feed ends.
     let ended = tokio::time::timeout(std::time::Duration::from_secs(8), async {
         loop {
