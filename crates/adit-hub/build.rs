@@ -35,8 +35,10 @@ fn npm_build(web: &Path) -> bool {
             .status()
             .map(|s| s.success())
     };
+    // --ignore-scripts: no dependency's install script runs inside `cargo build` (esbuild
+    // needs none: its binary comes as an optional dependency for the platform).
     if !web.join("node_modules").is_dir() {
-        match run(&["ci", "--no-audit", "--no-fund"]) {
+        match run(&["ci", "--ignore-scripts", "--no-audit", "--no-fund"]) {
             Ok(true) => {}
             Ok(false) => {
                 println!(

@@ -62,7 +62,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/streams/history", get(streams::history))
         .route("/events", get(events::events))
         .route("/devices/{id}/terminal", get(open_terminal::open))
-        .fallback(json_error::not_found);
+        .fallback(json_error::not_found)
+        .layer(axum::middleware::from_fn(json_error::uniform));
     Router::new()
         .route("/adit/console/sign-in-links", post(sign_in::create_link))
         .nest("/console/api", api)

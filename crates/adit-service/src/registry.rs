@@ -197,8 +197,9 @@ impl RegistryClient {
     }
 
     /// (Adit) A one-time sign-in URL for the hub's web console, signing in as this client's
-    /// policy: `https://HOST:PORT/console/#sign-in=TOKEN`, good once, for five minutes. It is a
-    /// credential: print it only to whoever may use the policy.
+    /// policy: `https://HOST:PORT/console/#sign-in=TOKEN`, good once, for five minutes (less
+    /// when the SAS token this client signs with expires sooner). It is a credential: print it
+    /// only to whoever may use the policy.
     pub async fn console_sign_in_url(&self) -> Result<String, Error> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]

@@ -22,6 +22,9 @@ pub const SESSION_MAX: Duration = Duration::from_secs(8 * 60 * 60);
 pub const LINK_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Most sessions and links held at once; past it the oldest session goes first.
 const MAX_SESSIONS: usize = 10_000;
+/// Most sessions one policy holds at once; past it that policy's oldest goes first, so one
+/// policy's sign-ins (a script, a leaked read-only key) cannot push out everyone else's.
+pub const MAX_SESSIONS_PER_POLICY: usize = 100;
 
 /// Who a session or link signs in: the policy and the key that proved it.
 #[derive(Clone)]
@@ -85,14 +88,28 @@ impl Sessions {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
-        if inner.sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = inner
+        let oldest = |inner: &Inner, of_policy: bool| {
+            inner
                 .sessions
                 .iter()
+                .filter(|(_, s)| !of_policy || s.grant.policy == grant.policy)
                 .min_by_key(|(_, s)| s.created)
                 .map(|(id, _)| id.clone())
-        {
-            inner.sessions.remove(&oldest);
+        };
+        let held = inner
+            .sessions
+            .values()
+            .filter(|s| s.grant.policy == grant.policy)
+            .count();
+        let evict = if held >= MAX_SESSIONS_PER_POLICY {
+            oldest(&inner, true)
+        } else if inner.sessions.len() >= MAX_SESSIONS {
+            oldest(&inner, false)
+        } else {
+            None
+        };
+        if let Some(id) = evict {
+            inner.sessions.remove(&id);
         }
         let id = token();
         inner.sessions.insert(
@@ -131,9 +148,11 @@ impl Sessions {
         self.lock().sessions.remove(id);
     }
 
-    /// A one-time sign-in token for `grant`, good for [`LINK_LIFETIME`]; `None` while
-    /// [`MAX_SESSIONS`] links wait to be used.
-    pub fn link(&self, grant: Grant) -> Option<String> {
+    /// A one-time sign-in token for `grant` and how long it is good for: [`LINK_LIFETIME`],
+    /// or `within` when that is sooner (the credential that asked for it expires then: a link
+    /// outlives nothing it was made from). `None` while [`MAX_SESSIONS`] links wait to be used.
+    pub fn link(&self, grant: Grant, within: Duration) -> Option<(String, Duration)> {
+        let lifetime = LINK_LIFETIME.min(within);
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
@@ -145,10 +164,10 @@ impl Sessions {
             t.clone(),
             Link {
                 grant,
-                expires: now + LINK_LIFETIME,
+                expires: now + lifetime,
             },
         );
-        Some(t)
+        Some((t, lifetime))
     }
 
     /// Uses sign-in token `t`: its grant, once, if it has not expired.
@@ -218,16 +237,52 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_sign_in_link_works_once_and_within_five_minutes() {
         let s = Sessions::default();
-        let t = s.link(grant()).expect("room");
+        let (t, lifetime) = s.link(grant(), Duration::MAX).expect("room");
+        assert_eq!(lifetime, LINK_LIFETIME);
         assert_eq!(s.redeem(&t).map(|g| g.policy), Some("iothubowner".into()));
         assert!(s.redeem(&t).is_none(), "once");
-        let late = s.link(grant()).expect("room");
-        let just = s.link(grant()).expect("room");
+        let (late, _) = s.link(grant(), Duration::MAX).expect("room");
+        let (just, _) = s.link(grant(), Duration::MAX).expect("room");
         tokio::time::advance(LINK_LIFETIME - Duration::from_millis(1)).await;
         assert!(s.redeem(&just).is_some(), "just before it expires");
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(s.redeem(&late).is_none(), "at five minutes");
         assert!(s.redeem("not-a-token").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_link_made_with_a_token_ends_when_the_token_does() {
+        let s = Sessions::default();
+        let within = Duration::from_secs(90);
+        let (t, lifetime) = s.link(grant(), within).expect("room");
+        assert_eq!(lifetime, within);
+        let (other, _) = s.link(grant(), within).expect("room");
+        tokio::time::advance(within - Duration::from_millis(1)).await;
+        assert!(s.redeem(&other).is_some(), "just before the token's expiry");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(s.redeem(&t).is_none(), "at the token's expiry");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_policys_sessions_push_out_only_its_own_oldest() {
+        let s = Sessions::default();
+        let other = s.start(Grant {
+            policy: "service".into(),
+            ..grant()
+        });
+        let first = s.start(grant());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let mut kept = Vec::new();
+        for _ in 1..MAX_SESSIONS_PER_POLICY {
+            kept.push(s.start(grant()));
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        assert!(s.is_valid(&first), "at the quota, not past it");
+        let newest = s.start(grant());
+        assert!(!s.is_valid(&first), "past the quota its oldest goes");
+        assert!(s.is_valid(&newest));
+        assert!(kept.iter().all(|id| s.is_valid(id)));
+        assert!(s.is_valid(&other), "another policy's session stays");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! API.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use adit_proto::{ConnectionString, Permissions, SasToken};
 use axum::Json;
@@ -14,7 +15,7 @@ use serde_json::json;
 
 use super::ConsoleState;
 use super::json_error::ConsoleError;
-use super::sessions::{Grant, LINK_LIFETIME, SESSION_MAX};
+use super::sessions::{Grant, SESSION_MAX};
 use super::signed_in::{COOKIE, SignedIn, same_origin};
 use crate::auth::unix_now;
 
@@ -169,10 +170,19 @@ pub async fn create_link(
             "the token's key is no longer the policy's",
         ));
     };
-    let Some(token) = state.sessions.link(Grant {
-        policy: identity.policy.clone(),
-        key,
-    }) else {
+    // A link outlives nothing it was made from: not the token that asked for it.
+    let token_left = header
+        .and_then(|h| SasToken::parse(h).ok())
+        .map_or(Duration::ZERO, |t| {
+            Duration::from_secs(t.expiry().saturating_sub(unix_now()))
+        });
+    let Some((token, lifetime)) = state.sessions.link(
+        Grant {
+            policy: identity.policy.clone(),
+            key,
+        },
+        token_left,
+    ) else {
         return Err(crate::api::ApiError::new(
             adit_proto::ErrorCode::ServiceUnavailable,
             "too many sign-in links wait to be used; try again in a few minutes",
@@ -183,7 +193,7 @@ pub async fn create_link(
         StatusCode::CREATED,
         Json(json!({
             "signInToken": token,
-            "expiresInSeconds": LINK_LIFETIME.as_secs(),
+            "expiresInSeconds": lifetime.as_secs(),
         })),
     )
         .into_response())
