@@ -18,7 +18,7 @@ use adit_fuzz::ws_frames::{client_frames, empty_close, raw_close, raw_frame};
 use std::collections::VecDeque;
 
 use adit_hub::gateway::relay::{self, ClosedBy, EndReason};
-use adit_hub::gateway::{Keepalive, Role};
+use adit_hub::gateway::{Keepalive, Role, Traffic};
 use futures_util::StreamExt as _;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
@@ -143,7 +143,7 @@ fuzz_target!(
             let (device_ws, service_ws) = (server.serve(device_hub), server.serve(service_hub));
             let relay = tokio::spawn(async move {
                 let (shutdown, revoked) = (CancellationToken::new(), CancellationToken::new());
-                relay::run(device_ws, service_ws, (Role::Device, VecDeque::new()), tokio::time::Instant::now(), Keepalive::default(), &shutdown, &revoked).await
+                relay::run(device_ws, service_ws, (Role::Device, VecDeque::new()), tokio::time::Instant::now(), Keepalive::default(), &Traffic::new(), &shutdown, &revoked).await
             });
             let device = tokio::spawn(client(device_client, device_in));
             let service = tokio::spawn(client(service_client, service_in));

@@ -190,6 +190,7 @@ impl Diagnostics {
             "parkedMs": r.parked.as_millis() as u64,
             "handshakeMs": r.handshake.map(|d| d.as_millis() as u64),
             "callerAddress": r.caller.map(|ip| ip.to_string()),
+            "policyName": r.policy,
         });
         self.emit(record, properties);
     }

@@ -15,6 +15,7 @@ mod lone_half;
 pub mod relay;
 mod resumable_relay;
 mod resume;
+mod traffic;
 mod upgrade;
 
 use std::collections::{HashMap, VecDeque};
@@ -40,6 +41,7 @@ use crate::server::ConnectionSlot;
 pub use liveness::Keepalive;
 pub use relay::{ClosedBy, EndReason, RelayOutcome};
 pub use resume::{RESUME_GRACE, RESUME_TOKEN};
+pub use traffic::{RATE_WINDOW, Traffic, TrafficReading};
 pub use upgrade::router;
 
 /// A gateway WebSocket as the hub holds it.
@@ -116,6 +118,8 @@ pub struct Rendezvous {
     pub service_token: String,
     /// Resolves when the stream ends (or its handshake fails).
     pub outcome: oneshot::Receiver<RelayOutcome>,
+    /// What its relay carries, readable while it runs.
+    pub traffic: Traffic,
 }
 
 /// What the two halves of a stream speak inside it, known once both are there.
@@ -136,6 +140,7 @@ struct Peer {
     slot: Option<ConnectionSlot>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
     revoked: CancellationToken,
+    traffic: Traffic,
     arrived: Instant,
 }
 
@@ -150,6 +155,7 @@ struct Pending {
     waiting: Option<(Role, oneshot::Sender<Peer>)>,
     outcome: Option<oneshot::Sender<RelayOutcome>>,
     revoked: CancellationToken,
+    traffic: Traffic,
 }
 
 /// The rendezvous table and the relay tasks.
@@ -266,6 +272,7 @@ impl Gateway {
     ) -> Rendezvous {
         let (tx, rx) = oneshot::channel();
         let (device_token, service_token) = (new_token(), new_token());
+        let traffic = Traffic::new();
         self.lock().insert(
             stream_id.to_string(),
             Pending {
@@ -277,12 +284,14 @@ impl Gateway {
                 waiting: None,
                 outcome: Some(tx),
                 revoked,
+                traffic: traffic.clone(),
             },
         );
         Rendezvous {
             device_token,
             service_token,
             outcome: rx,
+            traffic,
         }
     }
 
@@ -351,6 +360,7 @@ impl Gateway {
                     Some((_, to_first)) => {
                         let outcome = p.outcome.take();
                         let revoked = p.revoked.clone();
+                        let traffic = p.traffic.clone();
                         // Registered before the rendezvous goes, so a half that drops at
                         // once can already come back.
                         let mode = match &p.resume_tokens {
@@ -361,7 +371,7 @@ impl Gateway {
                             _ => Mode::Mismatch,
                         };
                         map.remove(&stream_id);
-                        Some(Err((to_first, outcome, revoked, mode)))
+                        Some(Err((to_first, outcome, revoked, traffic, mode)))
                     }
                     None => {
                         let (tx, rx) = oneshot::channel();
@@ -375,13 +385,14 @@ impl Gateway {
             // Cancelled between admission and upgrade.
             None => relay::refuse(ws, "stream cancelled").await,
             // Second to arrive: hand the socket to the first, whose task relays.
-            Some(Err((to_first, outcome, revoked, mode))) => {
+            Some(Err((to_first, outcome, revoked, traffic, mode))) => {
                 if let Err(peer) = to_first.send(Peer {
                     ws,
                     mode,
                     slot,
                     outcome,
                     revoked,
+                    traffic,
                     arrived,
                 }) {
                     self.resume.remove(&stream_id);
@@ -436,6 +447,7 @@ impl Gateway {
                     slot: peer_slot,
                     outcome: to_report,
                     revoked,
+                    traffic,
                     ..
                 } = peer;
                 let ((device, device_slot), (service, service_slot)) = match role {
@@ -450,6 +462,7 @@ impl Gateway {
                             (role, held),
                             paired_at,
                             self.config.keepalive,
+                            &traffic,
                             &self.shutdown,
                             &revoked,
                         )
@@ -474,6 +487,7 @@ impl Gateway {
                                 keepalive: self.config.keepalive,
                                 grace: self.config.resume_grace,
                             },
+                            traffic,
                             &self.shutdown,
                             &revoked,
                         )

@@ -391,6 +391,7 @@ impl Hub {
             let answerer = crate::cluster::questions::Answerer {
                 log_dir: self.diagnostics.dir().to_path_buf(),
                 streaming_endpoint: self.streaming_endpoint.clone(),
+                streams: self.streams.clone(),
             };
             let (asked, stop) = (self.cluster.clone(), shutdown.clone());
             if let Some(asked) = asked {

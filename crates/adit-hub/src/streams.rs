@@ -7,6 +7,7 @@
 //! A task per accepted stream then waits for the gateway's outcome and writes the record.
 
 mod limits;
+mod open;
 mod record;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use limits::{StreamLimits, Throttled};
+pub use open::OpenStream;
 pub use record::{Outcome, RecordLog, StreamRecord};
 
 use crate::cluster::{Cluster, Forwarded};
@@ -93,6 +95,9 @@ pub struct Initiate {
     /// The protocol the service asks the stream to carry (`adit.stream.v1`); any other
     /// value is not offered to the device, and the stream carries raw bytes.
     pub protocol: Option<String>,
+    /// The shared access policy whose token asked (for the DeviceStreams log and the
+    /// console's list of open streams).
+    pub policy: Option<String>,
 }
 
 impl Initiate {
@@ -202,9 +207,9 @@ struct Inner {
     cluster: std::sync::OnceLock<Cluster>,
     // This node's id, under which its streams in flight are kept in the registry.
     node: Arc<str>,
-    // Accepted streams until their record, as kept in the registry (re-written there when
-    // this node was taken for dead and comes back).
-    in_flight: Mutex<HashMap<String, crate::registry::InFlightStream>>,
+    // Accepted streams until their record: their row as kept in the registry (re-written
+    // there when this node was taken for dead and comes back), and what they carry.
+    in_flight: Mutex<HashMap<String, open::Running>>,
 }
 
 impl Streams {
@@ -295,7 +300,18 @@ impl Streams {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .cloned()
+            .map(|r| r.row.clone())
+            .collect()
+    }
+
+    /// The accepted streams this node relays now, with what each has carried so far.
+    pub fn open_streams(&self) -> Vec<OpenStream> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|r| r.report(&self.inner.node))
             .collect()
     }
 
@@ -572,6 +588,13 @@ impl Streams {
         let (this, id) = (self.clone(), stream_id.clone());
         let mut outcome = rendezvous.outcome;
         let in_flight = record.in_flight();
+        let running = open::Running {
+            row: in_flight.clone(),
+            policy: req.policy.clone(),
+            protocol,
+            traffic: rendezvous.traffic.clone(),
+        };
+        let protocol = running.protocol.clone();
         inner.tracker.spawn(async move {
             // Kept in the registry while it runs, so that its record survives this node. Off
             // the setup path: the service has its answer meanwhile. One queue writes both
@@ -581,7 +604,7 @@ impl Streams {
                 .in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(id.clone(), in_flight.clone());
+                .insert(id.clone(), running);
             match tokio::time::timeout(
                 IN_FLIGHT_WRITE,
                 registry.stream_opened(&this.inner.node, in_flight),
@@ -614,13 +637,14 @@ impl Streams {
             };
             let outcome = outcome.unwrap_or_else(|| RelayOutcome::handshake_failed(None));
             this.forget_live(&id);
-            this.inner.records.push(record.relayed(&outcome, started));
-            drop(slot);
+            // Off the list of open streams before its record is out: never in both.
             this.inner
                 .in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
+            this.inner.records.push(record.relayed(&outcome, started));
+            drop(slot);
             // A row left behind would give the stream a second, node_lost, record later.
             let mut wait = Duration::from_millis(500);
             for attempt in 1..=4 {

@@ -308,3 +308,110 @@ async fn signing_out_ends_the_live_feed() {
     .await;
     assert!(ended.is_ok(), "the feed outlived its session");
 }
+
+#[tokio::test]
+async fn the_live_list_shows_each_open_streams_bytes_and_who_opened_it() {
+    use adit_testkit::stream_device::{StreamDevice, accepted_pair, exchange, record};
+    let c = Console::start().await;
+    let key = c.hub.create_device("d1").await;
+    let mut device = StreamDevice::connect(&c.hub, "d1", &key).await;
+    let cookie = c
+        .sign_in(json!({ "connectionString": c.hub.owner.to_string() }))
+        .await
+        .expect("signed in");
+    let (mut device_ws, mut service_ws) = accepted_pair(&c.hub, &mut device, false).await;
+    exchange(&mut service_ws, &mut device_ws, b"twelve bytes").await;
+    exchange(&mut device_ws, &mut service_ws, b"five!").await;
+    exchange(&mut device_ws, &mut service_ws, b"and six").await;
+
+    let live: Value = c
+        .get(&cookie, "/console/api/streams")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["partial"], false, "{live}");
+    let streams = live["streams"].as_array().expect("a list");
+    assert_eq!(streams.len(), 1, "{live}");
+    let s = &streams[0];
+    assert_eq!(
+        (&s["deviceId"], &s["streamName"], &s["policy"]),
+        (&json!("d1"), &json!("x"), &json!("iothubowner")),
+        "{s}"
+    );
+    assert_eq!(s["bytesServiceToDevice"], 12, "{s}");
+    assert_eq!(s["bytesDeviceToService"], 12, "{s}");
+    assert_eq!(s["caller"], "127.0.0.1", "{s}");
+    assert!(s["rateServiceToDevice"].as_u64().is_some(), "{s}");
+    assert!(s["durationMs"].as_i64().is_some_and(|d| d >= 0), "{s}");
+    let stream_id = s["streamId"].as_str().expect("id").to_string();
+
+    // The device list counts it from the registry's streams in flight (every node's).
+    let devices: Value = c
+        .get(&cookie, "/console/api/devices")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(devices["devices"][0]["activeStreams"], 1, "{devices}");
+
+    // Once it ends its record names the policy too, and the live list is empty.
+    drop((device_ws, service_ws));
+    let ended = record(&c.hub, &stream_id).await;
+    assert_eq!(ended.policy.as_deref(), Some("iothubowner"));
+    let live: Value = c
+        .get(&cookie, "/console/api/streams")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["streams"], json!([]), "{live}");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_consoles_error_shape_without_their_text() {
+    let c = Console::start().await;
+    let cookie = c
+        .sign_in(json!({ "connectionString": c.hub.owner.to_string() }))
+        .await
+        .expect("signed in");
+    let send = |body: &'static str, content_type: &'static str| {
+        c.http
+            .post(c.url("/console/api/devices"))
+            .header(COOKIE, &cookie)
+            .header("X-Adit-Console", "1")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    for (body, content_type, status) in [
+        ("{not json", "application/json", StatusCode::BAD_REQUEST),
+        (
+            r#"{"deviceId": {"secret-ish": "s3cr3t"}}"#,
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            r#"{"deviceId": "a"}"#,
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ] {
+        let r = send(body, content_type).await.expect("answer");
+        assert_eq!(r.status(), status, "{body}");
+        let answer: Value = r.json().await.expect("a JSON error");
+        let message = answer["message"].as_str().expect("a message");
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
+    let r = c
+        .http
+        .put(c.url("/console/api/devices"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers().contains_key(reqwest::header::ALLOW));
+    let answer: Value = r.json().await.expect("a JSON error");
+    assert!(answer["message"].is_string());
+}

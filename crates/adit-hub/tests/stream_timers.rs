@@ -86,6 +86,7 @@ fn request(connect_timeout: Option<Duration>, response_timeout: Option<Duration>
         caller: None,
         api_version: None,
         protocol: None,
+        policy: None,
     }
 }
 

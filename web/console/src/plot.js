@@ -21,7 +21,8 @@ function niceCeil(v) {
 }
 
 function niceBytes(v) {
-  if (v <= 1) return 1;
+  // At least 1 KiB, so an idle hour's axis reads 0 B, 512 B, 1.0 KiB rather than rounded halves.
+  if (v <= 1024) return 1024;
   const power = 1024 ** Math.floor(Math.log(v) / Math.log(1024));
   return niceCeil(v / power) * power;
 }

@@ -18,7 +18,7 @@ export function recordsTable(props) {
       h('td', { class: 'num' }, formatDuration(record.durationMs)),
       h('td', { class: 'num' }, formatBytes(record.bytesDeviceToService)),
       h('td', { class: 'num' }, formatBytes(record.bytesServiceToDevice)),
-      h('td', null, record.openedBy ?? ''))));
+      h('td', { title: record.caller ? `from ${record.caller}` : '' }, record.policy ?? ''))));
   }
   return { el, show };
 }

@@ -89,7 +89,7 @@ pub(crate) async fn cluster_log(state: &AppState, filter: Filter) -> Result<Vec<
 
 /// How many other nodes hold a lease now (the ones expected to answer). Bounded: a registry
 /// that does not answer within a second costs the full wait for answers, not the request.
-async fn other_nodes(state: &AppState, cluster: &crate::cluster::Cluster) -> usize {
+pub(crate) async fn other_nodes(state: &AppState, cluster: &crate::cluster::Cluster) -> usize {
     match tokio::time::timeout(std::time::Duration::from_secs(1), state.registry.leases()).await {
         Ok(Ok(leases)) => leases.iter().filter(|(n, _)| n != cluster.node()).count(),
         Ok(Err(e)) => {

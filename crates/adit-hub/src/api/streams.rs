@@ -103,6 +103,7 @@ async fn initiate(
             .get(&STREAM_PROTOCOL)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_string()),
+        policy: Some(caller.policy.clone()),
     };
     let result = state.streams.initiate(request).await.map_err(|e| {
         let code = match &e {

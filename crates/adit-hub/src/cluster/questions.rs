@@ -1,6 +1,6 @@
 //! Questions one node asks every other: their diagnostics records (so `adit logs` against any
-//! node shows the whole cluster's) and their streaming endpoints (so `adit streams show` lists
-//! every node). The asker publishes one question with a reply inbox on the cluster's questions subject and gathers
+//! node shows the whole cluster's), their streaming endpoints (so `adit streams show` lists
+//! every node) and the streams they relay now (so the console lists every node's). The asker publishes one question with a reply inbox on the cluster's questions subject and gathers
 //! answers until every live node (by lease) has answered or [`ANSWER_WITHIN`] has passed: a
 //! node that does not answer in time is left out and named in a warning.
 
@@ -13,12 +13,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Cluster, NATS_CALL, publish_bounded};
 use crate::diagnostics::{Filter, query};
+use crate::streams::{OpenStream, Streams};
 
 /// Longest an asker waits for the other nodes' answers.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// Most records one node answers with (as `GET /adit/logs` allows).
 const MAX_RECORDS: usize = 10_000;
+
+/// Most open streams one node answers with: the newest (at about 500 bytes each, well inside
+/// NATS's default 1 MiB message).
+pub const MAX_OPEN_STREAMS: usize = 1000;
 
 /// Room kept in an answer for everything but the records, in bytes.
 const ENVELOPE: usize = 4 * 1024;
@@ -34,6 +39,8 @@ pub enum Question {
     },
     /// Their streaming endpoints.
     StreamingEndpoint,
+    /// The streams they relay now.
+    OpenStreams,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,6 +63,10 @@ pub struct Answer {
     /// Its streaming endpoint (`https://host:port`).
     #[serde(default)]
     pub streaming_endpoint: Option<String>,
+    /// The streams it relays now, newest first, at most [`MAX_OPEN_STREAMS`] (`truncated`
+    /// says when there were more).
+    #[serde(default)]
+    pub streams: Vec<OpenStream>,
 }
 
 /// What a node answers from.
@@ -65,6 +76,8 @@ pub struct Answerer {
     pub log_dir: std::path::PathBuf,
     /// Its streaming endpoint.
     pub streaming_endpoint: String,
+    /// Its streams.
+    pub streams: Streams,
 }
 
 impl Cluster {
@@ -94,6 +107,9 @@ impl Cluster {
             match asked.question {
                 Question::StreamingEndpoint => {
                     answer.streaming_endpoint = Some(from.streaming_endpoint.clone());
+                }
+                Question::OpenStreams => {
+                    (answer.streams, answer.truncated) = newest_open(from.streams.open_streams());
                 }
                 Question::Logs { mut filter } => {
                     // As the API clamps its own: a peer's question cannot ask for the whole log.
@@ -171,6 +187,14 @@ impl Cluster {
         }
         answers
     }
+}
+
+/// The newest [`MAX_OPEN_STREAMS`] of `streams`, newest first, and whether any were left out.
+pub fn newest_open(mut streams: Vec<OpenStream>) -> (Vec<OpenStream>, bool) {
+    streams.sort_by_key(|s| std::cmp::Reverse(s.requested_ms));
+    let truncated = streams.len() > MAX_OPEN_STREAMS;
+    streams.truncate(MAX_OPEN_STREAMS);
+    (streams, truncated)
 }
 
 /// `answer` as JSON of at most `max` bytes: the oldest records are left out (and `truncated`

@@ -35,6 +35,9 @@ pub struct StreamRequest {
     /// The stream protocol the service asked for (absent from older nodes' messages).
     #[serde(default)]
     pub protocol: Option<String>,
+    /// The shared access policy whose token asked (absent from older nodes' messages).
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 impl StreamRequest {
@@ -50,6 +53,7 @@ impl StreamRequest {
             api_version: req.api_version.clone(),
             from_node: from_node.to_string(),
             protocol: req.protocol.clone(),
+            policy: req.policy.clone(),
         }
     }
 
@@ -70,6 +74,7 @@ impl StreamRequest {
             caller: self.caller,
             api_version: self.api_version,
             protocol: self.protocol,
+            policy: self.policy,
         })
     }
 }
@@ -213,6 +218,7 @@ mod tests {
             caller: Some("::1".parse().expect("ip")),
             api_version: Some("2021-04-12".into()),
             protocol: Some("adit.stream.v1".into()),
+            policy: Some("service".into()),
         };
         let msg = StreamRequest::new(&req, Duration::from_secs(3), "a");
         let bytes = serde_json::to_vec(&msg).expect("encode");
@@ -223,6 +229,7 @@ mod tests {
         assert_eq!(got.module.as_ref().map(ModuleId::as_str), Some("m"));
         assert_eq!(got.connect_timeout, Some(Duration::from_secs(3)));
         assert_eq!(got.response_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(got.policy.as_deref(), Some("service"));
         assert_eq!(got.caller, req.caller);
         assert_eq!(got.protocol.as_deref(), Some("adit.stream.v1"));
     }

@@ -41,13 +41,16 @@ pub fn device_json(d: &DeviceRecord, active: usize) -> Value {
     })
 }
 
-/// Streams open now, per device, on this node and the others (as the registry has them).
-fn active_streams(state: &ConsoleState) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for s in state.app.streams.in_flight() {
-        *counts.entry(s.device_id).or_insert(0) += 1;
+/// Streams open now, per device, on every node (as the registry has them). A registry that
+/// cannot say leaves the counts out (0) rather than failing the page: they are a hint.
+async fn active_streams(state: &ConsoleState) -> HashMap<String, usize> {
+    match state.app.registry.open_streams_per_device().await {
+        Ok(counts) => counts,
+        Err(e) => {
+            tracing::warn!(error = %crate::report::Report(&e), "cannot count the open streams per device");
+            HashMap::new()
+        }
     }
-    counts
 }
 
 fn parse_id(raw: &str) -> Result<DeviceId, ConsoleError> {
@@ -66,7 +69,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ConsoleError> {
     user.require(Permissions::REGISTRY_READ)?;
     let devices = state.app.registry.devices(MAX_DEVICES).await?;
-    let active = active_streams(&state);
+    let active = active_streams(&state).await;
     let list: Vec<Value> = devices
         .iter()
         .map(|d| device_json(d, active.get(d.device_id.as_str()).copied().unwrap_or(0)))
@@ -88,7 +91,7 @@ pub async fn get(
         .device(id.as_str())
         .await?
         .ok_or_else(|| ConsoleError::new(StatusCode::NOT_FOUND, format!("no device {id}")))?;
-    let active = active_streams(&state);
+    let active = active_streams(&state).await;
     let filter = Filter {
         category: Some("DeviceStreams".into()),
         device: Some(id.to_string()),
@@ -178,7 +181,7 @@ pub async fn set_status(
         .await?;
     tracing::info!(device = %id, status = status.as_str(), policy = %user.policy, "device status set from the console");
     device_changed(&state.app, id.as_str(), Some(&record)).await;
-    let active = active_streams(&state);
+    let active = active_streams(&state).await;
     Ok(Json(device_json(
         &record,
         active.get(id.as_str()).copied().unwrap_or(0),

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use super::ConsoleState;
 use super::json_error::ConsoleError;
 use super::signed_in::SignedIn;
+use crate::cluster::questions::{Question, newest_open};
 use crate::diagnostics::{Filter, format_time};
+use crate::streams::OpenStream;
 
 /// Records a log search returns by default, and at most.
 const LOG_DEFAULT: usize = 200;
@@ -24,33 +26,36 @@ const SEARCHED: usize = 10_000;
 const HISTORY: Duration = Duration::from_secs(60 * 60);
 const BUCKET: Duration = Duration::from_secs(60);
 
-/// `GET /console/api/streams`: the streams this node relays now.
+/// `GET /console/api/streams`: the streams open now on every node that answers (see
+/// [`crate::cluster::questions`]), newest first, each with what it has carried so far and its
+/// rate of late. `partial` is true when a node did not answer in time or listed only its
+/// newest.
 pub async fn live(
     State(state): State<ConsoleState>,
     user: SignedIn,
 ) -> Result<Json<Value>, ConsoleError> {
     user.require(Permissions::REGISTRY_READ)?;
+    let (mut streams, mut partial) = newest_open(state.app.streams.open_streams());
+    if let Some(cluster) = &state.app.cluster {
+        let expected = crate::api::diagnostics::other_nodes(&state.app, cluster).await;
+        let answers = cluster.ask_others(Question::OpenStreams, expected).await;
+        partial |= answers.len() < expected || answers.iter().any(|a| a.truncated);
+        streams.extend(answers.into_iter().flat_map(|a| a.streams));
+    }
+    streams.sort_by_key(|s| std::cmp::Reverse(s.requested_ms));
     let now_ms = crate::registry::now_ms();
-    let mut streams: Vec<Value> = state
-        .app
-        .streams
-        .in_flight()
-        .into_iter()
-        .map(|s| {
-            let started = SystemTime::UNIX_EPOCH
-                + Duration::from_millis(u64::try_from(s.requested_ms).unwrap_or(0));
-            json!({
-                "streamId": s.stream_id,
-                "deviceId": s.device_id,
-                "streamName": s.name,
-                "openedBy": s.caller,
-                "startedAt": format_time(started),
-                "durationMs": now_ms.saturating_sub(s.requested_ms).max(0),
-            })
-        })
-        .collect();
-    streams.sort_by(|a, b| a["startedAt"].as_str().cmp(&b["startedAt"].as_str()));
-    Ok(Json(json!({ "streams": streams })))
+    let listed: Vec<Value> = streams.iter().map(|s| open_json(s, now_ms)).collect();
+    Ok(Json(json!({ "streams": listed, "partial": partial })))
+}
+
+/// One open stream as the console shows it.
+fn open_json(s: &OpenStream, now_ms: i64) -> Value {
+    let started =
+        SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(s.requested_ms).unwrap_or(0));
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    v["startedAt"] = json!(format_time(started));
+    v["durationMs"] = json!(now_ms.saturating_sub(s.requested_ms).max(0));
+    v
 }
 
 /// A DeviceStreams log record (as `/adit/logs` returns it) in the console's shape.
@@ -78,7 +83,8 @@ pub fn log_record(r: &Value) -> Value {
         "durationMs": r.get("durationMs").map(number),
         "bytesDeviceToService": props.get("bytesDeviceToService"),
         "bytesServiceToDevice": props.get("bytesServiceToDevice"),
-        "openedBy": props.get("callerAddress"),
+        "policy": props.get("policyName"),
+        "caller": props.get("callerAddress"),
     })
 }
 

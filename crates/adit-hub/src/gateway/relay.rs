@@ -23,6 +23,7 @@ use super::Role;
 use super::close_frame;
 use super::liveness::{self, Activity, Keepalive};
 use super::lone_half::Left;
+use super::traffic::Traffic;
 use adit_transport::lingering_close::lingering_close;
 
 /// Who ended a stream.
@@ -240,7 +241,7 @@ async fn pump<R, W>(
     source: &mut R,
     mut held: VecDeque<Message>,
     sink: &Mutex<W>,
-    bytes: &mut u64,
+    counted: (&Traffic, Role),
     heard: &Activity,
     reached: &Activity,
 ) -> End
@@ -281,7 +282,7 @@ where
                         heard.park(false);
                         return End::PeerFailed;
                     }
-                    *bytes += len;
+                    counted.0.add(counted.1, len);
                     forwarded = true;
                 }
                 Step::Skip => {}
@@ -414,13 +415,16 @@ where
 }
 
 /// Relays until one side ends (or stops answering pings, or `shutdown`), then closes both.
-/// `held` is what the first half to arrive sent while it waited, relayed first.
+/// `held` is what the first half to arrive sent while it waited, relayed first; `traffic`
+/// counts what is relayed, as it is.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<S>(
     device: WebSocketStream<S>,
     service: WebSocketStream<S>,
     held: (Role, VecDeque<Message>),
     paired_at: Instant,
     keepalive: Keepalive,
+    traffic: &Traffic,
     shutdown: &CancellationToken,
     revoked: &CancellationToken,
 ) -> RelayOutcome
@@ -431,7 +435,6 @@ where
     let (service_tx, mut service_rx) = service.split();
     let (device_tx, service_tx) = (Mutex::new(device_tx), Mutex::new(service_tx));
     let (device_alive, service_alive) = (Activity::new(), Activity::new());
-    let (mut d2s, mut s2d) = (0u64, 0u64);
     let started = Instant::now();
     let (held_device, held_service) = match held {
         (Role::Device, h) => (h, VecDeque::new()),
@@ -444,10 +447,10 @@ where
         close,
         to_offender,
     } = tokio::select! {
-        e = pump(&mut device_rx, held_device, &service_tx, &mut d2s, &device_alive, &service_alive) => {
+        e = pump(&mut device_rx, held_device, &service_tx, (traffic, Role::Device), &device_alive, &service_alive) => {
             verdict(Role::Device, e)
         }
-        e = pump(&mut service_rx, held_service, &device_tx, &mut s2d, &service_alive, &device_alive) => {
+        e = pump(&mut service_rx, held_service, &device_tx, (traffic, Role::Service), &service_alive, &device_alive) => {
             verdict(Role::Service, e)
         }
         () = liveness::watch(&device_alive, &device_tx, keepalive) => {
@@ -517,8 +520,8 @@ where
         closed_by,
         reason,
         lone_half: None,
-        bytes_device_to_service: d2s,
-        bytes_service_to_device: s2d,
+        bytes_device_to_service: traffic.total(Role::Device),
+        bytes_service_to_device: traffic.total(Role::Service),
         close_code,
         paired_at: Some(paired_at),
         relay_duration: started.elapsed(),
@@ -570,6 +573,7 @@ mod tests {
                 (Role::Device, VecDeque::new()),
                 Instant::now(),
                 Keepalive::default(),
+                &Traffic::new(),
                 &shutdown,
                 &revoked,
             )

@@ -19,7 +19,6 @@
 //! never wait for each other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +37,7 @@ use super::close_frame;
 use super::liveness::{self, Activity, Keepalive};
 use super::relay::{ClosedBy, End, EndReason, RelayOutcome, Step, classify};
 use super::resume::Reattached;
+use super::traffic::Traffic;
 use crate::server::ConnectionSlot;
 
 /// Messages queued for a leg's writer before its senders wait.
@@ -132,7 +132,7 @@ struct Relay {
     /// Bytes handed on from each half, as the stream record's byte counts: what the hub
     /// carried (link frames and replays included), not what the far side used; messages
     /// dropped while a half was away are not counted.
-    bytes: [Arc<AtomicU64>; 2],
+    traffic: Traffic,
     events: mpsc::Sender<LegEvent>,
     legs: [Option<Attached>; 2],
     /// Cancelled once both halves of the first pairing are attached; readers wait for it.
@@ -162,7 +162,7 @@ impl Relay {
             for msg in held {
                 let len = msg.as_payload().len() as u64;
                 if to.send(msg).await.is_ok() {
-                    self.bytes[role.index()].fetch_add(len, Ordering::Relaxed);
+                    self.traffic.add(role, len);
                 }
             }
         }
@@ -187,7 +187,7 @@ impl Relay {
             stream,
             activity,
             self.routes[other(role).index()].clone(),
-            self.bytes[role.index()].clone(),
+            self.traffic.clone(),
             self.events.clone(),
         );
         // Not before both halves can be written to: a message read before the other half's
@@ -263,6 +263,7 @@ pub async fn run<S>(
     paired_at: Instant,
     mut returning: mpsc::Receiver<Reattached<S>>,
     settings: ResumeSettings,
+    traffic: Traffic,
     shutdown: &CancellationToken,
     revoked: &CancellationToken,
 ) -> RelayOutcome
@@ -273,7 +274,7 @@ where
     let (events, mut events_rx) = mpsc::channel(16);
     let mut relay = Relay {
         routes: Default::default(),
-        bytes: Default::default(),
+        traffic,
         events,
         legs: [None, None],
         paired: CancellationToken::new(),
@@ -391,8 +392,8 @@ where
         closed_by: ended.closed_by,
         reason: ended.reason,
         lone_half: None,
-        bytes_device_to_service: relay.bytes[Role::Device.index()].load(Ordering::Relaxed),
-        bytes_service_to_device: relay.bytes[Role::Service.index()].load(Ordering::Relaxed),
+        bytes_device_to_service: relay.traffic.total(Role::Device),
+        bytes_service_to_device: relay.traffic.total(Role::Service),
         close_code: ended.close_code,
         paired_at: Some(paired_at),
         relay_duration: started.elapsed(),
@@ -529,7 +530,7 @@ async fn read_leg<S>(
     mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
     activity: Arc<Activity>,
     route: Arc<Mutex<Route>>,
-    bytes: Arc<AtomicU64>,
+    traffic: Traffic,
     events: mpsc::Sender<LegEvent>,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -578,7 +579,7 @@ async fn read_leg<S>(
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         };
         if sent {
-            bytes.fetch_add(len, Ordering::Relaxed);
+            traffic.add(role, len);
         }
     }
 }

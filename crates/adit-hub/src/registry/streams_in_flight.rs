@@ -74,6 +74,27 @@ impl Registry {
         Ok(())
     }
 
+    /// How many streams every node relays now, per device (modules' streams count for their
+    /// device): the rows every node keeps here while its streams run.
+    pub async fn open_streams_per_device(
+        &self,
+    ) -> Result<std::collections::HashMap<String, usize>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT device_id, COUNT(*) AS open FROM streams_in_flight GROUP BY device_id",
+        )
+        .fetch_all(&self.sessions)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let open: i64 = row.try_get("open")?;
+                Ok((
+                    row.try_get("device_id")?,
+                    usize::try_from(open).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
     /// Removes and returns the streams `node` was relaying when it last ran: for a node
     /// starting again after it died, before it relays anything.
     pub async fn take_node_streams(

@@ -101,6 +101,9 @@ pub struct StreamRecord {
     pub duration: Duration,
     /// The service caller's address.
     pub caller: Option<IpAddr>,
+    /// The shared access policy whose token asked (`None` in a `node_lost` record: the
+    /// registry's row does not keep it).
+    pub policy: Option<String>,
     /// The api-version the service sent.
     pub api_version: Option<String>,
     /// The HTTP status the service got.
@@ -128,6 +131,7 @@ impl StreamRecord {
             handshake: None,
             duration: Duration::ZERO,
             caller: req.caller,
+            policy: req.policy.clone(),
             api_version: req.api_version.clone(),
             status_code: 200,
         }
@@ -185,6 +189,7 @@ impl StreamRecord {
             handshake: None,
             duration: now.duration_since(requested_at).unwrap_or_default(),
             caller: s.caller.as_deref().and_then(|c| c.parse().ok()),
+            policy: None,
             api_version: s.api_version.clone(),
             status_code: 200,
         }
@@ -247,6 +252,7 @@ impl RecordLog {
             bytes_d2s = r.bytes_device_to_service,
             bytes_s2d = r.bytes_service_to_device,
             protocol = r.protocol.as_deref(),
+            policy = r.policy.as_deref(),
             resumptions = r.resumptions,
             parked_ms = r.parked.as_millis() as u64,
             handshake_ms = r.handshake.map(|d| d.as_millis() as u64),
@@ -297,6 +303,7 @@ mod tests {
             caller: None,
             api_version: None,
             protocol: None,
+            policy: None,
         };
         StreamRecord::new(&req, SystemTime::now())
     }

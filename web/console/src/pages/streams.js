@@ -13,22 +13,34 @@ const HEADINGS = ['Device', 'Stream', 'Opened by', 'Started', 'Duration',
 export function mountStreams(main, ctx) {
   const live = table(HEADINGS, { 'data-testid': 'streams' });
   const empty = h('p', { class: 'empty', hidden: true }, 'No stream is open.');
+  const incomplete = h('p', { class: 'note', hidden: true },
+    'Not every hub node answered in time (or one had too many to list): some streams may be missing.');
   const plot = h('figure', { class: 'plot-box' });
 
   main.append(
     h('div', { class: 'page-head' }, h('h1', null, 'Streams')),
     live.el,
     empty,
+    incomplete,
     h('h2', null, 'The last hour'),
     plot);
 
   const loadLive = coalesce(async () => {
     try {
-      const { streams } = await api.get('streams', { signal: ctx.signal });
-      live.body.replaceChildren(...streams.map((s) => h('tr', { 'data-testid': 'stream-row', 'data-stream-id': s.streamId },
+      const { streams, partial } = await api.get('streams', { signal: ctx.signal });
+      incomplete.hidden = !partial;
+      live.body.replaceChildren(...streams.map((s) => h('tr', {
+        'data-testid': 'stream-row',
+        'data-stream-id': s.streamId,
+        'data-device-id': s.deviceId,
+        'data-policy': s.policy ?? '',
+        'data-bytes-device-to-service': String(s.bytesDeviceToService),
+        'data-bytes-service-to-device': String(s.bytesServiceToDevice),
+      },
         h('td', null, h('a', { href: href.device(s.deviceId) }, s.deviceId)),
         h('td', null, s.streamName),
-        h('td', null, s.openedBy),
+        h('td', { title: s.caller ? `from ${s.caller}, relayed by ${s.node}` : `relayed by ${s.node}` },
+          s.policy ?? '—'),
         h('td', { class: 'time', title: s.startedAt }, formatTime(s.startedAt)),
         h('td', { class: 'num' }, formatDuration(s.durationMs)),
         h('td', { class: 'num' }, formatBytes(s.bytesDeviceToService)),

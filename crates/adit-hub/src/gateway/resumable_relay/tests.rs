@@ -102,6 +102,7 @@ fn start(device: Leg<DuplexStream>, service: Leg<DuplexStream>) -> Running {
             Instant::now(),
             returning,
             settings(),
+            crate::gateway::Traffic::new(),
             &s,
             &r,
         )
@@ -299,6 +300,7 @@ async fn what_the_first_half_sent_before_pairing_goes_first() {
             Instant::now(),
             returning,
             settings(),
+            crate::gateway::Traffic::new(),
             &shutdown,
             &revoked,
         )
