@@ -117,6 +117,21 @@ impl Sshd {
         }
     }
 
+    /// The host key's SHA-256 fingerprint as OpenSSH prints it (`SHA256:` and unpadded
+    /// base64), from `ssh-keygen -l`: what a user compares before trusting it.
+    pub fn host_key_fingerprint(&self) -> String {
+        let out = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(self.dir.path().join("host_key.pub"))
+            .output()
+            .expect("ssh-keygen -l");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .expect("a fingerprint")
+            .to_string()
+    }
+
     /// A scratch directory that lives as long as the server.
     pub fn scratch(&self) -> &Path {
         self.dir.path()

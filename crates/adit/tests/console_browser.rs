@@ -2,8 +2,10 @@
 //! (`web/console/e2e/console.mjs`, from npm) against a real hub and a real device proxy. The
 //! script signs in with `adit console`'s one-time URL, watches a device come online without
 //! a reload, opens a terminal to the device's real OpenSSH sshd (through `adit device-proxy`),
-//! types `echo hello` and reads `hello`, resizes it (`stty size` sees the new size), closes
-//! it, and checks that a read-only policy gets no terminal. Screenshots are kept in
+//! trusts the host key it shows (the one sshd has), types `echo hello` and reads `hello`,
+//! finds the terminal's stream on the Streams page with its policy and bytes, resizes it
+//! (`stty size` sees the new size), closes it, and checks that a read-only policy gets no
+//! terminal. Screenshots are kept in
 //! `target/console-screenshots/`.
 //!
 //! Needs Node.js, npm and Chromium (`.ci/run` installs Chromium; the hub's build runs
@@ -68,6 +70,7 @@ fn a_browser_signs_in_watches_a_device_come_online_runs_a_terminal_and_a_reader_
         .env("ADIT_SCREENSHOTS", &shots)
         .env("ADIT_SSH_USER", &sshd.user)
         .env("ADIT_SSH_KEY", &ssh_key)
+        .env("ADIT_SSH_HOST_KEY", sshd.host_key_fingerprint())
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -118,13 +121,20 @@ fn a_browser_signs_in_watches_a_device_come_online_runs_a_terminal_and_a_reader_
         "device-online-seen",
         "terminal-ready",
         "terminal-hello",
+        "terminal-stream-listed",
         "terminal-resized",
         "terminal-closed",
         "read-only-refused",
     ] {
         assert!(steps.iter().any(|s| s == step), "{step} missing: {steps:?}");
     }
-    for shot in ["devices.png", "device-online.png", "terminal.png"] {
+    for shot in [
+        "devices.png",
+        "device-online.png",
+        "host-key.png",
+        "terminal.png",
+        "streams.png",
+    ] {
         assert!(shots.join(shot).is_file(), "no screenshot {shot}");
     }
     // The one-time URL works once.

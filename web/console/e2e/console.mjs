@@ -7,6 +7,7 @@
 //   ADIT_DEVICE                       a device that is offline at the start
 //   ADIT_SSH_USER                     SSH user on the device
 //   ADIT_SSH_PASSWORD | ADIT_SSH_KEY  the password, or a private key's text (ADIT_SSH_PASSPHRASE optional)
+//   ADIT_SSH_HOST_KEY                 optional: the fingerprint the page must show for the device
 //   ADIT_READONLY_CONNECTION_STRING   a policy with registryRead but without serviceConnect
 //   ADIT_SCREENSHOTS                  where to save the screenshots (default: ./screenshots)
 //   CHROMIUM                          the browser (default: /usr/bin/chromium)
@@ -138,12 +139,20 @@ async function main() {
       await byTestId('ssh-password').fill(sshPassword);
     }
     await byTestId('ssh-connect').click();
+    // First use: the page shows the device's host key and waits for the user's word.
+    await byTestId('host-key-trust').waitFor({ timeout: 30_000 });
+    const shown = (await byTestId('host-key-fingerprint').textContent()) ?? '';
+    check(/^SHA256:\S+$/.test(shown), `host key fingerprint: "${shown}"`);
+    if (process.env.ADIT_SSH_HOST_KEY) {
+      check(shown === process.env.ADIT_SSH_HOST_KEY, `the page shows ${shown}, the device's key is ${process.env.ADIT_SSH_HOST_KEY}`);
+    }
+    check(await byTestId('terminal-status').getAttribute('data-state') === 'connecting', 'the terminal went on before the host key was trusted');
+    await page.screenshot({ path: join(shots, 'host-key.png'), fullPage: true });
+    await byTestId('host-key-trust').click();
     const status = byTestId('terminal-status');
     await page.locator('[data-testid="terminal-status"]:is([data-state="ready"], [data-state="error"], [data-state="closed"])').waitFor();
     check(await status.getAttribute('data-state') === 'ready', `the terminal did not start: ${await status.textContent()}`);
-    const hostKey = (await byTestId('host-key').textContent()) ?? '';
-    check(/SHA256:\S+/.test(hostKey) && /first use: trusted|known/.test(hostKey), `host key message: "${hostKey}"`);
-    log(hostKey);
+    log(`host key ${shown} trusted`);
     check(await page.evaluate(({ password, key }) => [...document.querySelectorAll('input, textarea')]
       .every((field) => !(password && field.value.includes(password)) && !(key && field.value.includes(key.trim()))),
     { password: sshPassword, key: sshKey }), 'the SSH secret is still in a form field');
@@ -155,6 +164,24 @@ async function main() {
     await waitForTerminalLine(page, (line) => line === 'hello', 'a line "hello"');
     await page.screenshot({ path: join(shots, 'terminal.png'), fullPage: true });
     step('terminal-hello');
+
+    // The terminal's stream, on the Streams page in a second tab: who opened it, and what it
+    // has carried so far each way.
+    const streamsTab = await context.newPage();
+    await streamsTab.goto(`${new URL(page.url()).origin}/console/#/streams`);
+    const streamRow = streamsTab.locator(`[data-testid="stream-row"][data-device-id=${cssString(deviceId)}]`);
+    await streamRow.waitFor();
+    check(await streamRow.getAttribute('data-policy') === 'iothubowner', `the stream's policy: ${await streamRow.getAttribute('data-policy')}`);
+    const carried = async () => [
+      Number(await streamRow.getAttribute('data-bytes-device-to-service')),
+      Number(await streamRow.getAttribute('data-bytes-service-to-device')),
+    ];
+    const [fromDevice, toDevice] = await carried();
+    check(fromDevice > 0 && toDevice > 0, `the stream's bytes: ${fromDevice} from the device, ${toDevice} to it`);
+    log(`the terminal's stream: ${fromDevice} B from the device, ${toDevice} B to it`);
+    await streamsTab.screenshot({ path: join(shots, 'streams.png'), fullPage: true });
+    await streamsTab.close();
+    step('terminal-stream-listed');
 
     const before = await terminalSize(page);
     await page.setViewportSize({ width: 900, height: 620 });

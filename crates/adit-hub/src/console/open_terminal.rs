@@ -146,10 +146,20 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, 
         .await;
 }
 
-/// Trust on first use, kept in the registry.
+/// Trust on first use, kept in the registry: a device's first key is kept once the user
+/// trusts it, and a different one later is refused.
 struct HostKeys {
     registry: Registry,
     device: String,
+}
+
+impl HostKeys {
+    fn changed(kept: &str, fingerprint: &str) -> String {
+        format!(
+            "the device's SSH host key changed: it was {kept}, now {fingerprint}; refused \
+             (delete and recreate the device if it was reinstalled)"
+        )
+    }
 }
 
 impl HostKeyPolicy for HostKeys {
@@ -159,13 +169,23 @@ impl HostKeyPolicy for HostKeys {
             .check_host_key(&self.device, fingerprint)
             .await
         {
-            Ok(HostKeyCheck::FirstUse) => Ok(true),
-            Ok(HostKeyCheck::Known) => Ok(false),
-            Ok(HostKeyCheck::Changed(kept)) => Err(format!(
-                "the device's SSH host key changed: it was {kept}, now {fingerprint}; refused \
-                 (delete and recreate the device if it was reinstalled)"
-            )),
+            Ok(HostKeyCheck::Known) => Ok(true),
+            Ok(HostKeyCheck::Unknown) => Ok(false),
+            Ok(HostKeyCheck::Changed(kept)) => Err(Self::changed(&kept, fingerprint)),
             Err(e) => Err(format!("cannot check the host key: {e}")),
+        }
+    }
+
+    async fn trust(&mut self, fingerprint: &str) -> Result<(), String> {
+        match self
+            .registry
+            .trust_host_key(&self.device, fingerprint)
+            .await
+        {
+            Ok(HostKeyCheck::Known) => Ok(()),
+            Ok(HostKeyCheck::Changed(kept)) => Err(Self::changed(&kept, fingerprint)),
+            Ok(HostKeyCheck::Unknown) => Err("the host key could not be kept".to_string()),
+            Err(e) => Err(format!("cannot keep the host key: {e}")),
         }
     }
 }

@@ -3,17 +3,20 @@
 //! The hub is the SSH client. It speaks SSH (russh) over a byte stream to the device's sshd
 //! (a device stream to its `ssh` name) and bridges the shell to the page's WebSocket, so the
 //! browser never needs a route to the device and never sees SSH. The page's protocol is in
-//! `docs/console.md` ("Terminal"): credentials first (read by the caller), then `hostKey`,
-//! `ready` or `error`, the terminal's bytes as binary messages both ways, `resize` as text, and
-//! `closed` at the shell's end, each end with a Close.
+//! `docs/console.md` ("Terminal"): credentials first (read by the caller), then `hostKey`
+//! (answered by the page's `trustHostKey` when no key is kept for the device), `ready` or
+//! `error`, the terminal's bytes as binary messages both ways, `resize` as text, and `closed`
+//! at the shell's end, each end with a Close.
 //!
 //! Why it is shaped this way:
 //! - Secrets: the password, private key and passphrase are moved into the SSH client or
 //!   decoded and dropped before the first byte goes to the device; `Debug` redacts them and no
-//!   message, close reason or [`Outcome`] carries them.
+//!   message, close reason or [`Outcome`] carries them. None goes to a device whose host key
+//!   is not trusted: a new key waits for the user's word, as OpenSSH asks before it goes on.
 //! - Bounds: a page message over [`MAX_MESSAGE`] ends the terminal (error, Close 1009); the
-//!   WebSocket never buffers one over [`HARD_LIMIT`]; signing in (handshake, host key, user,
-//!   shell) takes at most [`SIGN_IN_LIMIT`].
+//!   WebSocket never buffers one over [`HARD_LIMIT`]; the handshake, and then signing in
+//!   (user, shell), take at most [`SIGN_IN_LIMIT`] each, and the user's word on a new host key
+//!   at most [`TRUST_LIMIT`].
 //! - Backpressure: the two directions run concurrently, each waiting for its receiver (the
 //!   SSH window one way, the WebSocket's writes the other), so neither buffers without bound
 //!   and a slow side cannot stall the other into a deadlock.
@@ -47,8 +50,12 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// message with Close 1009 before reading it (between [`MAX_MESSAGE`] and this, the page is
 /// told why first).
 pub const HARD_LIMIT: usize = 4 * MAX_MESSAGE;
-/// Signing in, from the first SSH byte to the running shell, takes at most this long.
+/// The SSH handshake up to the host key, and signing in from there to the running shell, each
+/// take at most this long.
 pub const SIGN_IN_LIMIT: Duration = Duration::from_secs(30);
+/// The page has this long to trust a host key seen for the first time (OpenSSH's sshd gives
+/// a client 120 s to sign in from connecting, its LoginGraceTime: this leaves room).
+pub const TRUST_LIMIT: Duration = Duration::from_secs(60);
 /// The last message and the Close have this long to reach the page and be answered.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -86,10 +93,15 @@ impl fmt::Debug for Credentials {
 
 /// How the hub judges the device's host key.
 pub trait HostKeyPolicy: Send + 'static {
-    /// Called once, with the key's SHA-256 fingerprint as OpenSSH prints it
-    /// (`SHA256:` and unpadded base64). `Ok(first_use)` goes on (`first_use`: the key was
-    /// trusted just now); `Err(message)` refuses, and the page is shown `message`.
+    /// Called once, with the key's SHA-256 fingerprint as OpenSSH prints it (`SHA256:` and
+    /// unpadded base64). `Ok(true)`: the key is trusted, go on; `Ok(false)`: no key is kept
+    /// for the device, so the page is asked, and [`HostKeyPolicy::trust`] called if the user
+    /// trusts it; `Err(message)` refuses, and the page is shown `message`.
     fn check(&mut self, fingerprint: &str) -> impl Future<Output = Result<bool, String>> + Send;
+
+    /// The user trusted `fingerprint`, seen for the first time: keep it. `Err(message)`
+    /// refuses (another key was trusted for the device meanwhile).
+    fn trust(&mut self, fingerprint: &str) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// How a terminal ended, for the caller's log line (never a secret).
@@ -108,6 +120,9 @@ pub enum Outcome {
     BadCredentials,
     /// The host key policy refused the device's key.
     HostKeyRefused,
+    /// The device's key was new and the user did not trust it (the page left or did not
+    /// answer within [`TRUST_LIMIT`]).
+    HostKeyNotTrusted,
     /// The device's sshd refused the user and password or key.
     AuthRefused,
     /// Signing in took longer than [`SIGN_IN_LIMIT`].
@@ -127,6 +142,7 @@ impl fmt::Display for Outcome {
             Self::PageError(what) => write!(f, "the page broke the protocol: {what}"),
             Self::BadCredentials => f.write_str("unusable credentials"),
             Self::HostKeyRefused => f.write_str("host key refused"),
+            Self::HostKeyNotTrusted => f.write_str("the user did not trust the new host key"),
             Self::AuthRefused => f.write_str("the device's sshd refused the credentials"),
             Self::TimedOut => f.write_str("signing in timed out"),
             Self::SshFailed(why) => write!(f, "SSH failed: {why}"),
@@ -188,7 +204,7 @@ async fn session<T, S>(
     to_page: &mut ToPage<'_, S>,
     from_page: &mut FromPage<'_, S>,
     creds: Credentials,
-    host_keys: impl HostKeyPolicy,
+    mut host_keys: impl HostKeyPolicy,
 ) -> End
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -207,12 +223,42 @@ where
         Err(refusal) => return refused(refusal),
     };
     let size = page::Size::clamped(cols, rows);
-    let sign_in = async {
-        let (mut handle, host_key) = ssh::connect(transport, host_keys).await?;
+    let connect = async {
+        let (handle, fingerprint) = ssh::connect(transport).await?;
+        let known = host_keys
+            .check(&fingerprint)
+            .await
+            .map_err(Refusal::HostKey)?;
+        let shown = ssh::HostKey {
+            fingerprint,
+            first_use: !known,
+        };
         to_page
-            .send(page::host_key(&host_key))
+            .send(page::host_key(&shown))
             .await
             .map_err(|_| Refusal::PageLeft)?;
+        Ok::<_, Refusal>((handle, shown))
+    };
+    let connected = tokio::select! {
+        connected = tokio::time::timeout(SIGN_IN_LIMIT, connect) => connected,
+        () = page_leaves(from_page) => return End::quiet(Outcome::PageLeft),
+    };
+    let (mut handle, host_key) = match connected {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(refusal)) => return refused(refusal),
+        Err(_) => return refused(Refusal::TimedOut),
+    };
+    if host_key.first_use {
+        match await_trust(from_page, TRUST_LIMIT).await {
+            Trusted::Yes => {}
+            Trusted::PageLeft => return End::quiet(Outcome::HostKeyNotTrusted),
+            Trusted::NotInTime => return refused(Refusal::Undecided),
+        }
+        if let Err(message) = host_keys.trust(&host_key.fingerprint).await {
+            return refused(Refusal::HostKey(message));
+        }
+    }
+    let sign_in = async {
         ssh::sign_in(&mut handle, login).await?;
         let (channel, early) = ssh::open_shell(&handle, size).await?;
         to_page
@@ -225,14 +271,14 @@ where
                 .await
                 .map_err(|_| Refusal::PageLeft)?;
         }
-        Ok::<_, Refusal>((handle, channel))
+        Ok::<_, Refusal>(channel)
     };
     let started = tokio::select! {
         started = tokio::time::timeout(SIGN_IN_LIMIT, sign_in) => started,
         () = page_leaves(from_page) => return End::quiet(Outcome::PageLeft),
     };
-    let (handle, channel) = match started {
-        Ok(Ok(started)) => started,
+    let channel = match started {
+        Ok(Ok(channel)) => channel,
         Ok(Err(refusal)) => return refused(refusal),
         Err(_) => return refused(Refusal::TimedOut),
     };
@@ -253,6 +299,40 @@ fn refused(refusal: Refusal) -> End {
         notice: message.map(Notice::Error),
         code,
     }
+}
+
+/// The page's word on a host key seen for the first time.
+#[derive(Debug, PartialEq, Eq)]
+enum Trusted {
+    /// It sent `trustHostKey`.
+    Yes,
+    /// It closed, ended or failed first.
+    PageLeft,
+    /// Neither within the limit.
+    NotInTime,
+}
+
+/// Waits up to `limit` for the page's `trustHostKey`; anything else it sends meanwhile is
+/// dropped.
+async fn await_trust<S>(from_page: &mut FromPage<'_, S>, limit: Duration) -> Trusted
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let decided = async {
+        loop {
+            match from_page.next().await {
+                None | Some(Err(_)) => return Trusted::PageLeft,
+                Some(Ok(message)) => match page::parse(message) {
+                    PageMessage::TrustHostKey => return Trusted::Yes,
+                    PageMessage::Closed => return Trusted::PageLeft,
+                    _ => {}
+                },
+            }
+        }
+    };
+    tokio::time::timeout(limit, decided)
+        .await
+        .unwrap_or(Trusted::NotInTime)
 }
 
 /// While signing in: returns when the page closes, ends or fails; anything else it sends
@@ -291,7 +371,7 @@ where
         let sent = match page::parse(message) {
             PageMessage::Bytes(data) => shell.data_bytes(data).await,
             PageMessage::Resize(size) => shell.window_change(size.cols, size.rows, 0, 0).await,
-            PageMessage::Ignored => Ok(()),
+            PageMessage::Ignored | PageMessage::TrustHostKey => Ok(()),
             PageMessage::Closed => return End::quiet(Outcome::PageLeft),
             PageMessage::TooBig => {
                 return End {

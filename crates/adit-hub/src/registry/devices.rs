@@ -511,11 +511,7 @@ impl Registry {
             }
         };
         if done.rows_affected() == 1 {
-            // A device made again under this id is a new machine: its host key is new too.
-            sqlx::query("DELETE FROM device_host_keys WHERE device_id = $1")
-                .bind(id.to_string())
-                .execute(&self.pool)
-                .await?;
+            // Its host key, if the console kept one, went with it (ON DELETE CASCADE).
             self.device_changed(id);
             return Ok(());
         }

@@ -1,7 +1,8 @@
 // #/devices/{id}/terminal: an SSH shell on the device, run by the hub and shown by xterm.js.
 // The WebSocket protocol is in docs/console.md: credentials first (one text message), then
-// hostKey, ready | error, then the terminal's bytes as binary messages both ways, resize as
-// text, and closed at the shell's end.
+// hostKey (a key seen for the first time waits for the user's trustHostKey, as OpenSSH asks
+// before it goes on), ready | error, then the terminal's bytes as binary messages both ways,
+// resize as text, and closed at the shell's end.
 
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
@@ -41,7 +42,7 @@ export function mountTerminal(main, ctx, { id }) {
     h('div', null, connect),
     h('p', { class: 'hint' }, 'Sent once to the hub, which signs in to the device; never stored.'));
   const status = h('p', { class: 'terminal-status', role: 'status', 'data-testid': 'terminal-status', 'data-state': 'idle' }, 'Not connected.');
-  const hostKey = h('p', { class: 'host-key', 'data-testid': 'host-key', hidden: true });
+  const hostKey = h('div', { class: 'host-key', 'data-testid': 'host-key', hidden: true });
   const close = h('button', { type: 'button', class: 'secondary', hidden: true, 'data-testid': 'terminal-close', onclick: () => session?.close() }, 'Close');
   const box = h('div', { class: 'terminal', hidden: true, 'data-testid': 'terminal' });
   main.append(form, h('div', { class: 'terminal-bar' }, status, close), hostKey, box);
@@ -125,9 +126,7 @@ export function mountTerminal(main, ctx, { id }) {
         return;
       }
       if (message.type === 'hostKey') {
-        hostKey.textContent = `Host key ${message.fingerprint}: ${message.firstUse ? 'first use: trusted' : 'known'}`;
-        hostKey.dataset.firstUse = String(Boolean(message.firstUse));
-        hostKey.hidden = false;
+        showHostKey(message);
       } else if (message.type === 'ready') {
         update('ready', `Connected to ${id}.`);
         sendSize(); // the window may have changed while signing in
@@ -150,6 +149,36 @@ export function mountTerminal(main, ctx, { id }) {
         update('error', `The hub closed the connection${event.reason ? `: ${event.reason}` : ` (code ${event.code})`}.`);
       }
     });
+
+    // A key the hub keeps for the device was shown already: it goes on by itself. A new one
+    // goes on only when the user trusts it; nothing of theirs reaches the device before.
+    function showHostKey({ fingerprint, firstUse }) {
+      hostKey.dataset.firstUse = String(Boolean(firstUse));
+      hostKey.hidden = false;
+      if (!firstUse) {
+        hostKey.replaceChildren(h('p', null, `Host key ${fingerprint}: known.`));
+        return;
+      }
+      const answered = () => trust.remove() || decline.remove();
+      const trust = h('button', { type: 'button', 'data-testid': 'host-key-trust', onclick: () => {
+        answered();
+        hostKey.dataset.trusted = 'true';
+        socket.send(JSON.stringify({ type: 'trustHostKey' }));
+        update('connecting', `Signing in to ${id}…`);
+      } }, 'Trust and connect');
+      const decline = h('button', { type: 'button', class: 'secondary', 'data-testid': 'host-key-decline', onclick: () => {
+        answered();
+        ended = true;
+        update('closed', 'Not connected: the host key was not trusted.');
+        socket.close(1000, 'host key not trusted');
+      } }, 'Cancel');
+      hostKey.replaceChildren(
+        h('p', null, `This is the first connection to ${id} from this hub. Its SSH host key is `,
+          h('code', { 'data-testid': 'host-key-fingerprint' }, fingerprint),
+          '. Check it on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); once trusted the hub keeps it and refuses any other.'),
+        h('div', null, trust, ' ', decline));
+      update('connecting', 'Check the device\'s host key.');
+    }
 
     term.onData((data) => send(encoder.encode(data)));
     term.onBinary((data) => send(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));

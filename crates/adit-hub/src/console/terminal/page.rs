@@ -1,5 +1,6 @@
 //! The page's side of the terminal protocol (docs/console.md, "Terminal"): the text messages
-//! the hub sends (`hostKey`, `ready`, `error`, `closed`) and what the page's messages mean.
+//! the hub sends (`hostKey`, `ready`, `error`, `closed`) and what the page's messages
+//! (`trustHostKey`, `resize`, the terminal's bytes) mean.
 //! Parsing never panics and never echoes what the page sent.
 
 use bytes::Bytes;
@@ -72,6 +73,8 @@ pub(super) enum PageMessage {
     Bytes(Bytes),
     /// `{"type": "resize", "cols": n, "rows": n}`.
     Resize(Size),
+    /// `{"type": "trustHostKey"}`: the user trusts the host key shown (first use).
+    TrustHostKey,
     /// A Close.
     Closed,
     /// Over [`MAX_MESSAGE`].
@@ -109,6 +112,7 @@ pub(super) fn parse(message: Message) -> PageMessage {
     match (control.kind.as_str(), control.cols, control.rows) {
         ("resize", Some(cols), Some(rows)) => PageMessage::Resize(Size::clamped(cols, rows)),
         ("resize", _, _) => PageMessage::Invalid("a resize without cols and rows"),
+        ("trustHostKey", _, _) => PageMessage::TrustHostKey,
         _ => PageMessage::Ignored,
     }
 }
@@ -138,6 +142,10 @@ mod tests {
         assert!(matches!(
             parse(Message::text(r#"{"type":"someday"}"#)),
             PageMessage::Ignored
+        ));
+        assert!(matches!(
+            parse(Message::text(r#"{"type":"trustHostKey"}"#)),
+            PageMessage::TrustHostKey
         ));
         assert!(matches!(
             parse(Message::binary(vec![0u8; MAX_MESSAGE + 1])),

@@ -1,4 +1,4 @@
-//! The terminal's SSH side (russh): the host key check through a [`HostKeyPolicy`], signing
+//! The terminal's SSH side (russh): the device's host key shown to the session, signing
 //! in with a password or a private key, and a shell on a PTY. What the page is told on each
 //! failure is here too ([`Refusal`]); none of it carries a secret.
 
@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio_websockets::CloseCode;
 
 use super::page::Size;
-use super::{HostKeyPolicy, Outcome, SIGN_IN_LIMIT};
+use super::{Outcome, SIGN_IN_LIMIT, TRUST_LIMIT};
 
 /// The terminal type the PTY is requested for (what xterm.js emulates).
 const TERM: &str = "xterm-256color";
@@ -38,6 +38,8 @@ pub(super) enum Refusal {
     TimedOut,
     /// The page left while the hub told it the host key.
     PageLeft,
+    /// The page did not answer whether to trust a new host key within [`TRUST_LIMIT`].
+    Undecided,
 }
 
 impl Refusal {
@@ -65,6 +67,14 @@ impl Refusal {
                 CloseCode::BAD_GATEWAY,
             ),
             Self::PageLeft => (Outcome::PageLeft, None, CloseCode::NORMAL_CLOSURE),
+            Self::Undecided => (
+                Outcome::HostKeyNotTrusted,
+                Some(format!(
+                    "the device's host key was not trusted within {} s",
+                    TRUST_LIMIT.as_secs()
+                )),
+                CloseCode::NORMAL_CLOSURE,
+            ),
         }
     }
 }
@@ -157,16 +167,18 @@ impl std::fmt::Debug for Login {
 #[derive(Debug, Clone)]
 pub(super) struct HostKey {
     pub fingerprint: String,
+    /// No key was kept for the device: the user is asked to trust this one.
     pub first_use: bool,
 }
 
-/// russh's handler: asks the policy about the host key and reports the verdict.
-pub(super) struct Client<P> {
-    policy: P,
-    verdict: Option<oneshot::Sender<Result<HostKey, String>>>,
+/// russh's handler: reports the device's host key to the session, which judges it before any
+/// credential is sent.
+pub(super) struct Client {
+    shown: Option<oneshot::Sender<String>>,
+    first: Option<String>,
 }
 
-impl<P: HostKeyPolicy> client::Handler for Client<P> {
+impl client::Handler for Client {
     type Error = russh::Error;
 
     async fn check_server_key(
@@ -180,20 +192,17 @@ impl<P: HostKeyPolicy> client::Handler for Client<P> {
             }
         }
         .to_string();
-        // russh asks once, for the first key exchange; rekeys keep that key.
-        let verdict = self
-            .policy
-            .check(&fingerprint)
-            .await
-            .map(|first_use| HostKey {
-                fingerprint,
-                first_use,
-            });
-        let trusted = verdict.is_ok();
-        if let Some(tx) = self.verdict.take() {
-            let _ = tx.send(verdict);
+        // Accepting here only completes the key exchange: nothing secret has gone to the
+        // device yet, and the session refuses before signing in unless the key is trusted. A
+        // later key exchange must show the same key.
+        if let Some(first) = &self.first {
+            return Ok(*first == fingerprint);
         }
-        Ok(trusted)
+        self.first = Some(fingerprint.clone());
+        if let Some(tx) = self.shown.take() {
+            let _ = tx.send(fingerprint);
+        }
+        Ok(true)
     }
 }
 
@@ -209,25 +218,21 @@ fn config() -> client::Config {
     }
 }
 
-/// The SSH handshake over `transport`, with the host key judged by `policy`.
-pub(super) async fn connect<T, P>(
-    transport: T,
-    policy: P,
-) -> Result<(Handle<Client<P>>, HostKey), Refusal>
+/// The SSH handshake over `transport`: the connection and the device's host key fingerprint
+/// (`SHA256:` and unpadded base64, as OpenSSH prints it), not yet judged.
+pub(super) async fn connect<T>(transport: T) -> Result<(Handle<Client>, String), Refusal>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    P: HostKeyPolicy,
 {
     let (tx, mut rx) = oneshot::channel();
     let client = Client {
-        policy,
-        verdict: Some(tx),
+        shown: Some(tx),
+        first: None,
     };
     let connected = client::connect_stream(Arc::new(config()), transport, client).await;
-    // The handshake finishes only after the host key check, so its verdict is in by now.
+    // The handshake finishes only after the host key was shown, so it is in by now.
     match (connected, rx.try_recv()) {
-        (Ok(handle), Ok(Ok(key))) => Ok((handle, key)),
-        (_, Ok(Err(message))) => Err(Refusal::HostKey(message)),
+        (Ok(handle), Ok(fingerprint)) => Ok((handle, fingerprint)),
         (Err(e), _) => Err(ssh_failed(e)),
         (Ok(_), Err(_)) => Err(Refusal::Ssh(
             "the device's sshd did not show a host key".to_string(),
@@ -236,10 +241,7 @@ where
 }
 
 /// Signs in; the password or key is moved into russh and gone when this returns.
-pub(super) async fn sign_in<P: HostKeyPolicy>(
-    handle: &mut Handle<Client<P>>,
-    login: Login,
-) -> Result<(), Refusal> {
+pub(super) async fn sign_in(handle: &mut Handle<Client>, login: Login) -> Result<(), Refusal> {
     let Login { user, method } = login;
     let (tried, kind, result) = match method {
         Method::Password(password) => (
@@ -290,8 +292,8 @@ pub(super) async fn sign_in<P: HostKeyPolicy>(
 
 /// Opens a session channel with a PTY of `size` and a shell in it. Returns the channel and any
 /// output that came before the shell's start was confirmed.
-pub(super) async fn open_shell<P: HostKeyPolicy>(
-    handle: &Handle<Client<P>>,
+pub(super) async fn open_shell(
+    handle: &Handle<Client>,
     size: Size,
 ) -> Result<(Channel<Msg>, Vec<Bytes>), Refusal> {
     let mut channel = handle.channel_open_session().await.map_err(ssh_failed)?;

@@ -19,7 +19,8 @@ use super::{Credentials, HostKeyPolicy, MAX_MESSAGE, Outcome, run};
 /// Longest wait for anything the page expects.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Trusts every key, answering `first_use`, and records the fingerprints it was asked about.
+/// Keeps no key (`first_use`) or trusts every key, and records what it was asked: each
+/// fingerprint checked, and `trusted ` and the fingerprint for each one the user trusted.
 struct Trust {
     first_use: bool,
     asked: Arc<Mutex<Vec<String>>>,
@@ -31,7 +32,15 @@ impl HostKeyPolicy for Trust {
             .lock()
             .expect("lock")
             .push(fingerprint.to_string());
-        Ok(self.first_use)
+        Ok(!self.first_use)
+    }
+
+    async fn trust(&mut self, fingerprint: &str) -> Result<(), String> {
+        self.asked
+            .lock()
+            .expect("lock")
+            .push(format!("trusted {fingerprint}"));
+        Ok(())
     }
 }
 
@@ -49,6 +58,10 @@ struct Refuse(&'static str);
 
 impl HostKeyPolicy for Refuse {
     async fn check(&mut self, _: &str) -> Result<bool, String> {
+        Err(self.0.to_string())
+    }
+
+    async fn trust(&mut self, _: &str) -> Result<(), String> {
         Err(self.0.to_string())
     }
 }
@@ -130,6 +143,13 @@ impl Page {
                 self.output
             );
         }
+    }
+
+    async fn trust_host_key(&mut self) {
+        self.ws
+            .send(Message::text(json!({"type": "trustHostKey"}).to_string()))
+            .await
+            .expect("send");
     }
 
     async fn type_in(&mut self, keys: &str) {
@@ -254,8 +274,14 @@ async fn a_key_signs_in_runs_a_shell_and_resizes_it() {
     assert_eq!(host_key["firstUse"], true);
     let fingerprint = openssh_fingerprint(sshd.port);
     assert_eq!(host_key["fingerprint"], fingerprint.as_str());
-    assert_eq!(*asked.lock().expect("lock"), vec![fingerprint]);
+    assert_eq!(*asked.lock().expect("lock"), vec![fingerprint.clone()]);
+    // A key seen for the first time: nothing more happens until the user trusts it.
+    page.trust_host_key().await;
     assert_eq!(page.text().await, json!({"type": "ready"}));
+    assert_eq!(
+        *asked.lock().expect("lock"),
+        vec![fingerprint.clone(), format!("trusted {fingerprint}")]
+    );
 
     page.type_in("echo hello\r").await;
     page.output_until("hello").await;
@@ -355,7 +381,7 @@ async fn a_refused_password_is_never_echoed() {
     let password = "Tr0ub4dor&3-not-the-password";
     let creds = password_login(&sshd, password);
     assert!(!format!("{creds:?}").contains(password));
-    let (policy, _) = trust(true);
+    let (policy, _) = trust(false);
     let (mut page, task) = start(&sshd, creds, policy).await;
     assert_eq!(page.text().await["type"], "hostKey");
     let error = page.text().await;
@@ -379,7 +405,7 @@ async fn a_refused_password_is_never_echoed() {
 async fn a_message_over_the_limit_ends_the_terminal() {
     let sshd = Sshd::start();
     let key = std::fs::read_to_string(&sshd.key).expect("the key");
-    let (policy, _) = trust(true);
+    let (policy, _) = trust(false);
     let (mut page, task) = start(&sshd, key_login(&sshd, key, None), policy).await;
     assert_eq!(page.text().await["type"], "hostKey");
     assert_eq!(page.text().await["type"], "ready");
@@ -414,7 +440,7 @@ async fn credentials_parse_the_pages_message_and_debug_redacts_secrets() {
 async fn a_shell_killed_by_a_signal_says_so() {
     let sshd = Sshd::start();
     let key = std::fs::read_to_string(&sshd.key).expect("the key");
-    let (policy, _) = trust(true);
+    let (policy, _) = trust(false);
     let (mut page, task) = start(&sshd, key_login(&sshd, key, None), policy).await;
     assert_eq!(page.text().await["type"], "hostKey");
     assert_eq!(page.text().await["type"], "ready");
@@ -441,7 +467,7 @@ async fn cancelling_a_terminal_ends_its_ssh_connection() {
         .expect("connect to sshd");
     let relay =
         tokio::spawn(async move { tokio::io::copy_bidirectional(&mut far, &mut tcp).await });
-    let (policy, _) = trust(true);
+    let (policy, _) = trust(false);
     let (mut page, task) = start_over(transport, key_login(&sshd, key, None), policy);
     assert_eq!(page.text().await["type"], "hostKey");
     assert_eq!(page.text().await["type"], "ready");
@@ -454,4 +480,81 @@ async fn cancelling_a_terminal_ends_its_ssh_connection() {
         .await
         .expect("the SSH connection ends")
         .expect("the relay does not panic");
+}
+
+#[tokio::test]
+async fn a_new_host_key_not_trusted_ends_the_terminal_before_signing_in() {
+    let sshd = Sshd::start();
+    let password = "Tr0ub4dor&3-never-sent";
+    let (policy, asked) = trust(true);
+    let (mut page, task) = start(&sshd, password_login(&sshd, password), policy).await;
+    let host_key = page.text().await;
+    assert_eq!(host_key["firstUse"], true);
+    // The user declines: the page closes.
+    page.ws
+        .send(Message::close(
+            Some(CloseCode::NORMAL_CLOSURE),
+            "not trusted",
+        ))
+        .await
+        .expect("close");
+    assert_eq!(outcome(task).await, Outcome::HostKeyNotTrusted);
+    let asked = asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1, "checked, never trusted: {asked:?}");
+}
+
+/// The page's WebSocket, hub side, and the page's end, over an in-memory pipe.
+fn page_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
+    let (hub_end, page_end) = tokio::io::duplex(64 * 1024);
+    (
+        ServerBuilder::new().serve(hub_end),
+        ClientBuilder::new().take_over(page_end),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_user_has_the_trust_limit_to_trust_a_new_key_and_not_a_moment_more() {
+    use super::{TRUST_LIMIT, Trusted, await_trust};
+    // Just in time, after a keystroke and a resize that are dropped meanwhile.
+    let (mut hub, mut page) = page_pair();
+    let (_, mut from_page) = futures_util::StreamExt::split(&mut hub);
+    let waiting = tokio::spawn(async move {
+        tokio::time::sleep(TRUST_LIMIT - Duration::from_millis(1)).await;
+        page.send(Message::binary(&b"ls\r"[..]))
+            .await
+            .expect("send");
+        page.send(Message::text(json!({"type": "trustHostKey"}).to_string()))
+            .await
+            .expect("send");
+        page
+    });
+    assert_eq!(await_trust(&mut from_page, TRUST_LIMIT).await, Trusted::Yes);
+    let _page = waiting.await.expect("page");
+
+    // A word just past the limit is too late: the wait ends at the limit exactly.
+    let (mut hub, mut page) = page_pair();
+    let (_, mut from_page) = futures_util::StreamExt::split(&mut hub);
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(TRUST_LIMIT + Duration::from_millis(1)).await;
+        let _ = page
+            .send(Message::text(json!({"type": "trustHostKey"}).to_string()))
+            .await;
+        page
+    });
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        await_trust(&mut from_page, TRUST_LIMIT).await,
+        Trusted::NotInTime
+    );
+    assert_eq!(started.elapsed(), TRUST_LIMIT);
+    let _page = late.await.expect("page");
+
+    // A page that goes away has not trusted it.
+    let (mut hub, page) = page_pair();
+    let (_, mut from_page) = futures_util::StreamExt::split(&mut hub);
+    drop(page);
+    assert_eq!(
+        await_trust(&mut from_page, TRUST_LIMIT).await,
+        Trusted::PageLeft
+    );
 }
