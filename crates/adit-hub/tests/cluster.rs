@@ -630,3 +630,85 @@ async fn a_request_to_a_node_that_does_not_take_it_fails_within_the_ack_deadline
     registry.close().await;
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn the_console_on_one_node_lists_a_stream_another_node_relays() {
+    let db = TestDatabase::create().await;
+    let a = TestHub::start_with(node(&db, "a")).await;
+    let b = TestHub::start_with(node(&db, "b")).await;
+    let id = unique("d");
+    let key = b.create_device(&id).await;
+    let mut device = StreamDevice::connect(&a, &id, &key).await;
+    let initiate = b.initiate(&id, "echo", None, Some(10.0));
+    let answer = async {
+        let req = device.next_request().await;
+        device.answer(&req.rid, true).await;
+        req
+    };
+    let (reply, req) = tokio::join!(initiate, answer);
+    assert_eq!(reply.accepted.as_deref(), Some("True"), "{}", reply.body);
+    let d = gateway_connect(&req.url, &req.auth, &a.ca_path, None)
+        .await
+        .expect("device joins node A");
+    let mut s = gateway_connect(
+        &reply.url.expect("url"),
+        &reply.token.expect("token"),
+        &a.ca_path,
+        None,
+    )
+    .await
+    .expect("service joins node A");
+    let _echoing = tokio::spawn(echo(d));
+    s.send(Message::binary(&b"0123456789"[..]))
+        .await
+        .expect("send");
+    let echoed = tokio::time::timeout(Duration::from_secs(10), s.next())
+        .await
+        .expect("echo in time")
+        .expect("open")
+        .expect("frame");
+    assert_eq!(echoed.as_payload().len(), 10);
+
+    // Signed in on node B, which relays nothing: node A's stream is listed, with its bytes.
+    let http = adit_testkit::https_client(&b.ca_path);
+    let signed_in = http
+        .post(format!("{}/console/api/sign-in", b.base_url()))
+        .header("X-Adit-Console", "1")
+        .json(&serde_json::json!({ "connectionString": b.owner.to_string() }))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(signed_in.status(), reqwest::StatusCode::NO_CONTENT);
+    let cookie = signed_in
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("a cookie")
+        .to_string();
+    let live: serde_json::Value = http
+        .get(format!("{}/console/api/streams", b.base_url()))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["partial"], false, "{live}");
+    let listed = live["streams"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|x| x["deviceId"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} missing: {live}"))
+        .clone();
+    // Node names are the test's plus a suffix unique to the run.
+    assert!(
+        listed["node"].as_str().is_some_and(|n| n.starts_with("a-")),
+        "relayed by node A: {listed}"
+    );
+    assert_eq!(listed["policy"], "iothubowner", "{listed}");
+    assert_eq!(listed["bytesServiceToDevice"], 10, "{listed}");
+    assert_eq!(listed["bytesDeviceToService"], 10, "{listed}");
+}
