@@ -21,8 +21,8 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// Most records one node answers with (as `GET /adit/logs` allows).
 const MAX_RECORDS: usize = 10_000;
 
-/// Most open streams one node answers with: the newest (at about 500 bytes each, well inside
-/// NATS's default 1 MiB message).
+/// Most open streams one node answers with: the newest (300 bytes to 1 KiB each; fewer when
+/// they do not fit the NATS server's largest message).
 pub const MAX_OPEN_STREAMS: usize = 1000;
 
 /// Room kept in an answer for everything but the records, in bytes.
@@ -63,8 +63,8 @@ pub struct Answer {
     /// Its streaming endpoint (`https://host:port`).
     #[serde(default)]
     pub streaming_endpoint: Option<String>,
-    /// The streams it relays now, newest first, at most [`MAX_OPEN_STREAMS`] (`truncated`
-    /// says when there were more).
+    /// The streams it relays now, newest first, at most [`MAX_OPEN_STREAMS`] and what fits
+    /// one NATS message (`truncated` says when there were more).
     #[serde(default)]
     pub streams: Vec<OpenStream>,
 }
@@ -197,19 +197,25 @@ pub fn newest_open(mut streams: Vec<OpenStream>) -> (Vec<OpenStream>, bool) {
     (streams, truncated)
 }
 
-/// `answer` as JSON of at most `max` bytes: the oldest records are left out (and `truncated`
-/// set) until it fits.
+/// `answer` as JSON of at most `max` bytes: the oldest records, or the oldest open streams
+/// (the list is newest first), are left out (and `truncated` set) until it fits.
 fn encode_within(answer: &mut Answer, max: usize) -> Vec<u8> {
     loop {
         let encoded = serde_json::to_vec(&answer).unwrap_or_default();
-        if encoded.len() <= max || answer.records.is_empty() {
+        let items = answer.records.len() + answer.streams.len();
+        if encoded.len() <= max || items == 0 {
             return encoded;
         }
-        // Drop about the share that is too much, at least one record.
+        // Drop about the share that is too much, at least one item.
         let over = encoded.len() - max;
-        let per_record = encoded.len() / answer.records.len().max(1);
-        let drop = (over / per_record.max(1) + 1).min(answer.records.len());
-        answer.records.drain(..drop);
+        let per_item = encoded.len() / items;
+        let drop = over / per_item.max(1) + 1;
+        if answer.records.is_empty() {
+            let keep = answer.streams.len().saturating_sub(drop);
+            answer.streams.truncate(keep);
+        } else {
+            answer.records.drain(..drop.min(answer.records.len()));
+        }
         answer.truncated = true;
     }
 }
@@ -248,6 +254,47 @@ pub fn merge_records(local: Vec<Value>, answers: Vec<Answer>, limit: usize) -> V
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_answer_of_the_longest_open_streams_fits_and_keeps_the_newest() {
+        let long = |c: char| std::iter::repeat_n(c, 128).collect::<String>();
+        let streams: Vec<OpenStream> = (0..MAX_OPEN_STREAMS)
+            .map(|i| OpenStream {
+                stream_id: format!("{i:032x}"),
+                device_id: long('d'),
+                module_id: Some(long('m')),
+                stream_name: long('s'),
+                policy: Some(long('p')),
+                caller: Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".into()),
+                node: long('n'),
+                protocol: Some("adit.stream.v1".into()),
+                requested_ms: i64::try_from(MAX_OPEN_STREAMS - i).unwrap_or(0),
+                bytes_device_to_service: u64::MAX,
+                bytes_service_to_device: u64::MAX,
+                rate_device_to_service: u64::MAX,
+                rate_service_to_device: u64::MAX,
+            })
+            .collect();
+        let (streams, truncated) = newest_open(streams);
+        assert!(!truncated);
+        let mut answer = Answer {
+            node: "n".into(),
+            streams,
+            ..Answer::default()
+        };
+        // Half of NATS's default 1 MiB: these are over 1 KiB each.
+        let max = 512 * 1024;
+        let bytes = encode_within(&mut answer, max);
+        assert!(bytes.len() <= max, "{}", bytes.len());
+        let back: Answer = serde_json::from_slice(&bytes).expect("valid JSON");
+        assert!(back.truncated);
+        assert!(back.streams.len() > 100, "{}", back.streams.len());
+        assert_eq!(
+            back.streams.first().map(|s| s.requested_ms),
+            Some(i64::try_from(MAX_OPEN_STREAMS).unwrap_or(0)),
+            "the newest kept"
+        );
+    }
 
     #[test]
     fn an_answer_too_large_loses_its_oldest_records_and_says_so() {

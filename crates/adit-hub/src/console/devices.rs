@@ -23,6 +23,8 @@ use crate::registry::{DeviceRecord, DeviceStatus, IfMatch, NewDevice};
 const MAX_DEVICES: u32 = 10_000;
 /// Stream records on a device's page.
 const DEVICE_RECORDS: usize = 50;
+/// Longest the device pages wait for the registry's count of open streams.
+const COUNT_WITHIN: Duration = Duration::from_secs(1);
 
 fn time_of(ms: Option<i64>) -> Value {
     ms.and_then(|ms| u64::try_from(ms).ok())
@@ -42,12 +44,19 @@ pub fn device_json(d: &DeviceRecord, active: usize) -> Value {
 }
 
 /// Streams open now, per device, on every node (as the registry has them). A registry that
-/// cannot say leaves the counts out (0) rather than failing the page: they are a hint.
+/// cannot say within [`COUNT_WITHIN`] leaves the counts out (0) rather than holding the page:
+/// they are a hint.
 async fn active_streams(state: &ConsoleState) -> HashMap<String, usize> {
-    match state.app.registry.open_streams_per_device().await {
-        Ok(counts) => counts,
-        Err(e) => {
+    match tokio::time::timeout(COUNT_WITHIN, state.app.registry.open_streams_per_device()).await {
+        Ok(Ok(counts)) => counts,
+        Ok(Err(e)) => {
             tracing::warn!(error = %crate::report::Report(&e), "cannot count the open streams per device");
+            HashMap::new()
+        }
+        Err(_) => {
+            tracing::warn!(
+                "counting the open streams per device took over {COUNT_WITHIN:?}; left out"
+            );
             HashMap::new()
         }
     }

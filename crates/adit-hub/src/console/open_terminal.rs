@@ -50,7 +50,7 @@ pub async fn open(
     };
     let (response, on_upgrade) = match crate::ws_upgrade::accept(request, None) {
         Ok(accepted) => accepted,
-        Err(e) => return e.into_response(),
+        Err(e) => return super::json_error::ConsoleError::from(e).into_response(),
     };
     let tracker = state.tracker.clone();
     tracker.spawn(async move {
@@ -172,7 +172,10 @@ impl HostKeyPolicy for HostKeys {
             Ok(HostKeyCheck::Known) => Ok(true),
             Ok(HostKeyCheck::Unknown) => Ok(false),
             Ok(HostKeyCheck::Changed(kept)) => Err(Self::changed(&kept, fingerprint)),
-            Err(e) => Err(format!("cannot check the host key: {e}")),
+            Err(e) => {
+                tracing::warn!(device = %self.device, error = %crate::report::Report(&e), "cannot check a device's host key");
+                Err("cannot check the host key: the registry is unavailable".to_string())
+            }
         }
     }
 
@@ -185,7 +188,14 @@ impl HostKeyPolicy for HostKeys {
             Ok(HostKeyCheck::Known) => Ok(()),
             Ok(HostKeyCheck::Changed(kept)) => Err(Self::changed(&kept, fingerprint)),
             Ok(HostKeyCheck::Unknown) => Err("the host key could not be kept".to_string()),
-            Err(e) => Err(format!("cannot keep the host key: {e}")),
+            Err(e) => {
+                tracing::warn!(device = %self.device, error = %crate::report::Report(&e), "cannot keep a device's host key");
+                Err(
+                    "cannot keep the host key: the device was deleted meanwhile, or the registry \
+                     is unavailable"
+                        .to_string(),
+                )
+            }
         }
     }
 }

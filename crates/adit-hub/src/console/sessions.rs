@@ -26,6 +26,19 @@ const MAX_SESSIONS: usize = 10_000;
 /// policy's sign-ins (a script, a leaked read-only key) cannot push out everyone else's.
 pub const MAX_SESSIONS_PER_POLICY: usize = 100;
 
+/// The shortest a sign-in link may last: a token that expires sooner makes none (a link that
+/// dies before anyone can open it is no use).
+pub const LINK_MIN: Duration = Duration::from_secs(30);
+
+/// Why no sign-in link was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefused {
+    /// The token that asked expires within [`LINK_MIN`].
+    TokenExpiring,
+    /// Too many links wait to be used, in all or of this policy.
+    Full,
+}
+
 /// Who a session or link signs in: the policy and the key that proved it.
 #[derive(Clone)]
 pub struct Grant {
@@ -150,14 +163,23 @@ impl Sessions {
 
     /// A one-time sign-in token for `grant` and how long it is good for: [`LINK_LIFETIME`],
     /// or `within` when that is sooner (the credential that asked for it expires then: a link
-    /// outlives nothing it was made from). `None` while [`MAX_SESSIONS`] links wait to be used.
-    pub fn link(&self, grant: Grant, within: Duration) -> Option<(String, Duration)> {
+    /// outlives nothing it was made from). Refused when that is under [`LINK_MIN`], or while
+    /// [`MAX_SESSIONS`] links, or [`MAX_SESSIONS_PER_POLICY`] of this policy's, wait to be used.
+    pub fn link(&self, grant: Grant, within: Duration) -> Result<(String, Duration), LinkRefused> {
         let lifetime = LINK_LIFETIME.min(within);
+        if lifetime < LINK_MIN {
+            return Err(LinkRefused::TokenExpiring);
+        }
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
-        if inner.links.len() >= MAX_SESSIONS {
-            return None;
+        let policys = inner
+            .links
+            .values()
+            .filter(|l| l.grant.policy == grant.policy)
+            .count();
+        if inner.links.len() >= MAX_SESSIONS || policys >= MAX_SESSIONS_PER_POLICY {
+            return Err(LinkRefused::Full);
         }
         let t = token();
         inner.links.insert(
@@ -167,7 +189,7 @@ impl Sessions {
                 expires: now + lifetime,
             },
         );
-        Some((t, lifetime))
+        Ok((t, lifetime))
     }
 
     /// Uses sign-in token `t`: its grant, once, if it has not expired.
@@ -261,6 +283,32 @@ mod tests {
         assert!(s.redeem(&other).is_some(), "just before the token's expiry");
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(s.redeem(&t).is_none(), "at the token's expiry");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn links_need_a_token_with_time_left_and_one_policy_cannot_take_every_slot() {
+        let s = Sessions::default();
+        assert_eq!(
+            s.link(grant(), LINK_MIN - Duration::from_millis(1))
+                .map(|_| ()),
+            Err(LinkRefused::TokenExpiring)
+        );
+        assert!(s.link(grant(), LINK_MIN).is_ok(), "at the minimum");
+        for _ in 1..MAX_SESSIONS_PER_POLICY {
+            s.link(grant(), Duration::MAX).expect("room");
+        }
+        assert_eq!(
+            s.link(grant(), Duration::MAX).map(|_| ()),
+            Err(LinkRefused::Full)
+        );
+        let other = Grant {
+            policy: "service".into(),
+            ..grant()
+        };
+        assert!(
+            s.link(other, Duration::MAX).is_ok(),
+            "another policy still can"
+        );
     }
 
     #[tokio::test(start_paused = true)]

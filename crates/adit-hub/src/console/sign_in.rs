@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::ConsoleState;
 use super::json_error::ConsoleError;
-use super::sessions::{Grant, SESSION_MAX};
+use super::sessions::{Grant, LINK_MIN, LinkRefused, SESSION_MAX};
 use super::signed_in::{COOKIE, SignedIn, same_origin};
 use crate::auth::unix_now;
 
@@ -176,17 +176,30 @@ pub async fn create_link(
         .map_or(Duration::ZERO, |t| {
             Duration::from_secs(t.expiry().saturating_sub(unix_now()))
         });
-    let Some((token, lifetime)) = state.sessions.link(
+    let made = state.sessions.link(
         Grant {
             policy: identity.policy.clone(),
             key,
         },
         token_left,
-    ) else {
-        return Err(crate::api::ApiError::new(
-            adit_proto::ErrorCode::ServiceUnavailable,
-            "too many sign-in links wait to be used; try again in a few minutes",
-        ));
+    );
+    let (token, lifetime) = match made {
+        Ok(made) => made,
+        Err(LinkRefused::TokenExpiring) => {
+            return Err(crate::api::ApiError::new(
+                adit_proto::ErrorCode::IotHubUnauthorizedAccess,
+                format!(
+                    "the token expires within {} s: a sign-in link would die unused; sign one that lasts longer",
+                    LINK_MIN.as_secs()
+                ),
+            ));
+        }
+        Err(LinkRefused::Full) => {
+            return Err(crate::api::ApiError::new(
+                adit_proto::ErrorCode::ServiceUnavailable,
+                "too many sign-in links wait to be used; try again in a few minutes",
+            ));
+        }
     };
     tracing::info!(policy = %identity.policy, "console sign-in link made");
     Ok((

@@ -50,11 +50,13 @@ pub async fn live(
 
 /// One open stream as the console shows it.
 fn open_json(s: &OpenStream, now_ms: i64) -> Value {
+    // Another node's clock, or its bug, is not trusted to keep a date in range.
+    let requested_ms = s.requested_ms.clamp(0, now_ms.saturating_add(86_400_000));
     let started =
-        SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(s.requested_ms).unwrap_or(0));
+        SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(requested_ms).unwrap_or(0));
     let mut v = serde_json::to_value(s).unwrap_or_default();
     v["startedAt"] = json!(format_time(started));
-    v["durationMs"] = json!(now_ms.saturating_sub(s.requested_ms).max(0));
+    v["durationMs"] = json!(now_ms.saturating_sub(requested_ms).max(0));
     v
 }
 

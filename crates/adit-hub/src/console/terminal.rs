@@ -53,8 +53,9 @@ pub const HARD_LIMIT: usize = 4 * MAX_MESSAGE;
 /// The SSH handshake up to the host key, and signing in from there to the running shell, each
 /// take at most this long.
 pub const SIGN_IN_LIMIT: Duration = Duration::from_secs(30);
-/// The page has this long to trust a host key seen for the first time (OpenSSH's sshd gives
-/// a client 120 s to sign in from connecting, its LoginGraceTime: this leaves room).
+/// The page has this long to trust a host key seen for the first time. With the handshake and
+/// signing in (at most [`SIGN_IN_LIMIT`] each) this stays within OpenSSH's default
+/// LoginGraceTime of 120 s, after which sshd drops a client that has not signed in.
 pub const TRUST_LIMIT: Duration = Duration::from_secs(60);
 /// The last message and the Close have this long to reach the page and be answered.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -254,8 +255,14 @@ where
             Trusted::PageLeft => return End::quiet(Outcome::HostKeyNotTrusted),
             Trusted::NotInTime => return refused(Refusal::Undecided),
         }
-        if let Err(message) = host_keys.trust(&host_key.fingerprint).await {
-            return refused(Refusal::HostKey(message));
+        let kept = tokio::select! {
+            kept = tokio::time::timeout(SIGN_IN_LIMIT, host_keys.trust(&host_key.fingerprint)) => kept,
+            () = page_leaves(from_page) => return End::quiet(Outcome::PageLeft),
+        };
+        match kept {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return refused(Refusal::HostKey(message)),
+            Err(_) => return refused(Refusal::TimedOut),
         }
     }
     let sign_in = async {

@@ -9,9 +9,10 @@ use tokio::time::Instant;
 
 use super::Role;
 
-/// Shortest span a rate is measured over: readings closer together than this repeat the last
-/// rate, so two pages polling at once do not each see a rate over a few milliseconds.
-pub const RATE_WINDOW: Duration = Duration::from_secs(2);
+/// Shortest span a rate is measured over: a reading less than this after the one that last
+/// measured repeats its rate, so two pages polling at once do not each see a rate over a few
+/// milliseconds (the console polls every 2 s, so its rate is over the last 2 s).
+pub const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// A stream's byte counters, shared by its relay (which adds) and whoever reads them. Cheap to
 /// clone; every clone counts into the same totals.
@@ -34,8 +35,8 @@ struct Window {
     /// When the current window started, and the totals then.
     at: Instant,
     bytes: [u64; 2],
-    /// The rate over the last complete window, bytes per second; `None` before one completed.
-    rate: Option<[u64; 2]>,
+    /// The rate over the last completed window, bytes per second (0 before one completed).
+    rate: [u64; 2],
 }
 
 /// One reading of a stream's [`Traffic`].
@@ -45,9 +46,9 @@ pub struct TrafficReading {
     pub device_to_service: u64,
     /// Payload bytes the hub carried from the service to the device so far.
     pub service_to_device: u64,
-    /// Bytes per second device to service: over the span since the previous reading at
-    /// least [`RATE_WINDOW`] before this one, or, until one such span has passed, since the
-    /// stream was opened.
+    /// Bytes per second device to service, over the last completed window: the span between
+    /// two readings at least [`RATE_WINDOW`] apart (the first from when the stream was
+    /// opened); 0 until one has completed.
     pub rate_device_to_service: u64,
     /// Bytes per second service to device, measured as `rate_device_to_service`.
     pub rate_service_to_device: u64,
@@ -62,7 +63,7 @@ impl Traffic {
                 window: Mutex::new(Window {
                     at: Instant::now(),
                     bytes: [0, 0],
-                    rate: None,
+                    rate: [0, 0],
                 }),
             }),
         }
@@ -84,27 +85,22 @@ impl Traffic {
         let totals = [self.total(Role::Device), self.total(Role::Service)];
         let mut w = self.inner.window.lock().unwrap_or_else(|e| e.into_inner());
         let elapsed = now.saturating_duration_since(w.at);
-        let per_second = |from: usize| match u64::try_from(elapsed.as_millis()) {
-            Ok(0) => 0,
-            Ok(ms) => {
+        if elapsed >= RATE_WINDOW {
+            // At least a second: no division by zero, and no overflow before 18 PB carried.
+            let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            let per_second = |from: usize| {
                 totals[from]
                     .saturating_sub(w.bytes[from])
                     .saturating_mul(1000)
                     / ms
-            }
-            Err(_) => 0,
-        };
-        let rate = if elapsed >= RATE_WINDOW {
-            let rate = [per_second(0), per_second(1)];
+            };
             *w = Window {
                 at: now,
                 bytes: totals,
-                rate: Some(rate),
+                rate: [per_second(0), per_second(1)],
             };
-            rate
-        } else {
-            w.rate.unwrap_or_else(|| [per_second(0), per_second(1)])
-        };
+        }
+        let rate = w.rate;
         TrafficReading {
             device_to_service: totals[0],
             service_to_device: totals[1],
@@ -132,39 +128,34 @@ mod tests {
     async fn a_rate_is_measured_over_at_least_the_window_and_held_between() {
         let t = Traffic::new();
         t.add(Role::Device, 1000);
-        tokio::time::advance(Duration::from_secs(1)).await;
-        // No window has passed yet: the average since the stream opened.
-        assert_eq!(rates(t.read()), (1000, 0));
+        tokio::time::advance(RATE_WINDOW - Duration::from_millis(1)).await;
+        // No window has completed: no rate yet, though the bytes count.
+        let r = t.read();
+        assert_eq!((rates(r), r.device_to_service), ((0, 0), 1000));
 
         t.add(Role::Device, 3000);
         t.add(Role::Service, 500);
-        tokio::time::advance(RATE_WINDOW - Duration::from_secs(1)).await;
-        // At the window's end exactly: 4000 bytes over 2 s, 500 over 2 s.
+        tokio::time::advance(Duration::from_millis(1)).await;
+        // At the window's end exactly: the first window runs from the opening.
         let r = t.read();
-        assert_eq!(rates(r), (2000, 250));
+        assert_eq!(rates(r), (4000, 500));
         assert_eq!((r.device_to_service, r.service_to_device), (4000, 500));
 
         // Just short of the next window the last rate holds, whatever arrived since.
         t.add(Role::Device, 10_000);
         tokio::time::advance(RATE_WINDOW - Duration::from_millis(1)).await;
-        assert_eq!(rates(t.read()), (2000, 250));
+        assert_eq!(rates(t.read()), (4000, 500));
 
-        // At it, the new window: 10 000 bytes over 2 s, and nothing the other way.
-        tokio::time::advance(Duration::from_millis(1)).await;
+        // Two windows' time after the last (a poll every 2 s): 10 000 bytes over 2 s.
+        tokio::time::advance(RATE_WINDOW + Duration::from_millis(1)).await;
         assert_eq!(rates(t.read()), (5000, 0));
         assert_eq!(t.read().device_to_service, 14_000, "totals keep counting");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_reading_at_the_opening_instant_is_zero_not_a_division_by_zero() {
-        let t = Traffic::new();
-        t.add(Role::Service, 7);
-        assert_eq!(
-            rates(t.read()),
-            (0, 0),
-            "no time has passed to measure over"
-        );
+    async fn an_idle_stream_reads_zero() {
         let idle = Traffic::new();
+        assert_eq!(idle.read(), TrafficReading::default());
         tokio::time::advance(Duration::from_secs(3600)).await;
         assert_eq!(idle.read(), TrafficReading::default());
     }

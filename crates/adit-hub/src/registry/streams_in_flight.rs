@@ -79,10 +79,11 @@ impl Registry {
     pub async fn open_streams_per_device(
         &self,
     ) -> Result<std::collections::HashMap<String, usize>, RegistryError> {
+        // The main pool: `sessions` is kept for device CONNECTs.
         let rows = sqlx::query(
             "SELECT device_id, COUNT(*) AS open FROM streams_in_flight GROUP BY device_id",
         )
-        .fetch_all(&self.sessions)
+        .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {

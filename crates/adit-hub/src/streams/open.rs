@@ -44,8 +44,11 @@ pub struct OpenStream {
 pub(super) struct Running {
     /// Its row in the registry's streams in flight.
     pub row: InFlightStream,
+    /// The shared access policy whose token asked.
     pub policy: Option<String>,
+    /// The protocol both sides agreed on, or `None` for raw bytes.
     pub protocol: Option<String>,
+    /// What its relay has carried.
     pub traffic: Traffic,
 }
 

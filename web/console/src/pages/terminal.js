@@ -133,6 +133,7 @@ export function mountTerminal(main, ctx, { id }) {
         term.focus();
       } else if (message.type === 'error') {
         ended = true;
+        hostKey.querySelectorAll('button').forEach((b) => b.remove());
         update('error', `Error: ${message.message}`);
       } else if (message.type === 'closed') {
         ended = true;
@@ -141,6 +142,7 @@ export function mountTerminal(main, ctx, { id }) {
     });
     socket.addEventListener('close', (event) => {
       pending = null;
+      hostKey.querySelectorAll('button').forEach((b) => b.remove());
       term.options.disableStdin = true;
       if (ended) return;
       if (state === 'ready' || state === 'closing') {
@@ -159,7 +161,10 @@ export function mountTerminal(main, ctx, { id }) {
         hostKey.replaceChildren(h('p', null, `Host key ${fingerprint}: known.`));
         return;
       }
-      const answered = () => trust.remove() || decline.remove();
+      const answered = () => {
+        trust.remove();
+        decline.remove();
+      };
       const trust = h('button', { type: 'button', 'data-testid': 'host-key-trust', onclick: () => {
         answered();
         hostKey.dataset.trusted = 'true';

@@ -275,7 +275,13 @@ async fn a_key_signs_in_runs_a_shell_and_resizes_it() {
     let fingerprint = openssh_fingerprint(sshd.port);
     assert_eq!(host_key["fingerprint"], fingerprint.as_str());
     assert_eq!(*asked.lock().expect("lock"), vec![fingerprint.clone()]);
-    // A key seen for the first time: nothing more happens until the user trusts it.
+    // A key seen for the first time: nothing more happens until the user trusts it (were the
+    // hub to sign in meanwhile, `ready` would come within this wait: this key signs in).
+    let early = tokio::time::timeout(Duration::from_millis(1500), page.ws.next()).await;
+    assert!(
+        early.is_err(),
+        "the hub went on before the key was trusted: {early:?}"
+    );
     page.trust_host_key().await;
     assert_eq!(page.text().await, json!({"type": "ready"}));
     assert_eq!(
