@@ -29,6 +29,7 @@ pub mod identity;
 pub mod key;
 pub mod permission;
 pub mod remote_text;
+pub mod report;
 pub mod resource;
 pub mod sas;
 pub mod stream_name;

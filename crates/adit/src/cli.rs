@@ -1,6 +1,7 @@
 //! Command-line syntax. What the user typed, validated by clap; resolution of defaults that
 //! need the environment or the file system happens in `hub_access`.
 
+#[cfg(feature = "full")]
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -18,9 +19,11 @@ impl Cli {
     /// Logging for a long-running hub is informative; one-shot commands stay quiet.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Hub(_) | Command::DeviceProxy(_) | Command::ServiceProxy(_) => "info",
+            Command::DeviceProxy(_) => "info",
+            #[cfg(feature = "full")]
+            Command::Hub(_) | Command::ServiceProxy(_) => "info",
             // The log itself goes to stdout; keep stderr quiet while following.
-            Command::Logs(_) => "warn",
+            #[cfg(feature = "full")]
             _ => "warn",
         }
     }
@@ -29,34 +32,64 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a hub (embedded SQLite and generated dev TLS by default: no setup needed).
+    #[cfg(feature = "full")]
     Hub(HubArgs),
     /// Manage device identities.
+    #[cfg(feature = "full")]
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Show shared access policies, or renew their keys.
+    #[cfg(feature = "full")]
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Device side: serve stream requests by connecting each to a local TCP target (e.g. sshd).
     DeviceProxy(DeviceProxyArgs),
     /// Service side: every TCP connection on a local port becomes a stream to a device.
+    #[cfg(feature = "full")]
     ServiceProxy(ServiceProxyArgs),
     /// One stream on stdin/stdout (for `ssh -o ProxyCommand='adit connect %h'`).
+    #[cfg(feature = "full")]
     Connect(ConnectArgs),
     /// Query the hub's diagnostics log (DeviceStreams, Connections, Authentication).
+    #[cfg(feature = "full")]
     Logs(LogsArgs),
     /// Device streams settings of the hub.
+    #[cfg(feature = "full")]
     #[command(subcommand)]
     Streams(StreamsCommand),
     /// Print a one-time sign-in URL for the hub's web console (good once, for 5 minutes).
+    #[cfg(feature = "full")]
     Console(ConsoleArgs),
 }
 
+impl Command {
+    /// The device proxy's arguments, when it is `adit device-proxy`.
+    pub fn into_device_proxy(self) -> Option<DeviceProxyArgs> {
+        match self {
+            Self::DeviceProxy(args) => Some(args),
+            #[cfg(feature = "full")]
+            _ => None,
+        }
+    }
+
+    /// Whether it may be left blocked reading stdin when it ends (`adit connect`).
+    pub fn reads_stdin(&self) -> bool {
+        #[cfg(feature = "full")]
+        if matches!(self, Self::Connect(_)) {
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
     #[command(flatten)]
     pub access: HubAccess,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// DeviceStreams (default), Connections, Authentication, or all.
@@ -89,6 +122,7 @@ pub struct LogsArgs {
     pub access: HubAccess,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Subcommand)]
 pub enum StreamsCommand {
     /// Print the streaming endpoints, as `az iot hub devicestream show` does.
@@ -100,6 +134,10 @@ pub enum StreamsCommand {
 
 #[derive(Debug, Args)]
 pub struct DeviceProxyArgs {
+    /// TOML file of these flags' values: each key is a flag's long name (e.g. mqtt_port =
+    /// 8883), and flags and environment variables override it (see packaging/config/).
+    #[arg(long, env = "ADIT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Device connection string.
     #[arg(long, env = "ADIT_DEVICE_CONNECTION_STRING", hide_env_values = true)]
     pub connection_string: String,
@@ -154,6 +192,7 @@ pub struct KeepaliveArgs {
     pub pong_timeout: f64,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct ServiceProxyArgs {
     /// Device to reach.
@@ -171,6 +210,7 @@ pub struct ServiceProxyArgs {
     pub stream: StreamArgs,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// Device to reach.
@@ -180,6 +220,7 @@ pub struct ConnectArgs {
 }
 
 /// How a service-side command opens its streams.
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct StreamArgs {
     /// Stream name the device proxy routes by (1 to 128 of A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * , ; = : @).
@@ -194,8 +235,13 @@ pub struct StreamArgs {
     pub access: HubAccess,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct HubArgs {
+    /// TOML file of these flags' values: each key is a flag's long name (e.g. mqtt_port =
+    /// 8883), and flags and environment variables override it (see packaging/config/).
+    #[arg(long, env = "ADIT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Directory for the registry, dev TLS material and the owner connection string.
     #[arg(long, env = "ADIT_DATA_DIR", default_value = "adit-data")]
     pub data_dir: PathBuf,
@@ -281,6 +327,7 @@ pub struct HubArgs {
 }
 
 /// How a command reaches the hub.
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct HubAccess {
     /// Service connection string [default: the owner string in $ADIT_DATA_DIR or ./adit-data].
@@ -293,6 +340,7 @@ pub struct HubAccess {
     pub proxy: ProxyArgs,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
     /// Create a device with generated keys and print its connection string (or write it to
@@ -369,6 +417,7 @@ pub enum DeviceCommand {
 }
 
 /// Where a command puts a secret it prints.
+#[cfg(feature = "full")]
 #[derive(Debug, Args)]
 pub struct SecretOutput {
     /// Write it to FILE, readable only by you (mode 0600), instead of printing it. Prefer this
@@ -377,6 +426,7 @@ pub struct SecretOutput {
     pub output: Option<PathBuf>,
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// List shared access policies and their rights (needs the owner connection string).
@@ -402,11 +452,13 @@ pub enum PolicyCommand {
 }
 
 /// `--stream-name`: refused at once, with the reason, when no hub would accept it.
+#[cfg(feature = "full")]
 fn stream_name(s: &str) -> Result<String, adit_proto::StreamNameError> {
     adit_proto::stream_name::check_stream_name(s).map(|()| s.to_string())
 }
 
 /// An IP address, an IPv6 one with or without brackets (`::`, `[::1]`).
+#[cfg(feature = "full")]
 fn listen_addr(s: &str) -> Result<IpAddr, String> {
     let bare = s
         .strip_prefix('[')

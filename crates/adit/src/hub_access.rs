@@ -4,10 +4,15 @@
 
 use std::path::PathBuf;
 
-use adit_service::{ProxyConfig, RegistryClient, ServiceClient, ServiceCredentials, TlsOptions};
+#[cfg(feature = "full")]
+use adit_service::{RegistryClient, ServiceClient, ServiceCredentials};
+use adit_transport::{ProxyConfig, TlsOptions};
+#[cfg(feature = "full")]
 use anyhow::{Context as _, bail};
 
-use crate::cli::{HubAccess, ProxyArgs};
+#[cfg(feature = "full")]
+use crate::cli::HubAccess;
+use crate::cli::ProxyArgs;
 
 fn data_dir() -> PathBuf {
     std::env::var_os("ADIT_DATA_DIR")
@@ -28,6 +33,7 @@ pub fn tls_options(ca_file: Option<&std::path::Path>) -> TlsOptions {
     }
 }
 
+#[cfg(feature = "full")]
 impl HubAccess {
     /// The service connection string to use.
     pub fn connection_string(&self) -> anyhow::Result<String> {

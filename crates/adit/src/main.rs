@@ -1,16 +1,24 @@
-//! `adit`: one binary for running a hub and working with it.
+//! `adit`: one binary for running a hub and working with it. Built without its `full` feature
+//! it is the device agent: `adit device-proxy` alone.
 
 mod cli;
 mod cmd;
+mod config_file;
 mod hub_access;
 mod signal;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match config_file::load(&argv, |var| std::env::var_os(var)) {
+        Ok(cli) => cli,
+        Err(config_file::ConfigError::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ADIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log_filter()));
     // async-nats logs the server URL, password included, at debug when it connects: its
@@ -34,7 +42,7 @@ fn main() -> ExitCode {
     // `adit connect` may be blocked reading stdin when its stream ends; tokio reads stdin on
     // a thread that cannot be cancelled, and dropping the runtime would wait for that read
     // (for ssh, forever). Its output is flushed by then, so it leaves that thread behind.
-    let leave_blocked_reads = matches!(cli.command, cli::Command::Connect(_));
+    let leave_blocked_reads = cli.command.reads_stdin();
     let result = runtime.block_on(cmd::run(cli));
     if leave_blocked_reads {
         runtime.shutdown_background();
@@ -48,8 +56,10 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line, with what to do when the failure is a certificate the user can fix.
             match adit_transport::certificate_hint(e.as_ref()) {
-                Some(hint) => eprintln!("error: {}; {hint}", adit_hub::report::Report(e.as_ref())),
-                None => eprintln!("error: {}", adit_hub::report::Report(e.as_ref())),
+                Some(hint) => {
+                    eprintln!("error: {}; {hint}", adit_proto::report::Report(e.as_ref()))
+                }
+                None => eprintln!("error: {}", adit_proto::report::Report(e.as_ref())),
             }
             ExitCode::FAILURE
         }

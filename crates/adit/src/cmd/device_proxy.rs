@@ -1,60 +1,25 @@
 //! `adit device-proxy`: serve stream requests by connecting each to a configured local target.
 //! It never connects anywhere that was not configured: with `--map`, unknown stream names are
-//! rejected.
+//! rejected. The map is read again from the config file on SIGHUP (`routes`).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use adit_device::{ConnectionState, DeviceClient, DeviceOptions, IncomingStream, Transport};
 use adit_stream_protocol::ResetCode;
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod routes;
+
 use super::pipe::{Until, pipe};
 use crate::cli::DeviceProxyArgs;
 use crate::hub_access::tls_options;
-
-/// Where streams go.
-#[derive(Clone)]
-enum Routes {
-    All(String),
-    ByName(HashMap<String, String>),
-}
-
-impl Routes {
-    fn target(&self, name: &str) -> Option<&str> {
-        match self {
-            Self::All(t) => Some(t),
-            Self::ByName(m) => m.get(name).map(String::as_str),
-        }
-    }
-}
-
-fn routes(args: &DeviceProxyArgs) -> anyhow::Result<Routes> {
-    if let Some(t) = &args.target {
-        return Ok(Routes::All(t.clone()));
-    }
-    let mut map = HashMap::new();
-    for m in &args.map {
-        // The last '=': a stream name may hold '=', a HOST:PORT never does.
-        let Some((name, target)) = m.rsplit_once('=') else {
-            bail!("--map {m:?} is not NAME=HOST:PORT");
-        };
-        if name.is_empty() || !target.contains(':') {
-            bail!("--map {m:?} is not NAME=HOST:PORT");
-        }
-        if let Err(e) = adit_proto::stream_name::check_stream_name(name) {
-            bail!("--map {m:?}: no stream can be named {name:?}: {e}");
-        }
-        map.insert(name.to_string(), target.to_string());
-    }
-    Ok(Routes::ByName(map))
-}
+use routes::{Routes, StreamMap};
 
 pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
-    let routes = routes(&args)?;
+    let routes = StreamMap::new(Routes::from_args(&args)?);
     let mut options = DeviceOptions::default();
     options.tls = tls_options(args.ca_file.as_deref());
     options.transport = if args.transport == "mqtt" {
@@ -71,6 +36,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
     let shutdown = crate::signal::shutdown_token();
     let tracker = TaskTracker::new();
     tracker.spawn(report_connection(client.watch_state(), shutdown.clone()));
+    tracker.spawn(routes.clone().reload_on_sighup(shutdown.clone()));
     loop {
         let request = tokio::select! {
             r = client.next_request() => match r {
@@ -79,7 +45,7 @@ pub async fn run(args: DeviceProxyArgs) -> anyhow::Result<()> {
             },
             () = shutdown.cancelled() => break,
         };
-        let Some(target) = routes.target(request.name()).map(str::to_string) else {
+        let Some(target) = routes.target(request.name()) else {
             tracing::warn!(
                 stream = %adit_proto::remote_text(request.name()),
                 "no target for this stream name; rejecting"
@@ -120,14 +86,14 @@ async fn report_connection(
 /// Serves a multiplexed session (adit.stream.v1): each connection the service opens is
 /// connected to the stream's target, or to the target its OPEN names when `--map` has that
 /// name; any other name is refused.
-async fn serve_session(request: IncomingStream, routes: Routes, shutdown: CancellationToken) {
+async fn serve_session(request: IncomingStream, routes: StreamMap, shutdown: CancellationToken) {
     let name = adit_proto::remote_text(request.name()).to_string();
     let stream_name = request.name().to_string();
     let caller = adit_proto::remote_text(request.caller().unwrap_or("?")).to_string();
     let mut session = match request.accept_session().await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(stream = %name, error = %adit_hub::report::Report(&e), "cannot join the stream");
+            tracing::warn!(stream = %name, error = %adit_proto::report::Report(&e), "cannot join the stream");
             return;
         }
     };
@@ -150,7 +116,7 @@ async fn serve_session(request: IncomingStream, routes: Routes, shutdown: Cancel
         } else {
             wanted.as_str()
         };
-        let Some(target) = routes.target(route).map(str::to_string) else {
+        let Some(target) = routes.target(route) else {
             tracing::warn!(stream = %name, target = %adit_proto::remote_text(route), "no target for this name; refusing the connection");
             conn.reset(ResetCode::Refused, "no target for this name on the device");
             continue;
@@ -212,7 +178,7 @@ async fn serve(request: IncomingStream, target: String, shutdown: CancellationTo
     let mut stream = match request.accept().await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(stream = %name, error = %adit_hub::report::Report(&e), "cannot join the stream");
+            tracing::warn!(stream = %name, error = %adit_proto::report::Report(&e), "cannot join the stream");
             return;
         }
     };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use adit_service::Keepalive;
+use adit_transport::Keepalive;
 use anyhow::Context as _;
 
 use crate::cli::KeepaliveArgs;

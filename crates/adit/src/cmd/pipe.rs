@@ -9,10 +9,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use adit_service::ServiceStream;
 use adit_transport::CloseCode;
+use adit_transport::GatewayStream as ServiceStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+#[cfg(feature = "full")]
 use crate::cli::StreamArgs;
 use one_way::{CopyError, OneWay};
 
@@ -21,6 +22,7 @@ use one_way::{CopyError, OneWay};
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Stream options from the command line.
+#[cfg(feature = "full")]
 pub fn stream_options(args: &StreamArgs) -> anyhow::Result<adit_service::StreamOptions> {
     if !(0.0..=300.0).contains(&args.connect_timeout) {
         anyhow::bail!("--connect-timeout must be between 0 and 300 seconds");
@@ -39,6 +41,8 @@ pub enum Until {
     BothEnd,
     /// The remote side's direction has ended: what `adit connect` wants, as it cannot pass a
     /// half-close on to stdout without exiting, and its stdin may never end.
+    // `adit connect`'s, which the device agent (built without `full`) does not have.
+    #[cfg_attr(not(feature = "full"), allow(dead_code))]
     StreamEnds,
 }
 
