@@ -1,6 +1,8 @@
 //! The one TLS crypto provider every Adit endpoint uses.
 //!
-//! aws-lc-rs with AES-128-GCM ahead of AES-256-GCM. Stream bytes are encrypted twice on the
+//! aws-lc-rs (feature `aws-lc`, the default), or ring (feature `ring`: the device agent, where
+//! it saves about 2 MiB of binary; both carry assembly AES-GCM), with AES-128-GCM ahead of
+//! AES-256-GCM. Stream bytes are encrypted twice on the
 //! way through the hub and decrypted twice, so the cipher is a large share of the relay's
 //! CPU; AES-128 does 10 rounds per block where AES-256 does 14, and it is the suite TLS 1.3
 //! makes mandatory. The hub keeps rustls' default of honouring the client's order, so a
@@ -8,9 +10,17 @@
 
 use rustls::SupportedCipherSuite;
 use rustls::crypto::CryptoProvider;
-use rustls::crypto::aws_lc_rs::cipher_suite as suite;
+#[cfg(feature = "aws-lc")]
+use rustls::crypto::aws_lc_rs as chosen;
+#[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+use rustls::crypto::ring as chosen;
 
-/// aws-lc-rs with AES-128-GCM preferred, for both TLS 1.3 and 1.2.
+#[cfg(not(any(feature = "aws-lc", feature = "ring")))]
+compile_error!("adit-transport needs a TLS crypto provider: enable its feature aws-lc or ring");
+
+use chosen::cipher_suite as suite;
+
+/// The chosen provider with AES-128-GCM preferred, for both TLS 1.3 and 1.2.
 pub fn provider() -> CryptoProvider {
     let preferred: [SupportedCipherSuite; 9] = [
         suite::TLS13_AES_128_GCM_SHA256,
@@ -25,7 +35,7 @@ pub fn provider() -> CryptoProvider {
     ];
     CryptoProvider {
         cipher_suites: preferred.to_vec(),
-        ..rustls::crypto::aws_lc_rs::default_provider()
+        ..chosen::default_provider()
     }
 }
 
@@ -36,7 +46,7 @@ mod tests {
     #[test]
     fn keeps_every_default_suite_and_puts_aes_128_first() {
         let ours = provider();
-        let default = rustls::crypto::aws_lc_rs::default_provider();
+        let default = chosen::default_provider();
         assert_eq!(ours.cipher_suites.len(), default.cipher_suites.len());
         for s in &default.cipher_suites {
             assert!(ours.cipher_suites.contains(s), "{:?} dropped", s.suite());

@@ -147,7 +147,12 @@ async fn a_sighup_reloads_the_stream_map_and_open_streams_go_on() {
     let config = dir.path().join("device-proxy.toml");
     let one_map = format!("one=127.0.0.1:{one}");
     let two_map = format!("two=127.0.0.1:{two}");
-    write_config(&config, &device_cs, &hub.ca_path(), std::slice::from_ref(&one_map));
+    write_config(
+        &config,
+        &device_cs,
+        &hub.ca_path(),
+        std::slice::from_ref(&one_map),
+    );
 
     // Configured by the file alone: no flag, no ADIT_ variable but the log level.
     let (proxy, lines) = start_proxy(&config, &[], &[]);
@@ -170,7 +175,12 @@ async fn a_sighup_reloads_the_stream_map_and_open_streams_go_on() {
     assert!(open("two").await.is_err(), "two is not mapped yet");
 
     // Two added, one removed: the file is the whole map.
-    write_config(&config, &device_cs, &hub.ca_path(), std::slice::from_ref(&two_map));
+    write_config(
+        &config,
+        &device_cs,
+        &hub.ca_path(),
+        std::slice::from_ref(&two_map),
+    );
     let hup = Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()
