@@ -1,6 +1,8 @@
 //! What the benchmark binaries share.
 
+pub mod cpu;
 pub mod probes;
+pub mod rathole;
 pub mod rss;
 
 use std::path::PathBuf;

@@ -20,7 +20,6 @@
 //! handshake) and the sustained rate of such setups from 16 concurrent clients. Once, at the
 //! end: the hub's resident memory per idle connected device and per open idle stream.
 
-mod cpu;
 mod idle;
 mod iperf;
 mod open_streams;
@@ -29,7 +28,7 @@ mod paths;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use adit_bench::probes;
+use adit_bench::{cpu, probes};
 use clap::Parser;
 
 /// Command-line options.
