@@ -188,6 +188,18 @@ impl HubProcess {
         std::fs::read_to_string(self.workdir.path().join("hub.log")).unwrap_or_default()
     }
 
+    /// `adit device create ID` against this hub: the device's connection string. Panics
+    /// with the CLI's error when it fails.
+    pub fn create_device(&self, id: &str) -> String {
+        let out = self.cli(&["device", "create", id], &[]);
+        assert!(
+            out.status.success(),
+            "adit device create {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Runs `adit ARGS` in the hub's working directory with `envs` and no inherited
     /// `ADIT_*` settings.
     pub fn cli(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {

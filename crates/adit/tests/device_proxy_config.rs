@@ -135,13 +135,7 @@ fn service(hub: &HubProcess) -> ServiceClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sighup_reloads_the_stream_map_and_open_streams_go_on() {
     let hub = HubProcess::start_on_free_ports(ADIT, &[]);
-    let out = hub.cli(&["device", "create", DEVICE], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let device_cs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let device_cs = hub.create_device(DEVICE);
     let (one, two) = (tcp_server(server_one), tcp_server(server_two));
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("device-proxy.toml");
@@ -215,13 +209,7 @@ async fn a_sighup_reloads_the_stream_map_and_open_streams_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_and_environment_variables_override_the_file() {
     let hub = HubProcess::start_on_free_ports(ADIT, &[]);
-    let out = hub.cli(&["device", "create", DEVICE], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let device_cs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let device_cs = hub.create_device(DEVICE);
     let (one, two) = (tcp_server(server_one), tcp_server(server_two));
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("device-proxy.toml");
